@@ -1,0 +1,156 @@
+"""MonitoringConfig hierarchy (spec 7.4) and the process settings read from the environment.
+
+The config file (`FLOE_MONITORING_CONFIG`) is YAML; every key is optional and defaults to the
+spec's value. A wrong key or value raises `ConfigError` naming the file and the dotted key.
+Secrets are never written inline: channels name an environment variable (`*_env`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from floe_monitoring_defs.models import ViolationSeverity, ViolationType
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class ConfigError(ValueError):
+    """A monitoring config value is wrong; the message names the source and the key."""
+
+
+class CheckIntervalConfig(BaseModel):
+    model_config = _FROZEN
+
+    freshness_minutes: int = Field(15, ge=1)
+    schema_drift_minutes: int = Field(60, ge=1)
+    quality_minutes: int = Field(360, ge=1)
+    availability_minutes: int = Field(5, ge=1)
+
+    def minutes_for(self, check_type: ViolationType) -> int:
+        return int(getattr(self, f"{check_type.value}_minutes"))
+
+
+class SeverityThresholds(BaseModel):
+    model_config = _FROZEN
+
+    info_pct: float = Field(80.0, ge=0, le=100)
+    warning_pct: float = Field(90.0, ge=0, le=100)
+    critical_count: int = Field(3, ge=1)
+    critical_window_hours: int = Field(24, ge=1)
+
+
+class AlertChannelRoutingRule(BaseModel):
+    model_config = _FROZEN
+
+    channel_name: str
+    min_severity: ViolationSeverity
+    contract_filter: str | None = None
+
+
+class AlertConfig(BaseModel):
+    model_config = _FROZEN
+
+    routing_rules: list[AlertChannelRoutingRule] = Field(default_factory=list)
+    dedup_window_minutes: int = Field(30, ge=1)
+    rate_limit_per_contract: int = Field(10, ge=1)
+    rate_limit_window_minutes: int = Field(60, ge=1)
+    # Channel definitions are validated by the alerting package (issue: alerting); kept as data here.
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class MonitoringConfig(BaseModel):
+    model_config = _FROZEN
+
+    enabled: bool = True
+    mode: str = Field("scheduled", pattern=r"^(scheduled|continuous|on_demand)$")
+    check_intervals: CheckIntervalConfig = Field(default_factory=CheckIntervalConfig)
+    severity_thresholds: SeverityThresholds = Field(default_factory=SeverityThresholds)
+    alerts: AlertConfig = Field(default_factory=AlertConfig)
+    retention_days: int = Field(90, ge=1)
+    clock_skew_tolerance_seconds: int = Field(60, ge=0)
+    check_timeout_seconds: int = Field(30, ge=1)
+
+    def merged(self, overrides: Mapping[str, Any] | None, source: str = "overrides") -> MonitoringConfig:
+        """This config with `overrides` deep-merged over it (per-contract `floe.monitoring`)."""
+        if not overrides:
+            return self
+        data = _deep_merge(self.model_dump(mode="json"), dict(overrides))
+        return parse_config(data, source)
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem: `source: key.path: message (got value)`."""
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "<root>"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        lines.append(f"{source}: {path}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str) -> MonitoringConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: the monitoring config must be a mapping, got {type(data).__name__}")
+    try:
+        return MonitoringConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> MonitoringConfig:
+    """Read the monitoring config; None means `$FLOE_MONITORING_CONFIG`, and neither means defaults."""
+    if path is None:
+        path = os.environ.get("FLOE_MONITORING_CONFIG") or None
+    if path is None:
+        return MonitoringConfig()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the monitoring config: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    return parse_config(data, str(p))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-level settings from the environment (DESIGN, "Interfaces the project owes its users")."""
+
+    contracts_dir: Path
+    config_path: Path | None
+    db_url: str | None
+    default_catalog: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        config_path = env.get("FLOE_MONITORING_CONFIG") or None
+        return cls(
+            contracts_dir=Path(env.get("FLOE_CONTRACTS_DIR") or "./contracts"),
+            config_path=Path(config_path) if config_path else None,
+            db_url=env.get("FLOE_MONITORING_DB_URL") or None,
+            default_catalog=env.get("FLOE_CATALOG") or None,
+        )
