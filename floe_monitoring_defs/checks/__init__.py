@@ -1,0 +1,1 @@
+"""Checks: pure check logic and severity rules, plus the runner that feeds them and stores results."""

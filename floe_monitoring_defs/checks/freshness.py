@@ -1,0 +1,85 @@
+"""Freshness: the age of the newest data against the contract's ISO-8601 threshold (FR-007..010)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from floe_monitoring_defs.checks.outcome import CheckOutcome, Finding
+from floe_monitoring_defs.checks.severity import consumption_severity
+from floe_monitoring_defs.config import SeverityThresholds
+from floe_monitoring_defs.models import CheckStatus, ViolationType, ensure_utc
+from floe_monitoring_defs.sources.base import FreshnessReading
+
+
+def format_age(seconds: float) -> str:
+    s = round(seconds)
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    parts = [f"{d}d"] if d else []
+    parts += [f"{h}h"] if h else []
+    parts += [f"{m}m"] if m else []
+    parts += [f"{s}s"] if s and not d else []
+    return " ".join(parts) or "0s"
+
+
+def evaluate_freshness(
+    reading: FreshnessReading,
+    *,
+    now: datetime,
+    threshold: timedelta,
+    threshold_text: str,
+    thresholds: SeverityThresholds,
+    tolerance_seconds: float,
+    hide_timestamp: bool = False,
+) -> CheckOutcome:
+    """Grade one freshness reading.
+
+    The clock-skew tolerance is subtracted from the age before grading, so a writer whose clock
+    runs up to `tolerance_seconds` behind (or a future timestamp within it) never causes a breach.
+    `hide_timestamp` keeps the value of a classified column out of every message.
+    """
+    source = f"max({reading.column})" if reading.column else "last data commit"
+    base = {"method": reading.method, "threshold_seconds": threshold.total_seconds(),
+            "threshold": threshold_text, "tolerance_seconds": tolerance_seconds}
+    if reading.column:
+        base["column"] = reading.column
+        base["files_considered"] = reading.files_considered
+        base["files_scanned"] = reading.files_scanned
+    if reading.last_update is None:
+        return CheckOutcome(
+            ViolationType.FRESHNESS, CheckStatus.ERROR,
+            reason=f"cannot tell the age of the data: the table has no data yet ({source} is empty)",
+            details={**base, "error": "no data"}, threshold=threshold.total_seconds(),
+        )
+    last = ensure_utc(reading.last_update)
+    raw_age = (ensure_utc(now) - last).total_seconds()
+    age = max(0.0, raw_age)
+    graded_age = max(0.0, raw_age - tolerance_seconds)
+    limit = threshold.total_seconds()
+    pct = graded_age / limit * 100.0
+    details = {**base, "age_seconds": round(age, 3), "sla_consumed_pct": round(pct, 2)}
+    if not hide_timestamp:
+        details["last_update"] = last.isoformat()
+    if raw_age < -tolerance_seconds:
+        details["future_timestamp_seconds"] = round(-raw_age, 3)
+    severity = consumption_severity(pct, thresholds)
+    outcome_kw = {"details": details, "measured_value": age, "threshold": limit}
+    if severity is None:
+        return CheckOutcome(ViolationType.FRESHNESS, CheckStatus.PASS, **outcome_kw)  # type: ignore[arg-type]
+    when = "" if hide_timestamp else f" (last update {last.strftime('%Y-%m-%dT%H:%M:%SZ')} from {source})"
+    if pct > 100.0:
+        message = f"Data is {format_age(age)} old{when}; the freshness SLA is {threshold_text}"
+        kind = "stale"
+    else:
+        message = (f"Data is {format_age(age)} old{when}: {pct:.0f}% of the {threshold_text} "
+                   f"freshness SLA consumed")
+        kind = "approaching_stale"
+    finding = Finding(
+        kind=kind, severity=severity, message=message, element=reading.column,
+        expected=f"<= {threshold_text} ({int(limit)}s)", actual=f"{int(age)}s",
+        metadata={"age_seconds": f"{age:.0f}", "threshold_seconds": f"{limit:.0f}",
+                  "sla_consumed_pct": f"{pct:.1f}", "method": reading.method},
+    )
+    status = CheckStatus.PASS if severity.value == "info" else CheckStatus.FAIL
+    return CheckOutcome(ViolationType.FRESHNESS, status, findings=(finding,), **outcome_kw)  # type: ignore[arg-type]

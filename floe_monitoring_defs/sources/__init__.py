@@ -1,0 +1,23 @@
+"""Sources: read table metadata (schema, snapshots, column bounds) for the checks."""
+
+from floe_monitoring_defs.sources.base import (
+    ColumnInfo,
+    ColumnNotFoundError,
+    FreshnessReading,
+    SourceError,
+    SourceUnavailableError,
+    TableNotFoundError,
+    TableSchemaInfo,
+    TableSource,
+)
+
+__all__ = [
+    "ColumnInfo",
+    "ColumnNotFoundError",
+    "FreshnessReading",
+    "SourceError",
+    "SourceUnavailableError",
+    "TableNotFoundError",
+    "TableSchemaInfo",
+    "TableSource",
+]

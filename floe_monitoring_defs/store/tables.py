@@ -1,0 +1,194 @@
+"""SQLAlchemy Core tables of the monitoring store (spec section 8.1), portable to SQLite and PostgreSQL.
+
+The Alembic migrations in `store/migrations/versions` create exactly these tables; a test compares
+the migrated database with this metadata. Datetimes are stored and returned as timezone-aware UTC,
+ids are string UUIDs, JSON columns are JSONB on PostgreSQL and JSON (text) on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+from floe_monitoring_defs.models import ensure_utc
+
+NAME_LENGTH = 255
+TYPE_LENGTH = 50
+STATUS_LENGTH = 20
+VERSION_LENGTH = 50
+TABLE_NAME_LENGTH = 512
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """`DateTime(timezone=True)` that stores UTC and always returns timezone-aware UTC datetimes.
+
+    A naive datetime given as input is taken to be UTC. SQLite has no time zone support: values are
+    stored there as naive UTC and get UTC attached when read back.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        value = ensure_utc(value)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def json_type() -> sa.types.TypeEngine[Any]:
+    """JSON on SQLite, JSONB on PostgreSQL; Python None is stored as SQL NULL (not JSON `null`)."""
+    return sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
+
+
+def uuid_type() -> sa.types.TypeEngine[str]:
+    """Native UUID on PostgreSQL, CHAR(32) on SQLite; string UUIDs in Python."""
+    return sa.Uuid(as_uuid=False)
+
+
+metadata = sa.MetaData()
+
+contract_check_results = sa.Table(
+    "contract_check_results",
+    metadata,
+    sa.Column("id", uuid_type(), primary_key=True),
+    sa.Column("contract_name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("check_type", sa.String(TYPE_LENGTH), nullable=False),
+    sa.Column("status", sa.String(STATUS_LENGTH), nullable=False),
+    sa.Column("duration_seconds", sa.Float(), nullable=False),
+    sa.Column("checked_at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
+    sa.Column("details", json_type(), nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("violation", json_type(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
+    # Not in the spec DDL: a contract can describe several tables.
+    sa.Column("table_name", sa.String(TABLE_NAME_LENGTH), nullable=True),
+    sa.Index("idx_check_results_contract", "contract_name", "checked_at"),
+    sa.Index("idx_check_results_type", "check_type", "checked_at"),
+)
+
+contract_violations = sa.Table(
+    "contract_violations",
+    metadata,
+    sa.Column("id", uuid_type(), primary_key=True),
+    sa.Column("contract_name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("contract_version", sa.String(VERSION_LENGTH), nullable=False),
+    sa.Column("violation_type", sa.String(TYPE_LENGTH), nullable=False),
+    sa.Column("severity", sa.String(STATUS_LENGTH), nullable=False),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("element", sa.String(NAME_LENGTH), nullable=True),
+    sa.Column("expected_value", sa.Text(), nullable=True),
+    sa.Column("actual_value", sa.Text(), nullable=True),
+    sa.Column("affected_consumers", json_type(), nullable=False, server_default=sa.text("'[]'")),
+    sa.Column("detected_at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "check_result_id",
+        uuid_type(),
+        sa.ForeignKey(
+            "contract_check_results.id",
+            name="fk_violations_check_result",
+            ondelete="SET NULL",
+        ),
+        nullable=True,
+    ),
+    # Not in the spec DDL: the rest of ContractViolationEvent, so a stored row is a whole event.
+    sa.Column("check_duration_seconds", sa.Float(), nullable=False),
+    sa.Column("metadata", json_type(), nullable=False, server_default=sa.text("'{}'")),
+    sa.Index("idx_violations_contract", "contract_name", "detected_at"),
+    sa.Index("idx_violations_severity", "severity", "detected_at"),
+    sa.Index("idx_violations_type", "contract_name", "violation_type", "detected_at"),
+)
+
+contract_sla_status = sa.Table(
+    "contract_sla_status",
+    metadata,
+    sa.Column("contract_name", sa.String(NAME_LENGTH), primary_key=True),
+    sa.Column("check_type", sa.String(TYPE_LENGTH), primary_key=True),
+    sa.Column("current_value", sa.Float(), nullable=False),
+    sa.Column("threshold", sa.Float(), nullable=False),
+    sa.Column("compliance_pct", sa.Float(), nullable=False),
+    sa.Column("last_check_time", UTCDateTime(), nullable=True),
+    sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("violation_count_24h", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("window_start", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
+)
+
+contract_daily_aggregates = sa.Table(
+    "contract_daily_aggregates",
+    metadata,
+    sa.Column("contract_name", sa.String(NAME_LENGTH), primary_key=True),
+    sa.Column("check_type", sa.String(TYPE_LENGTH), primary_key=True),
+    sa.Column("date", sa.Date(), primary_key=True),
+    sa.Column("total_checks", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("passed_checks", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("failed_checks", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("error_checks", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    # Not in the spec DDL: SKIPPED is a CheckStatus too.
+    sa.Column("skipped_checks", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("avg_duration_seconds", sa.Float(), nullable=True),
+    sa.Column("min_quality_score", sa.Float(), nullable=True),
+    sa.Column("max_quality_score", sa.Float(), nullable=True),
+    sa.Column("avg_quality_score", sa.Float(), nullable=True),
+    sa.Column("uptime_pct", sa.Float(), nullable=True),
+    sa.Column("violation_count", sa.Integer(), nullable=False, server_default=sa.text("0")),
+)
+
+registered_contracts = sa.Table(
+    "registered_contracts",
+    metadata,
+    sa.Column("contract_name", sa.String(NAME_LENGTH), primary_key=True),
+    sa.Column("contract_version", sa.String(VERSION_LENGTH), nullable=False),
+    sa.Column("contract_data", json_type(), nullable=False),
+    sa.Column("connection_config", json_type(), nullable=False),
+    sa.Column("monitoring_overrides", json_type(), nullable=True),
+    sa.Column("registered_at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
+    sa.Column("last_check_times", json_type(), nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
+)
+
+alert_dedup_state = sa.Table(
+    "alert_dedup_state",
+    metadata,
+    sa.Column("contract_name", sa.String(NAME_LENGTH), primary_key=True),
+    sa.Column("violation_type", sa.String(TYPE_LENGTH), primary_key=True),
+    sa.Column("last_alerted_at", UTCDateTime(), nullable=False),
+    sa.Column("alert_count_window", sa.Integer(), nullable=False, server_default=sa.text("1")),
+    sa.Column("window_start", UTCDateTime(), nullable=False),
+)
+
+# Not in the spec: the Iceberg field id each contract column had when first seen, so that a later
+# rename is recognised by field id instead of being reported as a drop plus an add.
+contract_schema_baselines = sa.Table(
+    "contract_schema_baselines",
+    metadata,
+    sa.Column("contract_name", sa.String(NAME_LENGTH), primary_key=True),
+    sa.Column("table_name", sa.String(TABLE_NAME_LENGTH), primary_key=True),
+    sa.Column("column_name", sa.String(NAME_LENGTH), primary_key=True),
+    sa.Column("field_id", sa.Integer(), nullable=False),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+)
+
+ALL_TABLES: tuple[sa.Table, ...] = (
+    contract_check_results,
+    contract_violations,
+    contract_sla_status,
+    contract_daily_aggregates,
+    registered_contracts,
+    alert_dedup_state,
+    contract_schema_baselines,
+)
