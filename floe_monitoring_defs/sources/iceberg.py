@@ -97,14 +97,23 @@ class IcebergSource:
             return cat
 
     def _load(self, name: str, ref: TableRef) -> Catalog:
-        configured = Config().get_catalog_config(name)  # fresh read: env may change after import
+        # A fresh read (the env may change after import). pyiceberg turns `_` into `-` in catalog names
+        # that come from PYICEBERG_CATALOG__<NAME>__* variables, so look under both spellings.
+        config = Config()
+        configured = None
+        for candidate in (name, name.replace("_", "-")):
+            configured = config.get_catalog_config(candidate)
+            if configured:
+                break  # load under the contract's spelling: a SQL catalog keys its tables by name
         props: dict[str, str] = {}
         endpoint: str | None = None
         if name in self._overrides:
             props = dict(self._overrides[name])
             endpoint = props.get("uri")
         elif configured:
-            endpoint = str(configured.get("uri", "")) or None
+            # pyiceberg's load_catalog reads its config once at import; pass the fresh entry explicitly.
+            props = {k: v for k, v in configured.items() if isinstance(v, str)}
+            endpoint = props.get("uri")
         else:
             props = catalog_properties_from_server(ref)
             endpoint = props.get("uri")
@@ -118,8 +127,10 @@ class IcebergSource:
             # Properties given here merge over pyiceberg's config for `name`.
             return load_catalog(name, **props)  # type: ignore[arg-type]
         except Exception as exc:  # pyiceberg raises many types; none may leak credentials
+            # The exception text may quote catalog properties (credentials included), so only its type is shown.
             raise SourceUnavailableError(
-                f"cannot open Iceberg catalog {name!r} at {mask_endpoint(endpoint)}: {type(exc).__name__}"
+                f"cannot open Iceberg catalog {name!r} at {mask_endpoint(endpoint)}: {type(exc).__name__} "
+                "(check the catalog's type, uri and warehouse properties)"
             ) from None
 
     def load_table(self, ref: TableRef) -> Table:

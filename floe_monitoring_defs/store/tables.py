@@ -61,7 +61,8 @@ def uuid_type() -> sa.types.TypeEngine[str]:
     return sa.Uuid(as_uuid=False)
 
 
-metadata = sa.MetaData()
+# Primary keys get the same names as in the migration (pk_<table>).
+metadata = sa.MetaData(naming_convention={"pk": "pk_%(table_name)s"})
 
 contract_check_results = sa.Table(
     "contract_check_results",

@@ -1,0 +1,259 @@
+"""The `floe` command: contracts, checks, the store, and the demo."""
+
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from floe_monitoring_defs.config import ConfigError, Settings
+from floe_monitoring_defs.contracts.loader import load_contracts
+from floe_monitoring_defs.models import CHECK_TYPES, ViolationSeverity
+
+_SEVERITY_ORDER = {s.value: s.rank for s in ViolationSeverity}
+
+
+@click.group(help="floe-monitoring: data contract monitoring on Dagster.")
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def cli(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+# -- contracts ---------------------------------------------------------------------------------
+
+
+@cli.group(help="Validate and list data contracts.")
+def contracts() -> None:
+    pass
+
+
+@contracts.command("validate", help="Validate contract files (default: $FLOE_CONTRACTS_DIR). Exit 1 on any error.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def contracts_validate(paths: tuple[Path, ...]) -> None:
+    targets = list(paths) or [Settings.from_env().contracts_dir]
+    missing = [p for p in targets if not p.exists()]
+    for p in missing:
+        click.echo(f"ERROR {p}: no such file or directory", err=True)
+    report = load_contracts([p for p in targets if p.exists()])
+    for c in report.contracts:
+        click.echo(f"OK    {c.source}: {c.name} {c.version} ({c.dialect}; "
+                   f"{', '.join(t.ref.identifier for t in c.tables)})")
+    for e in report.errors:
+        click.echo(f"ERROR {e}")
+    click.echo(f"{len(report.contracts)} valid, {len(report.errors) + len(missing)} invalid")
+    if report.errors or missing:
+        sys.exit(1)
+
+
+@contracts.command("list", help="List the contracts the code location loads, with their checks.")
+def contracts_list() -> None:
+    settings = Settings.from_env()
+    report = load_contracts([settings.contracts_dir]) if settings.contracts_dir.exists() else None
+    if report is None:
+        click.echo(f"no contracts directory at {settings.contracts_dir} (set FLOE_CONTRACTS_DIR)")
+        return
+    rows = [("CONTRACT", "VERSION", "TABLE", "FRESHNESS", "COLUMNS", "SOURCE")]
+    for c in report.contracts:
+        for t in c.tables:
+            fresh = f"{c.freshness.text} on {t.freshness_column or 'commit time'}" if c.freshness else "-"
+            rows.append((c.name, c.version, t.ref.identifier, fresh, str(len(t.columns)), c.source))
+    _print_rows(rows)
+    for e in report.errors:
+        click.echo(f"not loaded: {e}", err=True)
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    contract: str
+    table: str
+    check: str
+    passed: bool
+    status: str
+    severity: str
+    description: str
+
+
+def run_checks(contract: str | None, check_type: str | None) -> list[Evaluation]:
+    """Run the scheduled check jobs in-process against the configured Dagster instance."""
+    import dagster as dg
+
+    from floe_monitoring_defs.definitions import build_defs
+    from floe_monitoring_defs.defs import REGISTRY_JOB
+
+    defs = build_defs()
+    repo = defs.get_repository_def()
+    jobs = sorted(n for n in repo.job_names if n.endswith("_checks") or n == REGISTRY_JOB)
+    if check_type:
+        jobs = [n for n in jobs if n.startswith(f"{check_type}_every_")]
+    keys: list[dg.AssetCheckKey] | None = None
+    if contract:
+        keys = [
+            k for k in defs.resolve_asset_graph().asset_check_keys
+            if _check_contract(defs, k) == contract and (not check_type or k.name == check_type)
+        ]
+        if not keys:
+            raise click.ClickException(f"no checks for contract {contract!r}"
+                                       + (f" and type {check_type!r}" if check_type else ""))
+        adhoc = dg.define_asset_job("floe_cli_checks", selection=dg.AssetSelection.checks(*keys))
+        defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[adhoc]))
+        jobs = ["floe_cli_checks"]
+    instance = _instance()
+    out: list[Evaluation] = []
+    for name in jobs:
+        result = defs.resolve_job_def(name).execute_in_process(
+            instance=instance, raise_on_error=False, tags={"floe/launched_by": "floe-cli"},
+            run_config={"loggers": {"console": {"config": {"log_level": _dagster_log_level()}}}},
+        )
+        if not result.success:
+            failure = result.get_run_failure_event()
+            raise click.ClickException(f"job {name} failed: {failure.message if failure else 'unknown error'}")
+        for ev in result.get_asset_check_evaluations():
+            md = {k: v.value for k, v in ev.metadata.items()}
+            default_status = "pass" if ev.passed else "fail"
+            out.append(Evaluation(
+                contract=str(md.get("floe/contract", "-")),
+                table=str(md.get("floe/table", "/".join(ev.asset_key.path))),
+                check=ev.check_name, passed=ev.passed, status=str(md.get("floe/status", default_status)),
+                severity=str(md.get("floe/severity", "none")), description=ev.description or "",
+            ))
+    return out
+
+
+def _dagster_log_level() -> str:
+    return "INFO" if logging.getLogger().isEnabledFor(logging.INFO) else "WARNING"
+
+
+def _check_contract(defs: object, key: object) -> str | None:
+    from floe_monitoring_defs.defs.assets import REGISTRY_KEY
+
+    asset_key = getattr(key, "asset_key", None)
+    if asset_key == REGISTRY_KEY:
+        return None
+    spec = next((s for s in defs.resolve_all_asset_specs() if s.key == asset_key), None)  # type: ignore[attr-defined]
+    return None if spec is None else str(spec.metadata.get("floe/contract"))
+
+
+def _instance() -> object:
+    import dagster as dg
+
+    if os.environ.get("DAGSTER_HOME"):
+        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        return dg.DagsterInstance.get()
+    click.echo("DAGSTER_HOME is not set: Dagster run history is kept in memory only "
+               "(the floe store still records every result)", err=True)
+    return dg.DagsterInstance.ephemeral()
+
+
+def print_summary(evals: Sequence[Evaluation]) -> None:
+    rows = [("CONTRACT", "TABLE", "CHECK", "RESULT", "SEVERITY", "DETAIL")]
+    for e in sorted(evals, key=lambda e: (e.contract, e.table, e.check)):
+        result = "PASS" if e.passed else ("ERROR" if e.status == "error" else "FAIL")
+        rows.append((e.contract, e.table, e.check, result, e.severity.upper() if e.severity != "none" else "-",
+                     e.description if len(e.description) <= 110 else e.description[:107] + "..."))
+    _print_rows(rows)
+
+
+def _worst(evals: Sequence[Evaluation]) -> int:
+    return max((_SEVERITY_ORDER.get(e.severity, -1) for e in evals), default=-1)
+
+
+@cli.group(help="Run checks.")
+def checks() -> None:
+    pass
+
+
+@checks.command("run", help="Run the check jobs the schedules run. Exit 1 when a violation of ERROR or above is found.")
+@click.option("--contract", help="Only this contract's checks.")
+@click.option("--type", "check_type", type=click.Choice([t.value for t in CHECK_TYPES]), help="Only this check type.")
+def checks_run(contract: str | None, check_type: str | None) -> None:
+    try:
+        evals = run_checks(contract, check_type)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    print_summary(evals)
+    if _worst(evals) >= ViolationSeverity.ERROR.rank or any(e.status == "error" for e in evals):
+        sys.exit(1)
+
+
+# -- store -------------------------------------------------------------------------------------
+
+
+@cli.group(help="The monitoring store (SQLite by default, PostgreSQL via FLOE_MONITORING_DB_URL).")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Apply the store's migrations up to the newest.")
+def db_upgrade() -> None:
+    from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
+
+    try:
+        store = MonitoringStore(default_db_url(), auto_migrate=False)
+        store.upgrade()
+        click.echo(f"{store.url_display} is at revision {store.current_revision()}")
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+# -- demo --------------------------------------------------------------------------------------
+
+
+@cli.command(help="Build a local Iceberg warehouse with example tables and run every check on it.")
+@click.option("--dir", "demo_dir", type=click.Path(path_type=Path), default=Path(".floe_demo"), show_default=True,
+              help="Where the warehouse, the Dagster home and the store go.")
+@click.option("--contracts", "contracts_dir", type=click.Path(path_type=Path, exists=True),
+              default=Path("examples/contracts"), show_default=True)
+def demo(demo_dir: Path, contracts_dir: Path) -> None:
+    from floe_monitoring_defs.demo import apply_env, build_warehouse, write_env_file
+
+    paths = build_warehouse(demo_dir)
+    env = paths.catalog_env() | {"FLOE_CONTRACTS_DIR": str(contracts_dir.resolve())}
+    apply_env(env)
+    os.environ.setdefault("DAGSTER_HOME", str(paths.dagster_home))
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if Path("dagster.yaml").exists() and not (home / "dagster.yaml").exists():
+        shutil.copy("dagster.yaml", home / "dagster.yaml")
+    click.echo(f"Iceberg warehouse: {paths.warehouse} (catalog {paths.catalog_db})")
+    click.echo(f"Contracts: {contracts_dir}   Dagster home: {home}\n")
+    evals = run_checks(None, None)
+    print_summary(evals)
+    problems = [e for e in evals if not e.passed]
+    click.echo("")
+    for e in problems:
+        if e.status == "error":
+            click.echo(f"  {e.contract}: {e.check} check could not complete: {e.description}")
+            continue
+        kind = {"freshness": "stale", "schema_drift": "drifted"}.get(e.check, e.check)
+        click.echo(f"  {e.contract}: {kind} ({e.severity.upper()})")
+    early = [e for e in evals if e.passed and e.severity == "info"]
+    for e in early:
+        click.echo(f"  {e.contract}: early warning (INFO) on {e.check}")
+    wrote = write_env_file(Path(".env"), env)
+    click.echo(f"\n{len(evals)} checks, {len(problems)} failing. Open the same results in the Dagster UI with:")
+    hint = "" if wrote else f"   (first: source {paths.root / 'env'})"
+    click.echo(f"  DAGSTER_HOME={home} dagster dev{hint}")
+    if not wrote:
+        (paths.root / "env").write_text("".join(f"export {k}={v}\n" for k, v in sorted(env.items())), "utf-8")
+
+
+def _print_rows(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""External AssetSpecs: one per contract table, plus the `floe/contract_registry` asset."""
+
+import re
+
+import dagster as dg
+
+from floe_monitoring_defs.contracts.model import LoadReport, MonitoredContract, MonitoredTable
+
+REGISTRY_KEY = dg.AssetKey(["floe", "contract_registry"])
+_TAG_VALUE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def asset_key(table: MonitoredTable) -> dg.AssetKey:
+    return dg.AssetKey(table.ref.asset_path)
+
+
+def tag_value(text: str) -> str:
+    return _TAG_VALUE.sub("_", text).strip("_.-")[:63] or "none"
+
+
+def group_name(contract: MonitoredContract) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", contract.domain or "contracts").strip("_") or "contracts"
+
+
+def column_schema(table: MonitoredTable) -> dg.TableSchema:
+    return dg.TableSchema(columns=[
+        dg.TableColumn(
+            name=c.physical_name,
+            type=c.physical_type or c.logical_type or "unknown",
+            description=c.description,
+            constraints=dg.TableColumnConstraints(
+                nullable=not c.required, unique=c.primary_key,
+                other=[f"classification: {c.classification}"] if c.classification else None,
+            ),
+        )
+        for c in table.columns
+    ])
+
+
+def table_spec(contract: MonitoredContract, table: MonitoredTable) -> dg.AssetSpec:
+    tags = {"floe/contract": tag_value(contract.name), "floe/dialect": contract.dialect}
+    for t in contract.tags:
+        tags[f"floe/tag.{tag_value(t)}"[:63]] = ""
+    metadata: dict[str, object] = {
+        "dagster/column_schema": column_schema(table),
+        "dagster/table_name": table.ref.identifier,
+        "floe/contract": contract.name,
+        "floe/contract_version": contract.version,
+        "floe/contract_source": contract.source,
+        "floe/catalog": table.ref.catalog or "(FLOE_CATALOG)",
+    }
+    if contract.freshness:
+        metadata["floe/freshness_sla"] = contract.freshness.text
+        metadata["floe/freshness_column"] = table.freshness_column or "(snapshot commit time)"
+    if contract.availability:
+        metadata["floe/availability_sla"] = contract.availability.text
+    if contract.consumers:
+        metadata["floe/consumers"] = ", ".join(contract.consumers)
+    return dg.AssetSpec(
+        key=asset_key(table),
+        description=table.description or contract.description or f"Table of data contract {contract.name}",
+        group_name=group_name(contract),
+        owners=[o for o in contract.owners if "@" in o or (o.startswith("team:") and len(o) > 5)],
+        tags=tags,
+        kinds={"iceberg"},
+        metadata=metadata,
+    )
+
+
+def registry_spec(report: LoadReport, contracts_dir: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=REGISTRY_KEY,
+        description="The data contracts this code location monitors, and the ones it could not load.",
+        group_name="floe",
+        kinds={"yaml"},
+        metadata={
+            "floe/contracts_dir": contracts_dir,
+            "floe/contracts_loaded": len(report.contracts),
+            "floe/contracts_failed": len(report.errors),
+            "floe/errors": dg.MetadataValue.md(errors_markdown(report)),
+        },
+    )
+
+
+def errors_markdown(report: LoadReport) -> str:
+    if not report.errors:
+        return "All contracts loaded."
+    rows = "\n".join(f"| `{e.source}` | `{e.field}` | {e.message.replace('|', '/')} |" for e in report.errors)
+    return f"| file | field | problem |\n|---|---|---|\n{rows}"
