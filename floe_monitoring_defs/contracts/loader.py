@@ -444,18 +444,15 @@ def load_contracts(paths: Iterable[Path | str]) -> LoadReport:
             c = load_contract_file(f)
         except ContractLoadError as exc:
             errors.append(exc.error)
-            log.warning("contract not loaded: %s", exc.error)
             continue
         if c.name in by_name:
             err = ContractError(str(f), "name", f"contract name {c.name!r} is already used by {by_name[c.name].source}")
             errors.append(err)
-            log.warning("contract not loaded: %s", err)
             continue
         clash = next((t.ref.identifier for t in c.tables if t.ref.identifier in by_table), None)
         if clash:
             err = ContractError(str(f), "schema", f"table {clash} is already monitored by contract {by_table[clash]!r}")
             errors.append(err)
-            log.warning("contract not loaded: %s", err)
             continue
         by_name[c.name] = c
         for t in c.tables:

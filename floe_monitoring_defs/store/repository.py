@@ -127,7 +127,7 @@ class MonitoringStore:
         self.url_display = mask_url(self._url)
         self._auto_migrate = auto_migrate
         self._clock = clock
-        self._password: str | None = None
+        self._secrets: tuple[str, ...] = ()
         self._ready = False
         self._ready_lock = threading.Lock()
         self._engine = self._create_engine()
@@ -148,7 +148,8 @@ class MonitoringStore:
             parsed = make_url(self._url)
         except ArgumentError:
             raise StoreError(f"not a valid database URL: {self.url_display}") from None
-        self._password = parsed.password if isinstance(parsed.password, str) else None
+        secrets = [parsed.password, *parsed.query.get("password", ())]
+        self._secrets = tuple(s for s in secrets if isinstance(s, str) and s)
         backend = parsed.get_backend_name()
         if backend not in SUPPORTED_DIALECTS:
             raise StoreError(
@@ -171,8 +172,8 @@ class MonitoringStore:
 
     def _scrub(self, value: object) -> str:
         text = _one_line(value)
-        if self._password:
-            text = text.replace(self._password, "***")
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
         return text
 
     def _error(self, what: str, exc: BaseException) -> StoreError:
