@@ -266,6 +266,6 @@ def _arrow_to_datetime(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     # a date
     return datetime(value.year, value.month, value.day, tzinfo=UTC)

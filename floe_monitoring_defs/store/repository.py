@@ -148,7 +148,8 @@ class MonitoringStore:
             parsed = make_url(self._url)
         except ArgumentError:
             raise StoreError(f"not a valid database URL: {self.url_display}") from None
-        secrets = [parsed.password, *parsed.query.get("password", ())]
+        in_query = parsed.query.get("password", ())
+        secrets = [parsed.password, *((in_query,) if isinstance(in_query, str) else in_query)]
         self._secrets = tuple(s for s in secrets if isinstance(s, str) and s)
         backend = parsed.get_backend_name()
         if backend not in SUPPORTED_DIALECTS:

@@ -1,0 +1,306 @@
+"""Definitions build time and peak memory: floe's code location against Dagster's built-in checks.
+
+What it measures, for each size n (default 100, 1,000 and 5,000 contracts, one table each):
+
+* floe: the project's full load path, `build_defs(Settings(contracts_dir=<tmp>, ...))`, over n
+  strict ODCS v3.1.0 YAML files written to a temporary directory, followed by what
+  `dagster definitions validate` does: `dg.Definitions.validate_loadable(defs)` and
+  `defs.get_repository_def()`. The time spent inside `load_contracts` (reading, YAML parsing,
+  JSON-Schema validation and model building of the files) is reported separately as "parse s".
+* builtins (the baseline, measured in the same run): the same n asset keys as plain `dg.AssetSpec`s,
+  `dg.build_last_update_freshness_checks(assets=keys, lower_bound_delta=timedelta(hours=6))` plus
+  `dg.build_column_schema_change_checks(assets=keys)`, in one `dg.Definitions`, then the same
+  `validate_loadable` + `get_repository_def`. (The built-ins read no files and carry no contract
+  metadata; floe also defines jobs, schedules and a sensor. Both sides are whole paths.)
+
+Every measured build runs in a fresh Python subprocess that imports Dagster and the project first
+(not timed), so one measurement does not warm caches or inflate the memory of the next. Peak memory
+is that subprocess's `resource.getrusage(RUSAGE_SELF).ru_maxrss` after the build (it includes the
+interpreter and the imports; the import-only peak is printed as a reference). With `--repeat` > 1
+the fastest build and the smallest peak of the repeats are reported.
+
+The target (DESIGN): 1,000 contracts build no slower than the built-ins. The script prints whether
+it holds; it asserts nothing.
+
+Run from the repository root:
+
+    /work/venv/bin/python benchmarks/defs_load.py                 # 100, 1000, 5000 (~2 min on 2 cores)
+    /work/venv/bin/python benchmarks/defs_load.py --sizes 20      # CI smoke test (seconds)
+    /work/venv/bin/python benchmarks/defs_load.py --sizes 1000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_SIZES = (100, 1000, 5000)
+TARGET_SIZE = 1000
+RESULT_PREFIX = "BENCH_RESULT "
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated contracts
+
+
+def namespace(i: int) -> str:
+    return f"bench_ns_{i // 100}"
+
+
+def table_name(i: int) -> str:
+    return f"t_{i}"
+
+
+def contract_doc(i: int) -> dict[str, Any]:
+    """A strict ODCS v3.1.0 contract for one Iceberg table with 8 columns and a 6-hour freshness SLA."""
+    return {
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": f"urn:datacontract:bench:{i}",
+        "name": f"bench_contract_{i}",
+        "version": "1.0.0",
+        "status": "active",
+        "domain": "bench",
+        "servers": [{
+            "server": "bench", "type": "iceberg", "catalog": "bench", "catalogUrl": "sqlite:///bench.db",
+            "namespace": namespace(i),
+        }],
+        "schema": [{
+            "name": table_name(i),
+            "physicalName": table_name(i),
+            "description": f"Generated table {i}",
+            "properties": [
+                {"name": "id", "logicalType": "integer", "physicalType": "BIGINT", "primaryKey": True,
+                 "required": True},
+                {"name": "customer_email", "logicalType": "string", "physicalType": "STRING",
+                 "classification": "pii"},
+                {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(12,2)"},
+                {"name": "quantity", "logicalType": "integer", "physicalType": "INT"},
+                {"name": "is_active", "logicalType": "boolean", "physicalType": "BOOLEAN"},
+                {"name": "order_date", "logicalType": "date", "physicalType": "DATE"},
+                {"name": "status", "logicalType": "string", "physicalType": "STRING"},
+                {"name": "updated_at", "logicalType": "timestamp", "physicalType": "TIMESTAMPTZ",
+                 "required": True},
+            ],
+        }],
+        "slaProperties": [{"property": "freshness", "value": "PT6H", "element": "updated_at"}],
+    }
+
+
+def write_contracts(directory: Path, n: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    for i in range(n):
+        text = yaml.dump(contract_doc(i), Dumper=dumper, sort_keys=False)
+        (directory / f"contract_{i:05d}.yaml").write_text(text, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Child side: one measured build per process
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def _emit(result: dict[str, Any]) -> None:
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def child_floe(contracts_dir: Path) -> dict[str, Any]:
+    import dagster as dg
+
+    import floe_monitoring_defs.definitions as floe_defs
+    from floe_monitoring_defs.config import Settings
+    from floe_monitoring_defs.contracts.model import LoadReport
+
+    import_peak = _peak_mb()
+    parse = {"seconds": 0.0, "loaded": 0, "errors": 0}
+    original = floe_defs.load_contracts
+
+    def timed_load(paths: Any) -> LoadReport:
+        started = time.perf_counter()
+        report = original(paths)
+        parse["seconds"] += time.perf_counter() - started
+        parse["loaded"] += len(report.contracts)
+        parse["errors"] += len(report.errors)
+        return report
+
+    floe_defs.load_contracts = timed_load  # build_defs looks the name up in its module at call time
+    settings = Settings(contracts_dir=contracts_dir, config_path=None, db_url=None, default_catalog=None)
+    t0 = time.perf_counter()
+    defs = floe_defs.build_defs(settings)
+    t1 = time.perf_counter()
+    dg.Definitions.validate_loadable(defs)
+    t2 = time.perf_counter()
+    repo = defs.get_repository_def()
+    t3 = time.perf_counter()
+    return {
+        "build_s": t3 - t0, "construct_s": t1 - t0, "validate_s": t2 - t1, "repository_s": t3 - t2,
+        "parse_s": parse["seconds"], "loaded": parse["loaded"], "errors": parse["errors"],
+        "checks": len(repo.asset_graph.asset_check_keys), "jobs": len(repo.job_names),
+        "peak_mb": _peak_mb(), "import_peak_mb": import_peak,
+    }
+
+
+def child_builtins(n: int) -> dict[str, Any]:
+    from datetime import timedelta
+
+    import dagster as dg
+
+    import floe_monitoring_defs.definitions  # noqa: F401  (same imports as the floe side: same baseline RSS)
+
+    import_peak = _peak_mb()
+    keys = [dg.AssetKey([namespace(i), table_name(i)]) for i in range(n)]
+    t0 = time.perf_counter()
+    specs = [dg.AssetSpec(key=k) for k in keys]
+    checks = [
+        *dg.build_last_update_freshness_checks(assets=keys, lower_bound_delta=timedelta(hours=6)),
+        *dg.build_column_schema_change_checks(assets=keys),
+    ]
+    defs = dg.Definitions(assets=specs, asset_checks=checks)
+    t1 = time.perf_counter()
+    dg.Definitions.validate_loadable(defs)
+    t2 = time.perf_counter()
+    repo = defs.get_repository_def()
+    t3 = time.perf_counter()
+    return {
+        "build_s": t3 - t0, "construct_s": t1 - t0, "validate_s": t2 - t1, "repository_s": t3 - t2,
+        "checks": len(repo.asset_graph.asset_check_keys), "jobs": len(repo.job_names),
+        "peak_mb": _peak_mb(), "import_peak_mb": import_peak,
+    }
+
+
+def child_main(mode: str, n: int, contracts_dir: Path | None) -> None:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")  # beta/preview warnings from Dagster would only add noise
+    logging.disable(logging.WARNING)
+    if mode == "floe":
+        assert contracts_dir is not None
+        _emit(child_floe(contracts_dir))
+    else:
+        _emit(child_builtins(n))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parent side
+
+
+def run_child(mode: str, n: int, contracts_dir: Path) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--n", str(n), "--dir", str(contracts_dir)]
+    env = {**os.environ, "DAGSTER_HOME": str(contracts_dir.parent / "dagster_home")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"{mode} build of {n} contracts failed (exit {proc.returncode})")
+    return dict(json.loads(lines[-1][len(RESULT_PREFIX):]))
+
+
+def best_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    best = dict(min(runs, key=lambda r: r["build_s"]))
+    best["peak_mb"] = min(r["peak_mb"] for r in runs)
+    return best
+
+
+def print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for k, r in enumerate(rows):
+        print("  ".join(c.rjust(widths[i]) if k and i else c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+
+
+def parse_sizes(text: str) -> list[int]:
+    sizes = [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("sizes must be positive integers, e.g. 100,1000,5000")
+    return sizes
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--sizes", type=parse_sizes, default=list(DEFAULT_SIZES),
+                        help="comma-separated contract counts (default: 100,1000,5000)")
+    parser.add_argument("--repeat", type=int, default=1, help="builds per side and size; the fastest is kept")
+    parser.add_argument("--child", choices=("floe", "builtins"), help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child_main(args.child, args.n, args.dir)
+        return
+
+    print(f"defs_load: sizes {args.sizes}, {args.repeat} build(s) per side and size, one subprocess per build, "
+          f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    results: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="floe_defs_bench_") as tmp:
+        for n in args.sizes:
+            contracts_dir = Path(tmp) / f"contracts_{n}"
+            t = time.perf_counter()
+            write_contracts(contracts_dir, n)
+            wrote = time.perf_counter() - t
+            floe = best_of([run_child("floe", n, contracts_dir) for _ in range(args.repeat)])
+            builtins = best_of([run_child("builtins", n, contracts_dir) for _ in range(args.repeat)])
+            if floe["loaded"] != n or floe["errors"]:
+                print(f"  WARNING: floe loaded {floe['loaded']} of {n} contracts ({floe['errors']} errors)")
+            print(f"  n={n}: wrote contracts in {wrote:.1f} s; floe {floe['build_s']:.2f} s "
+                  f"({floe['checks']} checks, {floe['jobs']} jobs), builtins {builtins['build_s']:.2f} s "
+                  f"({builtins['checks']} checks)", flush=True)
+            results.append((n, floe, builtins))
+
+    print("\nBuild = construct Definitions + Definitions.validate_loadable + get_repository_def "
+          "(floe: includes parse).")
+    rows = [("n", "parse s", "floe build s", "floe peak MB", "builtins build s", "builtins peak MB",
+             "floe/builtins")]
+    for n, floe, builtins in results:
+        rows.append((
+            str(n), f"{floe['parse_s']:.2f}", f"{floe['build_s']:.2f}", f"{floe['peak_mb']:.0f}",
+            f"{builtins['build_s']:.2f}", f"{builtins['peak_mb']:.0f}", f"{floe['build_s'] / builtins['build_s']:.2f}",
+        ))
+    print_table(rows)
+
+    print("\nPhases (s): Dagster work only, floe parse excluded.")
+    rows = [("n", "floe construct-parse", "floe validate", "floe repo", "floe dagster total",
+             "builtins construct", "builtins validate", "builtins repo", "dagster-only ratio")]
+    for n, floe, builtins in results:
+        floe_dagster = floe["build_s"] - floe["parse_s"]
+        rows.append((
+            str(n), f"{floe['construct_s'] - floe['parse_s']:.2f}", f"{floe['validate_s']:.2f}",
+            f"{floe['repository_s']:.2f}", f"{floe_dagster:.2f}", f"{builtins['construct_s']:.2f}",
+            f"{builtins['validate_s']:.2f}", f"{builtins['repository_s']:.2f}",
+            f"{floe_dagster / builtins['build_s']:.2f}",
+        ))
+    print_table(rows)
+
+    import_peak = min(min(f["import_peak_mb"], b["import_peak_mb"]) for _, f, b in results)
+    print(f"\nPeak MB is the whole subprocess; after imports alone it is {import_peak:.0f} MB.")
+    per_contract = [(n, f["parse_s"] / n * 1000) for n, f, _ in results]
+    print("Parse cost per contract: " + ", ".join(f"{ms:.1f} ms at n={n}" for n, ms in per_contract))
+
+    target = next(((f, b) for n, f, b in results if n == TARGET_SIZE), None)
+    if target is None:
+        print(f"Target ({TARGET_SIZE} contracts no slower than the built-ins): not measured at these sizes.")
+    else:
+        f, b = target
+        verdict = "HOLDS" if f["build_s"] <= b["build_s"] else "DOES NOT HOLD"
+        print(f"Target ({TARGET_SIZE} contracts build no slower than the built-ins): {verdict} "
+              f"(floe {f['build_s']:.2f} s vs built-ins {b['build_s']:.2f} s, ratio {f['build_s'] / b['build_s']:.2f}; "
+              f"without parsing {(f['build_s'] - f['parse_s']) / b['build_s']:.2f}).")
+    print(f"Total benchmark time {time.perf_counter() - started:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()

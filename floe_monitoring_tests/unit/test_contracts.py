@@ -1,0 +1,141 @@
+"""ODCS contract loading: strict v3 and the floe dialect, and errors that name file and field."""
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from floe_monitoring_defs.contracts import load_contracts, parse_document
+from floe_monitoring_defs.contracts.loader import ContractLoadError
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def strict_doc(**overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:x:orders", "name": "orders",
+        "version": "2.1.0", "status": "active", "domain": "sales",
+        "servers": [{"server": "prod", "type": "iceberg", "catalog": "prod", "catalogUrl": "http://127.0.0.1:8181",
+                     "namespace": "sales.core", "warehouse": "s3://wh"}],
+        "schema": [{"name": "orders", "physicalName": "orders_v2", "properties": [
+            {"name": "order_id", "logicalType": "string", "primaryKey": True, "required": True},
+            {"name": "email", "logicalType": "string", "classification": "pii"},
+            {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(12,2)", "required": True},
+            {"name": "updated_at", "logicalType": "timestamp", "required": True},
+        ]}],
+        "slaProperties": [
+            {"property": "freshness", "value": "PT6H", "element": "updated_at"},
+            {"property": "availability", "value": "99.9%"},
+        ],
+        "customProperties": [{"property": "consumers", "value": ["bi", "ml"]}],
+    }
+    doc.update(overrides)
+    return doc
+
+
+def test_strict_contract_maps_table_columns_and_slas() -> None:
+    c = parse_document(strict_doc(), "orders.yaml")
+    assert (c.name, c.version, c.dialect, c.domain) == ("orders", "2.1.0", "odcs", "sales")
+    [t] = c.tables
+    assert t.ref.namespace == ("sales", "core") and t.ref.name == "orders_v2"
+    assert t.ref.identifier == "sales.core.orders_v2"
+    assert (t.ref.catalog, t.ref.catalog_url, t.ref.warehouse) == ("prod", "http://127.0.0.1:8181", "s3://wh")
+    assert [col.physical_name for col in t.columns] == ["order_id", "email", "amount", "updated_at"]
+    assert t.primary_key == ("order_id",)
+    assert t.column("amount").physical_type == "DECIMAL(12,2)"  # type: ignore[union-attr]
+    assert t.freshness_column == "updated_at"
+    assert c.freshness is not None and c.freshness.threshold == timedelta(hours=6)
+    assert c.availability is not None and c.availability.target_pct == pytest.approx(99.9)
+    assert c.consumers == ("bi", "ml")
+    assert c.sensitive_columns == frozenset({"email"})
+
+
+def test_floe_dialect_is_accepted() -> None:
+    c = parse_document(yaml.safe_load((FIXTURES / "floe-demo-dialect.yaml").read_text()), "demo.yaml")
+    assert c.dialect == "floe"
+    [t] = c.tables
+    assert t.ref.identifier == "analytics.customer_360.mart_customer_360"
+    assert t.column("lifetime_value").logical_type == "number"  # type: ignore[union-attr]
+    assert t.column("lifetime_value").physical_type == "DECIMAL(12,2)"  # type: ignore[union-attr]
+    assert c.freshness is not None and c.freshness.threshold == timedelta(hours=6)
+    assert c.owners == ("analytics-team@acme.com",)
+    assert {r.type for r in t.quality_rules} == {"format", "constraint", "null_check"}
+    assert c.sensitive_columns == frozenset({"email", "full_name"})
+
+
+def test_strict_reference_without_servers_names_the_field() -> None:
+    with pytest.raises(ContractLoadError) as exc:
+        parse_document(yaml.safe_load((FIXTURES / "odcs-strict.yaml").read_text()), "strict.yaml")
+    assert exc.value.error.source == "strict.yaml"
+    assert exc.value.error.field == "servers"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "fragment"),
+    [
+        (lambda d: d["schema"][0]["properties"][2].update(logicalType="money"),
+         "schema[0].properties[2].logicalType", "'money'"),
+        (lambda d: d["slaProperties"][0].update(value="6 hours"), "slaProperties[0].value", "ISO-8601"),
+        (lambda d: d["slaProperties"][1].update(value="lots"), "slaProperties[1].value", "percentage"),
+        (lambda d: d.update(version="1.0"), "version", "semantic version"),
+        (lambda d: d.update(schema=[]), "schema", "no table"),
+        (lambda d: d.update(apiVersion="v9"), "apiVersion", "'v9'"),
+        (lambda d: d["schema"][0]["properties"].append({"name": "email", "logicalType": "string"}),
+         "schema[0].properties[4].name", "twice"),
+    ],
+)
+def test_errors_name_the_field_path(mutate: Any, field: str, fragment: str) -> None:
+    doc = strict_doc()
+    mutate(doc)
+    with pytest.raises(ContractLoadError) as exc:
+        parse_document(doc, "bad.yaml")
+    assert exc.value.error.field == field
+    assert fragment in exc.value.error.message
+    assert str(exc.value).startswith("bad.yaml: ")
+
+
+def test_one_bad_file_never_stops_the_others(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(strict_doc()))
+    (tmp_path / "b.yaml").write_text("apiVersion: [unclosed\n")
+    other = strict_doc(name="payments", id="urn:x:payments")
+    other["schema"][0]["physicalName"] = "payments"
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.yml").write_text(yaml.safe_dump(other))
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump(strict_doc(name="dup", id="urn:x:dup")))  # same table as a
+    report = load_contracts([tmp_path])
+    assert sorted(c.name for c in report.contracts) == ["orders", "payments"]
+    by_file = {Path(e.source).name: e for e in report.errors}
+    assert set(by_file) == {"b.yaml", "d.yaml"}
+    assert by_file["b.yaml"].field.startswith("line ")
+    assert "not valid YAML" in by_file["b.yaml"].message
+    assert "already monitored by contract 'orders'" in by_file["d.yaml"].message
+
+
+def test_freshness_element_with_table_prefix_and_numeric_unit() -> None:
+    doc = strict_doc()
+    doc["schema"].append({"name": "lines", "properties": [{"name": "ts", "logicalType": "timestamp"}]})
+    doc["slaProperties"][0] = {"property": "freshness", "value": 90, "unit": "m", "element": "lines.ts"}
+    c = parse_document(doc, "x.yaml")
+    assert c.freshness is not None and c.freshness.threshold == timedelta(minutes=90)
+    assert {t.schema_name: t.freshness_column for t in c.tables} == {"orders": None, "lines": "ts"}
+
+
+def test_monitoring_overrides_and_explicit_field_ids() -> None:
+    doc = strict_doc(customProperties=[{"property": "floe.monitoring",
+                                        "value": {"check_intervals": {"freshness_minutes": 5}}}])
+    doc["schema"][0]["properties"][0]["customProperties"] = [{"property": "floe.iceberg_field_id", "value": 7}]
+    c = parse_document(doc, "x.yaml")
+    assert c.monitoring_overrides == {"check_intervals": {"freshness_minutes": 5}}
+    assert c.tables[0].columns[0].field_id == 7
+
+
+def test_library_and_sql_quality_rules_are_parsed() -> None:
+    doc = strict_doc()
+    doc["schema"][0]["quality"] = [{"type": "sql", "query": "SELECT COUNT(*) FROM ${object}", "mustBeGreaterThan": 0}]
+    doc["schema"][0]["properties"][1]["quality"] = [{"metric": "nullValues", "mustBeLessThan": 5, "unit": "percent"}]
+    c = parse_document(doc, "x.yaml")
+    rules = {r.type: r for r in c.tables[0].quality_rules}
+    assert rules["sql"].operators == {"mustBeGreaterThan": 0}
+    assert rules["library"].element == "email" and rules["library"].metric == "nullValues"
