@@ -1,5 +1,6 @@
 """Check intervals as cron expressions: the union of ticks is exactly every N minutes."""
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,7 +23,7 @@ def ticks(crons: list[str], hours: int = 48) -> list[datetime]:
 @pytest.mark.parametrize("minutes", [1, 5, 15, 45, 60, 90, 120, 360, 480, 1440])
 def test_ticks_are_evenly_spaced(minutes: int) -> None:
     ts = ticks(crons_for_interval(minutes))
-    gaps = {(b - a) for a, b in zip(ts, ts[1:], strict=False)}
+    gaps = {(b - a) for a, b in itertools.pairwise(ts)}
     assert gaps == {timedelta(minutes=minutes)}
 
 

@@ -63,7 +63,7 @@ def test_per_contract_overrides_merge_over_global() -> None:
     merged = base.merged({"check_intervals": {"freshness_minutes": 5}}, "c.yaml")
     assert merged.check_intervals.freshness_minutes == 5
     assert merged.check_intervals.schema_drift_minutes == 120  # merged, not replaced
-    with pytest.raises(ConfigError, match="c.yaml: clock_skew_tolerance_seconds"):
+    with pytest.raises(ConfigError, match=r"c\.yaml: clock_skew_tolerance_seconds"):
         base.merged({"clock_skew_tolerance_seconds": -1}, "c.yaml")
 
 
