@@ -394,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 label, str(r["n"]), f"{r[key]:.2f}", f"{r[key] / r['n'] * 1000:.1f}",
                 f"{marginal_ms(lo, hi, key):.1f}" if r is hi else "",
                 str(r["steps"]) if key in ("wall_s", "execute_s") else "", str(r["checks"]),
-                f"{r['peak_mb']:.0f}" if key in ("wall_s", "execute_s") and mode != "floe" or key == "wall_s" else "",
+                f"{r['peak_mb']:.0f}" if (key in ("wall_s", "execute_s") and mode != "floe") or key == "wall_s" else "",
             ))
     print_table(rows)
 

@@ -7,8 +7,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 from floe_monitoring_defs.config import ConfigError, Settings
 from floe_monitoring_defs.contracts.loader import load_contracts
@@ -141,7 +145,7 @@ def _check_contract(defs: object, key: object) -> str | None:
     return None if spec is None else str(spec.metadata.get("floe/contract"))
 
 
-def _instance() -> object:
+def _instance() -> "dg.DagsterInstance":
     import dagster as dg
 
     if os.environ.get("DAGSTER_HOME"):

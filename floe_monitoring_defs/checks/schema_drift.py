@@ -169,24 +169,24 @@ def evaluate_schema_drift(
             ))
 
     for col in table.columns:
-        a = matched.get(col.physical_name)
-        if a is None:
+        info = matched.get(col.physical_name)
+        if info is None:
             continue
         exp = expected_type(col)
-        if exp is not None and not type_compatible(exp, a.type):
+        if exp is not None and not type_compatible(exp, info.type):
             findings.append(Finding(
                 kind="type_changed", severity=S.ERROR, element=col.physical_name,
-                message=f"Column {col.physical_name!r} of {ident} is {a.type}; the contract says {exp.text}",
-                expected=exp.text, actual=a.type,
+                message=f"Column {col.physical_name!r} of {ident} is {info.type}; the contract says {exp.text}",
+                expected=exp.text, actual=info.type,
             ))
-        if col.required != a.required:
-            tightened = a.required and not col.required
+        if col.required != info.required:
+            tightened = info.required and not col.required
             findings.append(Finding(
                 kind="nullability_changed", severity=S.WARNING if tightened else S.ERROR,
                 element=col.physical_name,
-                message=(f"Column {col.physical_name!r} of {ident} is {_nullability(a.required)}; "
+                message=(f"Column {col.physical_name!r} of {ident} is {_nullability(info.required)}; "
                          f"the contract says {_nullability(col.required)}"),
-                expected=_nullability(col.required), actual=_nullability(a.required),
+                expected=_nullability(col.required), actual=_nullability(info.required),
             ))
 
     declared_pk = tuple(sorted(table.primary_key))

@@ -3,6 +3,7 @@
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -51,7 +52,7 @@ def to_check_result(run: CheckRun) -> dg.AssetCheckResult:
         else dg.AssetCheckSeverity.ERROR
     )
     outcome = run.outcome
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "floe/status": status.value,
         "floe/severity": worst.value if worst else "none",
         "floe/contract": run.contract.name,

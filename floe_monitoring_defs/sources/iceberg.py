@@ -125,7 +125,7 @@ class IcebergSource:
                 )
         try:
             # Properties given here merge over pyiceberg's config for `name`.
-            return load_catalog(name, **props)  # type: ignore[arg-type]
+            return load_catalog(name, **props)
         except Exception as exc:  # pyiceberg raises many types; none may leak credentials
             # The exception text may quote catalog properties (credentials included), so only its type is shown.
             raise SourceUnavailableError(
@@ -245,7 +245,7 @@ def last_update(table: Table, column: str | None) -> FreshnessReading:
             None if best is None else _to_datetime(ftype, best), "column_bounds", column=column,
             files_considered=considered, snapshot_id=snap.snapshot_id,
         )
-    row_filter: BooleanExpression = AlwaysTrue() if best is None else GreaterThanOrEqual(column, best)
+    row_filter: BooleanExpression = AlwaysTrue() if best is None else GreaterThanOrEqual(column, best)  # type: ignore[call-arg,misc]
     scan = table.scan(row_filter=row_filter, selected_fields=(column,), snapshot_id=snap.snapshot_id)
     arrow = scan.to_arrow()
     import pyarrow.compute as pc

@@ -17,7 +17,6 @@ from pyiceberg.schema import Schema
 from pyiceberg.types import DecimalType, FloatType, NestedField, StringType, TimestamptzType
 
 from floe_monitoring_defs.cli import cli
-from floe_monitoring_defs.config import Settings
 from floe_monitoring_defs.definitions import build_defs
 from floe_monitoring_defs.defs.assets import REGISTRY_KEY
 from floe_monitoring_defs.store import MonitoringStore
