@@ -139,10 +139,8 @@ def postgres_url() -> Iterator[str]:
         for _attempt in range(3):
             port = _free_port()
             options = f"-h 127.0.0.1 -p {port} -k {sockdir} -F"
-            cmd = _as_pg_user(
-                [str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-w", "-t", "60"]
-                + ["-o", options, "start"]
-            )
+            pg_ctl = [str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-w", "-t", "60"]
+            cmd = _as_pg_user([*pg_ctl, "-o", options, "start"])
             proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=120, check=False)
             if proc.returncode == 0:
                 started = True

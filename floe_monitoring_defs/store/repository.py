@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -153,9 +155,7 @@ class MonitoringStore:
         self._secrets = tuple(s for s in secrets if isinstance(s, str) and s)
         backend = parsed.get_backend_name()
         if backend not in SUPPORTED_DIALECTS:
-            raise StoreError(
-                f"unsupported database {backend!r} in {self.url_display}: use sqlite or postgresql"
-            )
+            raise StoreError(f"unsupported database {backend!r} in {self.url_display}: use sqlite or postgresql")
         kwargs: dict[str, Any] = {}
         if backend == "postgresql":
             kwargs["pool_pre_ping"] = True
@@ -164,9 +164,7 @@ class MonitoringStore:
         try:
             engine = sa.create_engine(parsed, **kwargs)
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-            raise StoreError(
-                f"cannot create a database engine for {self.url_display}: {self._scrub(exc)}"
-            ) from None
+            raise StoreError(f"cannot create a database engine for {self.url_display}: {self._scrub(exc)}") from None
         if backend == "sqlite":
             _install_sqlite_hooks(engine)
         return engine
@@ -235,9 +233,7 @@ class MonitoringStore:
             with self._connect("migrating the schema", write=True) as conn:
                 if self.dialect == "postgresql":
                     # Serialise concurrent migrators; released at commit.
-                    conn.execute(
-                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
-                    )
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY})
                 config = alembic_config()
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
@@ -362,9 +358,7 @@ class MonitoringStore:
                 timestamp=row["checked_at"],
                 details=row["details"] or {},
                 violation=(
-                    None
-                    if row["violation"] is None
-                    else ContractViolationEvent.model_validate(row["violation"])
+                    None if row["violation"] is None else ContractViolationEvent.model_validate(row["violation"])
                 ),
             )
             for row in rows
@@ -462,9 +456,7 @@ class MonitoringStore:
     def schema_baseline(self, contract_name: str, table_name: str) -> dict[str, int]:
         """Column name -> Iceberg field id first recorded for this contract table."""
         c = t.contract_schema_baselines.c
-        query = sa.select(c.column_name, c.field_id).where(
-            c.contract_name == contract_name, c.table_name == table_name
-        )
+        query = sa.select(c.column_name, c.field_id).where(c.contract_name == contract_name, c.table_name == table_name)
         with self._transaction("reading the schema baseline") as conn:
             return {name: int(field_id) for name, field_id in conn.execute(query)}
 
@@ -484,9 +476,7 @@ class MonitoringStore:
             }
             for name, field_id in columns.items()
         ]
-        stmt = self._insert_missing(
-            t.contract_schema_baselines, ("contract_name", "table_name", "column_name")
-        )
+        stmt = self._insert_missing(t.contract_schema_baselines, ("contract_name", "table_name", "column_name"))
         with self._transaction("saving the schema baseline", write=True) as conn:
             conn.execute(stmt, rows)
 
@@ -548,10 +538,34 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA journal_mode = WAL")
         finally:
             cursor.close()
+        _enable_wal(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql(str(conn.get_execution_options().get(_SQLITE_BEGIN_OPTION, "BEGIN")))
+
+
+def _enable_wal(dbapi_connection: Any) -> None:
+    """Switch the database to WAL unless it already is.
+
+    Switching needs an exclusive lock and SQLite may answer "database is locked" at once, without
+    waiting busy_timeout, when several connections open a new database together: retry until the
+    switch succeeds, another connection has made it, or the busy timeout has passed.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        cursor = dbapi_connection.cursor()
+        try:
+            (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() in ("wal", "memory"):
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        finally:
+            cursor.close()
+        time.sleep(0.02)

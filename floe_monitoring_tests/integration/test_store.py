@@ -261,9 +261,7 @@ def test_a_result_without_violation_stores_sql_null(store: MonitoringStore, stor
     assert _scalar(store_url, sa.select(c.table_name)) is None
 
 
-def test_a_failure_mid_transaction_leaves_no_rows(
-    store: MonitoringStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failure_mid_transaction_leaves_no_rows(store: MonitoringStore, monkeypatch: pytest.MonkeyPatch) -> None:
     # The second violation gets the same id as the first: its insert fails after the check result
     # and the first violation have been written in the same transaction.
     monkeypatch.setattr(repository, "_new_id", lambda: "00000000-0000-4000-8000-000000000001")
@@ -391,9 +389,7 @@ def test_upsert_sla_status_inserts_then_updates(store: MonitoringStore, store_ur
 def test_schema_baseline_keeps_the_first_mapping(store: MonitoringStore) -> None:
     assert store.schema_baseline("orders", "analytics.orders") == {}
     store.save_schema_baseline("orders", "analytics.orders", {"id": 1, "amount": 2}, T0)
-    store.save_schema_baseline(
-        "orders", "analytics.orders", {"amount": 7, "customer": 3}, T0 + timedelta(hours=1)
-    )
+    store.save_schema_baseline("orders", "analytics.orders", {"amount": 7, "customer": 3}, T0 + timedelta(hours=1))
     store.save_schema_baseline("orders", "analytics.orders", {}, T0)
     assert store.schema_baseline("orders", "analytics.orders") == {"id": 1, "amount": 2, "customer": 3}
     store.save_schema_baseline("orders", "analytics.refunds", {"id": 9}, T0)

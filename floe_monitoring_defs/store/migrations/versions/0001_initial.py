@@ -79,9 +79,7 @@ def upgrade() -> None:
     )
     op.create_index("idx_violations_contract", "contract_violations", ["contract_name", "detected_at"])
     op.create_index("idx_violations_severity", "contract_violations", ["severity", "detected_at"])
-    op.create_index(
-        "idx_violations_type", "contract_violations", ["contract_name", "violation_type", "detected_at"]
-    )
+    op.create_index("idx_violations_type", "contract_violations", ["contract_name", "violation_type", "detected_at"])
 
     op.create_table(
         "contract_sla_status",
@@ -147,9 +145,7 @@ def upgrade() -> None:
         sa.Column("column_name", sa.String(255), nullable=False),
         sa.Column("field_id", sa.Integer(), nullable=False),
         sa.Column("recorded_at", _ts(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "contract_name", "table_name", "column_name", name="pk_contract_schema_baselines"
-        ),
+        sa.PrimaryKeyConstraint("contract_name", "table_name", "column_name", name="pk_contract_schema_baselines"),
     )
 
 
