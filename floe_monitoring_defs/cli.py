@@ -54,12 +54,52 @@ def contracts_validate(paths: tuple[Path, ...]) -> None:
         sys.exit(1)
 
 
+@contracts.command("register", help="Validate contract files and register them in the store (FR-004).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+def contracts_register(paths: tuple[Path, ...]) -> None:
+    from floe_monitoring_defs.contracts.loader import ContractLoadError, iter_contract_files
+    from floe_monitoring_defs.contracts.registry import register_file
+    from floe_monitoring_defs.models import utcnow
+    from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
+
+    failed = 0
+    try:
+        store = MonitoringStore(default_db_url())
+        for f in iter_contract_files(paths):
+            try:
+                c = register_file(store, f, utcnow())
+                click.echo(f"registered {c.name} {c.version} from {f}")
+            except ContractLoadError as exc:
+                failed += 1
+                click.echo(f"ERROR {exc.error}")
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if failed:
+        sys.exit(1)
+
+
+@contracts.command("deregister", help="Stop monitoring a registered contract (it stays in history).")
+@click.argument("name")
+def contracts_deregister(name: str) -> None:
+    from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
+
+    try:
+        found = MonitoringStore(default_db_url()).deregister_contract(name)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not found:
+        raise click.ClickException(f"no registered contract named {name!r}")
+    click.echo(f"deregistered {name}; reload the code location to stop its checks")
+
+
 @contracts.command("list", help="List the contracts the code location loads, with their checks.")
 def contracts_list() -> None:
+    from floe_monitoring_defs.contracts.registry import load_all
+
     settings = Settings.from_env()
-    report = load_contracts([settings.contracts_dir]) if settings.contracts_dir.exists() else None
-    if report is None:
-        click.echo(f"no contracts directory at {settings.contracts_dir} (set FLOE_CONTRACTS_DIR)")
+    report = load_all(settings.contracts_dir)
+    if not report.contracts and not report.errors:
+        click.echo(f"no contracts under {settings.contracts_dir} (set FLOE_CONTRACTS_DIR) and none registered")
         return
     rows = [("CONTRACT", "VERSION", "TABLE", "FRESHNESS", "COLUMNS", "SOURCE")]
     for c in report.contracts:

@@ -7,8 +7,8 @@ import dagster as dg
 from floe_monitoring_defs.cadence import effective_interval
 from floe_monitoring_defs.checks.runner import Target
 from floe_monitoring_defs.config import ConfigError, MonitoringConfig, Settings, load_config
-from floe_monitoring_defs.contracts.loader import load_contracts
 from floe_monitoring_defs.contracts.model import ContractError, LoadReport, MonitoredContract
+from floe_monitoring_defs.contracts.registry import load_all
 from floe_monitoring_defs.defs import build_definitions
 from floe_monitoring_defs.defs.checks import CheckGroup
 from floe_monitoring_defs.models import ViolationType
@@ -51,10 +51,7 @@ def plan_checks(report: LoadReport, config: MonitoringConfig) -> tuple[list[Chec
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     config = load_config(settings.config_path)  # a bad config fails the load: better at deploy than at 3 a.m.
-    if settings.contracts_dir.exists():
-        report = load_contracts([settings.contracts_dir])
-    else:
-        report = LoadReport((), ())
+    report = load_all(settings.contracts_dir)
     if not report.contracts and not report.errors:
         log.info("no contracts found under %s; the code location is idle until contracts are added",
                  settings.contracts_dir)

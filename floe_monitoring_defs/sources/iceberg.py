@@ -245,7 +245,9 @@ def last_update(table: Table, column: str | None) -> FreshnessReading:
             None if best is None else _to_datetime(ftype, best), "column_bounds", column=column,
             files_considered=considered, snapshot_id=snap.snapshot_id,
         )
-    row_filter: BooleanExpression = AlwaysTrue() if best is None else GreaterThanOrEqual(column, best)  # type: ignore[call-arg,misc]
+    # pyiceberg's predicate classes confuse type checkers (their stubs differ by version): call untyped.
+    at_least: Any = GreaterThanOrEqual
+    row_filter: BooleanExpression = AlwaysTrue() if best is None else at_least(column, best)
     scan = table.scan(row_filter=row_filter, selected_fields=(column,), snapshot_id=snap.snapshot_id)
     arrow = scan.to_arrow()
     import pyarrow.compute as pc

@@ -218,3 +218,28 @@ def test_demo_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "products: drifted (CRITICAL)" in res.output
     assert "shipments: early warning (INFO)" in res.output
     assert (tmp_path / ".floe_demo" / "dagster_home" / "floe_monitoring.db").exists()
+
+
+def test_registered_contracts_are_restored_from_the_store(location: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "registered"
+    extra.mkdir()
+    (extra / "third.yaml").write_text(yaml.safe_dump(contract_doc("third", "third")))
+    runner = CliRunner()
+    res = runner.invoke(cli, ["contracts", "register", str(extra)])
+    assert res.exit_code == 0 and "registered third 1.2.3" in res.output
+    keys = {s.key for s in build_defs().resolve_all_asset_specs()}
+    assert dg.AssetKey(["shop", "third"]) in keys and dg.AssetKey(["shop", "good"]) in keys
+    res = runner.invoke(cli, ["contracts", "list"])
+    assert "store:third" in res.output
+    assert runner.invoke(cli, ["contracts", "deregister", "third"]).exit_code == 0
+    keys = {s.key for s in build_defs().resolve_all_asset_specs()}
+    assert dg.AssetKey(["shop", "third"]) not in keys
+
+
+def test_unreachable_store_at_load_keeps_the_files(location: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOE_MONITORING_DB_URL", "postgresql+psycopg2://floe:hunter2pw@127.0.0.1:1/floe")
+    defs = build_defs()
+    keys = {s.key for s in defs.resolve_all_asset_specs()}
+    assert dg.AssetKey(["shop", "good"]) in keys
+    res = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert res.exit_code == 1 and "127.0.0.1:1" in res.output and "hunter2pw" not in res.output

@@ -1,0 +1,102 @@
+"""Contracts registered in the store (FR-004): `floe contracts register` puts them there, and the
+code location restores them at start beside the files under FLOE_CONTRACTS_DIR.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from floe_monitoring_defs.contracts.loader import ContractLoadError, load_contracts, parse_document
+from floe_monitoring_defs.contracts.model import ContractError, LoadReport, MonitoredContract
+
+log = logging.getLogger(__name__)
+
+
+class ContractRegistry(Protocol):
+    def register_contract(self, name: str, version: str, contract_data: Mapping[str, Any],
+                          connection_config: Mapping[str, Any], overrides: Mapping[str, Any] | None,
+                          registered_at: datetime) -> None: ...
+
+    def registered_contracts(self, *, active_only: bool = True) -> list[dict[str, Any]]: ...
+
+
+def register_file(registry: ContractRegistry, path: Path, now: datetime) -> MonitoredContract:
+    """Validate a contract file and store its document; raises ContractLoadError naming the field."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    contract = parse_document(raw, str(path))
+    connection = [{"table": t.ref.identifier, "catalog": t.ref.catalog, "catalog_url": t.ref.catalog_url,
+                   "warehouse": t.ref.warehouse} for t in contract.tables]
+    registry.register_contract(contract.name, contract.version, raw, {"tables": connection},
+                               contract.monitoring_overrides or None, now)
+    return contract
+
+
+def load_registered(registry: ContractRegistry) -> LoadReport:
+    """Active registrations as contracts; a stored document that no longer validates is an error entry."""
+    contracts: list[MonitoredContract] = []
+    errors: list[ContractError] = []
+    for row in registry.registered_contracts(active_only=True):
+        source = f"store:{row['contract_name']}"
+        try:
+            contracts.append(parse_document(row["contract_data"], source))
+        except ContractLoadError as exc:
+            errors.append(exc.error)
+    return LoadReport(tuple(contracts), tuple(errors))
+
+
+def store_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a store to restore registrations from exists, without creating one at load time."""
+    env = os.environ if environ is None else environ
+    if env.get("FLOE_MONITORING_DB_URL"):
+        return True
+    home = env.get("DAGSTER_HOME")
+    if not home:
+        return False
+    return (Path(home) / "floe_monitoring.db").exists()
+
+
+def merge_reports(files: LoadReport, registered: LoadReport) -> LoadReport:
+    """Files first; a registration whose name or table a file already claims is reported, not loaded."""
+    names = {c.name: c for c in files.contracts}
+    tables = {t.ref.identifier: c.name for c in files.contracts for t in c.tables}
+    kept = list(files.contracts)
+    errors = list(files.errors) + list(registered.errors)
+    for c in registered.contracts:
+        if c.name in names:
+            continue  # the file is the newer truth for a contract deployed both ways
+        clash = next((t.ref.identifier for t in c.tables if t.ref.identifier in tables), None)
+        if clash:
+            errors.append(ContractError(c.source, "schema",
+                                        f"table {clash} is already monitored by contract {tables[clash]!r}"))
+            continue
+        kept.append(c)
+    return LoadReport(tuple(kept), tuple(errors))
+
+
+def _from_store() -> LoadReport:
+    from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
+
+    try:
+        store = MonitoringStore(default_db_url())
+        try:
+            return load_registered(store)
+        finally:
+            store.dispose()
+    except StoreError as exc:
+        log.warning("registered contracts not restored (store unavailable): %s", exc)
+        return LoadReport((), ())
+
+
+def load_all(contracts_dir: Path) -> LoadReport:
+    """Every contract the code location monitors: files under `contracts_dir` + store registrations."""
+    report = load_contracts([contracts_dir]) if contracts_dir.exists() else LoadReport((), ())
+    if store_configured():
+        report = merge_reports(report, _from_store())
+    return report
