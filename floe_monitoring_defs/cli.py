@@ -284,7 +284,8 @@ def demo(demo_dir: Path, contracts_dir: Path) -> None:
     wrote = write_env_file(Path(".env"), env)
     click.echo(f"\n{len(evals)} checks, {len(problems)} failing. Open the same results in the Dagster UI with:")
     hint = "" if wrote else f"   (first: source {paths.root / 'env'})"
-    click.echo(f"  DAGSTER_HOME={home} dagster dev{hint}")
+    dagster = Path(sys.executable).parent / "dagster"
+    click.echo(f"  DAGSTER_HOME={home} {dagster if dagster.exists() else 'dagster'} dev{hint}")
     if not wrote:
         (paths.root / "env").write_text("".join(f"export {k}={v}\n" for k, v in sorted(env.items())), "utf-8")
 
