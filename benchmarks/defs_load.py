@@ -24,7 +24,7 @@ it holds; it asserts nothing.
 
 Run from the repository root:
 
-    /work/venv/bin/python benchmarks/defs_load.py                 # 100, 1000, 5000 (~2 min on 2 cores)
+    /work/venv/bin/python benchmarks/defs_load.py                 # 100, 1000, 5000 (~1.5 min on 2 cores)
     /work/venv/bin/python benchmarks/defs_load.py --sizes 20      # CI smoke test (seconds)
     /work/venv/bin/python benchmarks/defs_load.py --sizes 1000 --repeat 3
 """
@@ -123,11 +123,12 @@ def child_floe(contracts_dir: Path) -> dict[str, Any]:
 
     import floe_monitoring_defs.definitions as floe_defs
     from floe_monitoring_defs.config import Settings
+    from floe_monitoring_defs.contracts import loader
     from floe_monitoring_defs.contracts.model import LoadReport
 
     import_peak = _peak_mb()
     parse = {"seconds": 0.0, "loaded": 0, "errors": 0}
-    original = floe_defs.load_contracts
+    original = loader.load_contracts
 
     def timed_load(paths: Any) -> LoadReport:
         started = time.perf_counter()
@@ -137,7 +138,14 @@ def child_floe(contracts_dir: Path) -> dict[str, Any]:
         parse["errors"] += len(report.errors)
         return report
 
-    floe_defs.load_contracts = timed_load  # build_defs looks the name up in its module at call time
+    # The build path calls load_contracts through whichever module imported it (definitions, or the
+    # contracts registry that also restores store registrations); the name is looked up at call time.
+    registry = sys.modules.get("floe_monitoring_defs.contracts.registry")
+    patched = [m for m in (floe_defs, registry) if m is not None and getattr(m, "load_contracts", None) is original]
+    if not patched:
+        raise SystemExit("cannot find where build_defs calls load_contracts; parse time would be wrong")
+    for module in patched:
+        module.__dict__["load_contracts"] = timed_load
     settings = Settings(contracts_dir=contracts_dir, config_path=None, db_url=None, default_catalog=None)
     t0 = time.perf_counter()
     defs = floe_defs.build_defs(settings)
@@ -201,7 +209,9 @@ def child_main(mode: str, n: int, contracts_dir: Path | None) -> None:
 
 def run_child(mode: str, n: int, contracts_dir: Path) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--n", str(n), "--dir", str(contracts_dir)]
-    env = {**os.environ, "DAGSTER_HOME": str(contracts_dir.parent / "dagster_home")}
+    home = contracts_dir.parent / "dagster_home"  # empty: no store to restore registered contracts from
+    home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOE_")} | {"DAGSTER_HOME": str(home)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
     if proc.returncode != 0 or not lines:
@@ -246,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     results: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="floe_defs_bench_") as tmp:
         for n in args.sizes:
             contracts_dir = Path(tmp) / f"contracts_{n}"
@@ -261,10 +272,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                   f"({builtins['checks']} checks)", flush=True)
             results.append((n, floe, builtins))
 
-    print("\nBuild = construct Definitions + Definitions.validate_loadable + get_repository_def "
+    print(f"\nLoad average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; other work on this "
+          "machine skews the numbers.")
+    print("Build = construct Definitions + Definitions.validate_loadable + get_repository_def "
           "(floe: includes parse).")
-    rows = [("n", "parse s", "floe build s", "floe peak MB", "builtins build s", "builtins peak MB",
-             "floe/builtins")]
+    rows: list[tuple[str, ...]] = [
+        ("n", "parse s", "floe build s", "floe peak MB", "builtins build s", "builtins peak MB", "floe/builtins"),
+    ]
     for n, floe, builtins in results:
         rows.append((
             str(n), f"{floe['parse_s']:.2f}", f"{floe['build_s']:.2f}", f"{floe['peak_mb']:.0f}",
