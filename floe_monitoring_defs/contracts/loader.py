@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import isodate
+import jsonschema_rs
 import yaml
 from jsonschema import Draft201909Validator
 from open_data_contract_standard.model import OpenDataContractStandard, SchemaObject, SchemaProperty
@@ -65,10 +66,33 @@ class ContractLoadError(Exception):
         self.error = error
 
 
+# libyaml's C loader parses a contract in ~0.2 ms against ~1.6 ms for the pure-Python one.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text("utf-8")
+    return dict(json.loads(text))
+
+
 @functools.cache
 def _validator() -> Draft201909Validator:
-    text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text("utf-8")
-    return Draft201909Validator(json.loads(text))
+    """The reference validator, used to explain what is wrong once the fast one said "invalid"."""
+    return Draft201909Validator(_schema())
+
+
+@functools.cache
+def _fast_validator() -> Any:
+    """jsonschema-rs: the same ODCS schema checked in ~0.013 ms per contract instead of ~4.6 ms
+    (benchmarks/defs_load.py: JSON-Schema validation was 7 of the 9 ms a contract cost to load)."""
+    return jsonschema_rs.validator_for(_schema())
+
+
+def _schema_errors(doc: Mapping[str, Any]) -> list[Any]:
+    if _fast_validator().is_valid(doc):
+        return []
+    return list(_validator().iter_errors(doc))
 
 
 def _path(parts: Iterable[Any]) -> str:
@@ -340,7 +364,7 @@ def parse_document(raw: Any, source: str) -> MonitoredContract:
         raise _fail(source, "<root>", f"a contract must be a YAML mapping, got {type(raw).__name__}")
     dialect = "floe" if _is_floe_dialect(raw) else "odcs"
     doc_dict, extras = normalize_dialect(raw) if dialect == "floe" else (dict(raw), {})
-    errors = sorted(_validator().iter_errors(doc_dict), key=lambda e: (len(e.absolute_path), e.message))
+    errors = sorted(_schema_errors(doc_dict), key=lambda e: (len(e.absolute_path), e.message))
     if errors:
         best = errors[-1] if errors[-1].absolute_path else errors[0]
         deepest = max(errors, key=lambda e: len(e.absolute_path))
@@ -417,7 +441,7 @@ def load_contract_file(path: Path) -> MonitoredContract:
     except OSError as exc:
         raise _fail(source, "<file>", f"cannot read: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_YAML_LOADER)  # a safe loader (C or Python)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"

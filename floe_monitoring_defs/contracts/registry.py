@@ -29,7 +29,7 @@ class ContractRegistry(Protocol):
 
 def register_file(registry: ContractRegistry, path: Path, now: datetime) -> MonitoredContract:
     """Validate a contract file and store its document; raises ContractLoadError naming the field."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     contract = parse_document(raw, str(path))
     connection = [{"table": t.ref.identifier, "catalog": t.ref.catalog, "catalog_url": t.ref.catalog_url,
                    "warehouse": t.ref.warehouse} for t in contract.tables]
