@@ -28,6 +28,7 @@ from floe_monitoring_defs.models import (
     utcnow,
 )
 from floe_monitoring_defs.sources.base import SourceError, TableNotFoundError, TableSource
+from floe_monitoring_defs.telemetry.metrics import monitor_metrics
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,16 @@ class CheckRunner:
                 log.error("cannot save the schema baseline of %s: %s", contract.name, exc)
         return outcome
 
+    @staticmethod
+    def _record_metrics(contract: MonitoredContract, check_type: ViolationType, outcome: CheckOutcome,
+                        violations: Sequence[ContractViolationEvent], duration: float) -> None:
+        m = monitor_metrics()
+        m.record_duration(contract.name, check_type.value, duration)
+        for v in violations:  # INFO early warnings too: the severity label tells them apart
+            m.record_violation(contract.name, check_type.value, v.severity.value)
+        if outcome.measured_value is not None and outcome.status in (CheckStatus.PASS, CheckStatus.FAIL):
+            m.set_gauge(check_type.value, contract.name, outcome.measured_value)
+
     def run_one(self, check_type: ViolationType, contract: MonitoredContract, table: MonitoredTable,
                 prior_failures: int = 0) -> CheckRun:
         started = time.perf_counter()
@@ -185,6 +196,7 @@ class CheckRunner:
             duration_seconds=duration, timestamp=now, details=details,
             violation=worst if outcome.status is CheckStatus.FAIL else None,
         )
+        self._record_metrics(contract, check_type, outcome, violations, duration)
         ids: list[str] = []
         persisted = False
         if self.store is not None:

@@ -1,0 +1,1 @@
+"""Telemetry: OpenTelemetry metrics (and, later, spans and OpenLineage events). No Dagster imports."""
