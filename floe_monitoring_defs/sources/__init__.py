@@ -1,6 +1,7 @@
 """Sources: read table metadata (schema, snapshots, column bounds) for the checks."""
 
 from floe_monitoring_defs.sources.base import (
+    CatalogNotConfiguredError,
     ColumnInfo,
     ColumnNotFoundError,
     FreshnessReading,
@@ -12,6 +13,7 @@ from floe_monitoring_defs.sources.base import (
 )
 
 __all__ = [
+    "CatalogNotConfiguredError",
     "ColumnInfo",
     "ColumnNotFoundError",
     "FreshnessReading",

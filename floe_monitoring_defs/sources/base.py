@@ -25,6 +25,10 @@ class SourceUnavailableError(SourceError):
     """The catalog (or its storage) could not be reached or is not configured."""
 
 
+class CatalogNotConfiguredError(SourceUnavailableError):
+    """No configuration names the catalog: no pyiceberg entry, no override, no catalogUrl."""
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
     name: str

@@ -31,6 +31,7 @@ from pyiceberg.utils.config import Config
 
 from floe_monitoring_defs.contracts.model import TableRef
 from floe_monitoring_defs.sources.base import (
+    CatalogNotConfiguredError,
     ColumnInfo,
     ColumnNotFoundError,
     FreshnessReading,
@@ -80,6 +81,9 @@ class IcebergSource:
         self._overrides = catalog_properties or {}
         self._catalogs: dict[tuple[str, str | None, str | None], Catalog] = {}
         self._lock = threading.Lock()
+        # One lock per catalog while it is being created: a catalog whose endpoint hangs (an availability
+        # ping abandons that thread after its timeout) must not block the creation of the other catalogs.
+        self._creating: dict[tuple[str, str | None, str | None], threading.Lock] = {}
 
     # -- catalog ---------------------------------------------------------------------------
 
@@ -91,9 +95,16 @@ class IcebergSource:
         key = (name, ref.catalog_url, ref.warehouse)
         with self._lock:
             cat = self._catalogs.get(key)
+            if cat is not None:
+                return cat
+            creating = self._creating.setdefault(key, threading.Lock())
+        with creating:
+            with self._lock:
+                cat = self._catalogs.get(key)
             if cat is None:
-                cat = self._load(name, ref)
-                self._catalogs[key] = cat
+                cat = self._load(name, ref)  # cached only once created
+                with self._lock:
+                    self._catalogs[key] = cat
             return cat
 
     def _load(self, name: str, ref: TableRef) -> Catalog:
@@ -119,7 +130,7 @@ class IcebergSource:
             endpoint = props.get("uri")
             if not props:
                 env_name = re.sub(r"[^A-Za-z0-9]", "_", name).upper()
-                raise SourceUnavailableError(
+                raise CatalogNotConfiguredError(
                     f"Iceberg catalog {name!r} is not configured: set PYICEBERG_CATALOG__{env_name}__URI "
                     f"(or a .pyiceberg.yaml entry), or give the contract's iceberg server a catalogUrl"
                 )

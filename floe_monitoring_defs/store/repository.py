@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.selectable import NamedFromClause
 
+from floe_monitoring_defs.checks.availability import AvailabilityWindow, PingResult, uptime_pct
 from floe_monitoring_defs.models import (
     CheckResult,
     CheckStatus,
@@ -38,6 +40,7 @@ from floe_monitoring_defs.models import (
     SLAStatus,
     ViolationSeverity,
     ViolationType,
+    ensure_utc,
     utcnow,
 )
 from floe_monitoring_defs.store import tables as t
@@ -410,8 +413,7 @@ class MonitoringStore:
 
     # -- SLA status --------------------------------------------------------------------------------
 
-    def upsert_sla_status(self, status: SLAStatus) -> None:
-        """Insert or replace the SLA state of (contract, check type)."""
+    def _sla_status_upsert(self, status: SLAStatus) -> tuple[Insert, dict[str, Any]]:
         values = {
             "contract_name": status.contract_name,
             "check_type": ViolationType(status.check_type).value,
@@ -425,9 +427,170 @@ class MonitoringStore:
             "updated_at": self._clock(),
         }
         keys = ("contract_name", "check_type")
-        stmt = self._upsert(t.contract_sla_status, keys, [k for k in values if k not in keys])
+        return self._upsert(t.contract_sla_status, keys, [k for k in values if k not in keys]), values
+
+    def upsert_sla_status(self, status: SLAStatus) -> None:
+        """Insert or replace the SLA state of (contract, check type)."""
+        stmt, values = self._sla_status_upsert(status)
         with self._transaction("saving the SLA status", write=True) as conn:
             conn.execute(stmt, values)
+
+    def refresh_sla_status(
+        self,
+        contract_name: str,
+        check_type: ViolationType,
+        now: datetime,
+        current_value: float,
+        threshold: float,
+        window_hours: int = 24,
+    ) -> SLAStatus:
+        """Recompute the SLA state of (contract, check type) from the stored history, save and return it.
+
+        Over the rolling window `[now - window_hours, ...)`: `compliance_pct` = passed / total results
+        (SKIPPED results did not run and count neither way; 100.0 without results) and
+        `violation_count_24h` = violations of this type above INFO. `consecutive_failures` = FAIL and
+        ERROR results after the newest PASS, over the whole stored history; `last_check_time` = the
+        newest result. One read and one upsert, in one transaction.
+        """
+        ctype = ViolationType(check_type).value
+        window_start = ensure_utc(now) - timedelta(hours=window_hours)
+
+        def count_results(make: Callable[[NamedFromClause], list[sa.ColumnElement[bool]]]) -> sa.ScalarSelect[int]:
+            a = t.contract_check_results.alias()
+            return (
+                sa.select(sa.func.count()).select_from(a)
+                .where(a.c.contract_name == contract_name, a.c.check_type == ctype, *make(a))
+                .scalar_subquery()
+            )
+
+        def newest_result(*statuses: str) -> sa.ScalarSelect[datetime]:
+            a = t.contract_check_results.alias()
+            where = [a.c.contract_name == contract_name, a.c.check_type == ctype]
+            if statuses:
+                where.append(a.c.status.in_(statuses))
+            return sa.select(sa.func.max(a.c.checked_at)).where(*where).scalar_subquery()
+
+        last_pass = newest_result(CheckStatus.PASS.value)
+        failing = (CheckStatus.FAIL.value, CheckStatus.ERROR.value)
+        v = t.contract_violations.alias()
+        query = sa.select(
+            count_results(lambda a: [a.c.checked_at >= window_start, a.c.status != CheckStatus.SKIPPED.value])
+            .label("total"),
+            count_results(lambda a: [a.c.checked_at >= window_start, a.c.status == CheckStatus.PASS.value])
+            .label("passed"),
+            count_results(lambda a: [a.c.status.in_(failing), sa.or_(last_pass.is_(None), a.c.checked_at > last_pass)])
+            .label("streak"),
+            newest_result().label("last_check"),
+            sa.select(sa.func.count()).select_from(v).where(
+                v.c.contract_name == contract_name, v.c.violation_type == ctype,
+                v.c.severity != ViolationSeverity.INFO.value, v.c.detected_at >= window_start,
+            ).scalar_subquery().label("violations"),
+        )
+        with self._transaction("refreshing the SLA status", write=True) as conn:
+            row = conn.execute(query).one()
+            total, passed = int(row.total or 0), int(row.passed or 0)
+            status = SLAStatus(
+                contract_name=contract_name,
+                check_type=ViolationType(check_type),
+                current_value=current_value,
+                threshold=threshold,
+                compliance_pct=100.0 if total == 0 else min(100.0, passed / total * 100.0),
+                last_check_time=row.last_check,
+                consecutive_failures=int(row.streak or 0),
+                violation_count_24h=int(row.violations or 0),
+                window_start=window_start,
+            )
+            stmt, values = self._sla_status_upsert(status)
+            conn.execute(stmt, values)
+        return status
+
+    # -- availability pings ------------------------------------------------------------------------
+
+    def record_ping(self, contract_name: str, table_name: str, ping: PingResult) -> None:
+        """Store one availability ping (its reason cut to the column's 64 characters)."""
+        row = {
+            "id": _new_id(),
+            "contract_name": contract_name,
+            "table_name": table_name,
+            "checked_at": ping.checked_at,
+            "ok": bool(ping.ok),
+            "latency_ms": float(ping.latency_ms),
+            "reason": None if ping.reason is None else ping.reason[: t.REASON_LENGTH],
+            "message": ping.message,
+        }
+        with self._transaction("recording an availability ping", write=True) as conn:
+            conn.execute(t.contract_availability_pings.insert(), row)
+
+    def availability_window(self, contract_name: str, table_name: str, since: datetime) -> AvailabilityWindow:
+        """Uptime of a contract table over the pings at or after `since`, plus its failure streak.
+
+        Two queries in one transaction: the newest two pings, then one statement of scalar subqueries
+        (window counts, the streak after the newest success, the newest failure, and the streak the
+        newest ping ended). See `AvailabilityWindow` for what each field counts.
+        """
+        since = ensure_utc(since)
+
+        def pings(*conds: sa.ColumnElement[bool]) -> tuple[NamedFromClause, list[sa.ColumnElement[bool]]]:
+            a = t.contract_availability_pings.alias()
+            return a, [a.c.contract_name == contract_name, a.c.table_name == table_name, *conds]
+
+        def count(make: Callable[[NamedFromClause], list[sa.ColumnElement[bool]]]) -> sa.ScalarSelect[int]:
+            a, where = pings()
+            return sa.select(sa.func.count()).select_from(a).where(*where, *make(a)).scalar_subquery()
+
+        def newest_ok_at(before: datetime | None = None) -> sa.ScalarSelect[datetime]:
+            a, where = pings()
+            if before is not None:
+                where.append(a.c.checked_at < before)
+            return sa.select(sa.func.max(a.c.checked_at)).where(*where, a.c.ok.is_(True)).scalar_subquery()
+
+        newest, newest_where = pings()
+        latest_query = (
+            sa.select(newest.c.ok, newest.c.checked_at)
+            .where(*newest_where)
+            .order_by(newest.c.checked_at.desc(), newest.c.id.desc())
+            .limit(2)
+        )
+        with self._transaction("reading availability pings") as conn:
+            latest = conn.execute(latest_query).all()
+            if not latest:
+                return AvailabilityWindow(
+                    since=since, total=0, ok=0, uptime_pct=100.0, consecutive_failures=0, last_failure_at=None,
+                    last_failure_reason=None, latest_ok=None, previous_ok=None,
+                )
+            latest_ok, latest_at = bool(latest[0].ok), latest[0].checked_at
+            previous_ok = bool(latest[1].ok) if len(latest) > 1 else None
+            last_ok = newest_ok_at()
+            prev_ok = newest_ok_at(before=latest_at)
+            fail, fail_where = pings()
+            fail_where.append(fail.c.ok.is_(False))
+            newest_failure = sa.select(fail.c.checked_at, fail.c.reason).where(*fail_where).order_by(
+                fail.c.checked_at.desc(), fail.c.id.desc()
+            ).limit(1)
+            query = sa.select(
+                count(lambda a: [a.c.checked_at >= since]).label("total"),
+                count(lambda a: [a.c.checked_at >= since, a.c.ok.is_(True)]).label("ok"),
+                count(lambda a: [a.c.ok.is_(False), sa.or_(last_ok.is_(None), a.c.checked_at > last_ok)])
+                .label("streak"),
+                count(lambda a: [a.c.ok.is_(False), a.c.checked_at < latest_at,
+                                 sa.or_(prev_ok.is_(None), a.c.checked_at > prev_ok)]).label("ended_streak"),
+                newest_failure.with_only_columns(fail.c.checked_at).scalar_subquery().label("failure_at"),
+                newest_failure.with_only_columns(fail.c.reason).scalar_subquery().label("failure_reason"),
+            )
+            row = conn.execute(query).one()
+        total, ok = int(row.total or 0), int(row.ok or 0)
+        return AvailabilityWindow(
+            since=since,
+            total=total,
+            ok=ok,
+            uptime_pct=uptime_pct(total, ok),
+            consecutive_failures=int(row.streak or 0),
+            last_failure_at=row.failure_at,
+            last_failure_reason=row.failure_reason,
+            latest_ok=latest_ok,
+            previous_ok=previous_ok,
+            recovered_after_failures=int(row.ended_streak or 0) if latest_ok else 0,
+        )
 
     def sla_status(self, contract_name: str, check_type: ViolationType) -> SLAStatus | None:
         """The stored SLA state of (contract, check type), or None."""

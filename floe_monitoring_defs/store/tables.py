@@ -184,6 +184,23 @@ contract_schema_baselines = sa.Table(
     sa.Column("recorded_at", UTCDateTime(), nullable=False),
 )
 
+REASON_LENGTH = 64
+
+# Not in the spec DDL: one row per availability ping, the history the rolling uptime is computed from.
+contract_availability_pings = sa.Table(
+    "contract_availability_pings",
+    metadata,
+    sa.Column("id", uuid_type(), primary_key=True),
+    sa.Column("contract_name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("table_name", sa.String(TABLE_NAME_LENGTH), nullable=False),
+    sa.Column("checked_at", UTCDateTime(), nullable=False),
+    sa.Column("ok", sa.Boolean(), nullable=False),
+    sa.Column("latency_ms", sa.Float(), nullable=False),
+    sa.Column("reason", sa.String(REASON_LENGTH), nullable=True),
+    sa.Column("message", sa.Text(), nullable=True),
+    sa.Index("idx_availability_pings_table", "contract_name", "table_name", "checked_at"),
+)
+
 ALL_TABLES: tuple[sa.Table, ...] = (
     contract_check_results,
     contract_violations,
@@ -192,4 +209,5 @@ ALL_TABLES: tuple[sa.Table, ...] = (
     registered_contracts,
     alert_dedup_state,
     contract_schema_baselines,
+    contract_availability_pings,
 )

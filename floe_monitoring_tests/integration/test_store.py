@@ -45,10 +45,12 @@ EXPECTED_TABLES = {
     "registered_contracts",
     "alert_dedup_state",
     "contract_schema_baselines",
+    "contract_availability_pings",
 }
 EXPECTED_INDEXES = {
     "contract_check_results": {"idx_check_results_contract", "idx_check_results_type"},
     "contract_violations": {"idx_violations_contract", "idx_violations_severity", "idx_violations_type"},
+    "contract_availability_pings": {"idx_availability_pings_table"},
 }
 
 
@@ -131,7 +133,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
     try:
         assert store.current_revision() is None
         store.upgrade()
-        assert store.current_revision() == "0001"
+        assert store.current_revision() == "0002"
         engine = sa.create_engine(store_url, poolclass=sa.pool.NullPool)
         try:
             inspector = sa.inspect(engine)
@@ -156,7 +158,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
             engine.dispose()
 
         store.upgrade()  # at head already: a no-op
-        assert store.current_revision() == "0001"
+        assert store.current_revision() == "0002"
     finally:
         store.dispose()
 
@@ -166,7 +168,7 @@ def test_first_use_migrates_automatically(store_url: str) -> None:
     try:
         assert store.current_revision() is None  # reading the revision does not migrate
         assert store.check_results() == []
-        assert store.current_revision() == "0001"
+        assert store.current_revision() == "0002"
     finally:
         store.dispose()
 
@@ -190,7 +192,7 @@ def test_concurrent_upgrades_do_not_race(store_url: str) -> None:
         thread.join(timeout=60)
     try:
         assert errors == []
-        assert [s.current_revision() for s in stores] == ["0001"] * 3
+        assert [s.current_revision() for s in stores] == ["0002"] * 3
     finally:
         for s in stores:
             s.dispose()
