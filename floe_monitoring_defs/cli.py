@@ -276,7 +276,8 @@ def demo(demo_dir: Path, contracts_dir: Path) -> None:
         if e.status == "error":
             click.echo(f"  {e.contract}: {e.check} check could not complete: {e.description}")
             continue
-        kind = {"freshness": "stale", "schema_drift": "drifted"}.get(e.check, e.check)
+        kind = {"freshness": "stale", "schema_drift": "drifted", "availability": "unavailable",
+                "quality": "failing quality rules"}.get(e.check, e.check)
         click.echo(f"  {e.contract}: {kind} ({e.severity.upper()})")
     early = [e for e in evals if e.passed and e.severity == "info"]
     for e in early:

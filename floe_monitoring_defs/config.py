@@ -76,6 +76,10 @@ class MonitoringConfig(BaseModel):
     retention_days: int = Field(90, ge=1)
     clock_skew_tolerance_seconds: int = Field(60, ge=0)
     check_timeout_seconds: int = Field(30, ge=1)
+    # Quality (FR-015..018): the weighted score (0..1) below which the check fails, and the engine
+    # (an entry point of group `floe.quality_engines`) that evaluates the contract's rules.
+    quality_threshold: float = Field(0.8, ge=0, le=1)
+    quality_engine: str = Field("duckdb", min_length=1)
 
     def merged(self, overrides: Mapping[str, Any] | None, source: str = "overrides") -> MonitoringConfig:
         """This config with `overrides` deep-merged over it (per-contract `floe.monitoring`)."""

@@ -15,13 +15,18 @@ from floe_monitoring_defs.models import ViolationType
 
 log = logging.getLogger("floe_monitoring")
 
-# The check types this code location schedules (quality and availability arrive with their checks).
-SCHEDULED_TYPES = (ViolationType.FRESHNESS, ViolationType.SCHEMA_DRIFT)
+# The check types this code location schedules.
+SCHEDULED_TYPES = (ViolationType.FRESHNESS, ViolationType.SCHEMA_DRIFT, ViolationType.QUALITY,
+                   ViolationType.AVAILABILITY)
 
 
 def applies(check_type: ViolationType, contract: MonitoredContract) -> bool:
     if check_type is ViolationType.FRESHNESS:
         return contract.freshness is not None
+    if check_type is ViolationType.AVAILABILITY:
+        return contract.availability is not None
+    if check_type is ViolationType.QUALITY:
+        return any(t.quality_rules for t in contract.tables)
     return True
 
 

@@ -94,7 +94,8 @@ def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> 
         "updated_at": _ts(now, 10, rows),
     }, schema=t.schema().as_arrow()))
 
-    # crm.customers: stale (newest row 9 hours old against a 6-hour SLA).
+    # crm.customers: stale (newest row 9 hours old against a 6-hour SLA), and failing quality rules:
+    # every 10th email is malformed, every 25th lifetime value negative.
     customers = Schema(
         NestedField(1, "customer_id", StringType(), required=True),
         NestedField(2, "email", StringType(), required=True),
@@ -106,9 +107,9 @@ def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> 
     t = cat.create_table("crm.customers", schema=customers)
     t.append(pa.table({
         "customer_id": [f"c-{i:05d}" for i in range(rows)],
-        "email": [f"person{i}@example.com" for i in range(rows)],
+        "email": [f"person{i}-at-example.com" if i % 10 == 0 else f"person{i}@example.com" for i in range(rows)],
         "segment": ["smb" if i % 2 else "enterprise" for i in range(rows)],
-        "lifetime_value": [Decimal(f"{i * 3}.00") for i in range(rows)],
+        "lifetime_value": [Decimal(f"-{i}.00") if i % 25 == 0 and i else Decimal(f"{i * 3}.00") for i in range(rows)],
         "updated_at": _ts(now, 9 * 60, rows),
     }, schema=t.schema().as_arrow()))
 

@@ -9,12 +9,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from floe_monitoring_defs.checks.availability import (
+    AvailabilityWindow,
+    PingResult,
+    evaluate_availability,
+    ping_table,
+)
 from floe_monitoring_defs.checks.freshness import evaluate_freshness
 from floe_monitoring_defs.checks.outcome import CheckOutcome, error_outcome
+from floe_monitoring_defs.checks.quality import run_quality, skipped_outcome
 from floe_monitoring_defs.checks.schema_drift import evaluate_schema_drift
 from floe_monitoring_defs.checks.severity import escalate
 from floe_monitoring_defs.config import MonitoringConfig
@@ -23,16 +31,23 @@ from floe_monitoring_defs.models import (
     CheckResult,
     CheckStatus,
     ContractViolationEvent,
+    SLAStatus,
     ViolationSeverity,
     ViolationType,
     utcnow,
 )
+from floe_monitoring_defs.quality import QualityEngine, QualityEngineUnavailable, load_engine
 from floe_monitoring_defs.sources.base import SourceError, TableNotFoundError, TableSource
 from floe_monitoring_defs.telemetry.metrics import monitor_metrics
 
 log = logging.getLogger(__name__)
 
 Target = tuple[MonitoredContract, MonitoredTable]
+
+
+AVAILABILITY_WINDOW_HOURS = 24  # the rolling window of uptime and SLA status (FR-020)
+AVAILABILITY_WINDOW = timedelta(hours=AVAILABILITY_WINDOW_HOURS)
+MAX_PARALLEL_PINGS = 16
 
 
 class HistoryStore(Protocol):
@@ -45,6 +60,13 @@ class HistoryStore(Protocol):
                             since: datetime) -> dict[str, int]: ...
 
     def schema_baseline(self, contract_name: str, table_name: str) -> dict[str, int]: ...
+
+    def record_ping(self, contract_name: str, table_name: str, ping: PingResult) -> None: ...
+
+    def availability_window(self, contract_name: str, table_name: str, since: datetime) -> AvailabilityWindow: ...
+
+    def refresh_sla_status(self, contract_name: str, check_type: ViolationType, now: datetime,
+                           current_value: float, threshold: float, window_hours: int = 24) -> SLAStatus: ...
 
     def save_schema_baseline(self, contract_name: str, table_name: str, columns: dict[str, int],
                              recorded_at: datetime) -> None: ...
@@ -72,15 +94,33 @@ class CheckRunner:
         self.store = store
         self.config = config
         self.clock = clock
+        self._pings: dict[tuple[str, str], PingResult] = {}
+        self._engines: dict[str, QualityEngine | QualityEngineUnavailable] = {}
 
     def run(self, check_type: ViolationType, targets: Sequence[Target]) -> Iterator[CheckRun]:
         now = self.clock()
         prior = self._prior_failures(check_type, targets, now)
+        if check_type is ViolationType.AVAILABILITY:
+            self._pings = self._ping_all(targets)
+        self._engines = {}
         for contract, table in targets:
             run = self.run_one(check_type, contract, table, prior.get(contract.name, 0))
             if run.result.status is CheckStatus.FAIL:
                 prior[contract.name] = prior.get(contract.name, 0) + 1
             yield run
+
+    def _ping_all(self, targets: Sequence[Target]) -> dict[tuple[str, str], PingResult]:
+        """Ping every table at once: a hung catalog then costs one timeout per run, not one per table."""
+        todo = [(c, t) for c, t in targets if c.availability is not None]
+        if not todo:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PINGS, len(todo)), thread_name_prefix="floe-ping") as pool:
+            futures = {
+                (c.name, t.ref.identifier): pool.submit(
+                    ping_table, self.source, t.ref, float(self._config(c).check_timeout_seconds), self.clock)
+                for c, t in todo
+            }
+            return {key: f.result() for key, f in futures.items()}
 
     def _config(self, contract: MonitoredContract) -> MonitoringConfig:
         return self.config.merged(contract.monitoring_overrides, f"{contract.source}: customProperties.floe.monitoring")
@@ -107,6 +147,10 @@ class CheckRunner:
             return self._freshness(contract, table, config)
         if check_type is ViolationType.SCHEMA_DRIFT:
             return self._schema_drift(contract, table)
+        if check_type is ViolationType.AVAILABILITY:
+            return self._availability(contract, table, config)
+        if check_type is ViolationType.QUALITY:
+            return self._quality(contract, table, config)
         return CheckOutcome(check_type, CheckStatus.SKIPPED, reason=f"{check_type.value} checks are not available")
 
     def _freshness(self, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig) -> CheckOutcome:
@@ -124,6 +168,52 @@ class CheckRunner:
             thresholds=config.severity_thresholds, tolerance_seconds=config.clock_skew_tolerance_seconds,
             hide_timestamp=bool(col and col.sensitive),
         )
+
+    def _engine(self, name: str) -> QualityEngine | QualityEngineUnavailable:
+        """One engine per run and name; a failure to start is remembered for the rest of the run."""
+        if name not in self._engines:
+            try:
+                self._engines[name] = load_engine(name)
+            except QualityEngineUnavailable as exc:
+                log.warning("quality engine %r unavailable: %s; quality checks are SKIPPED", name, exc)
+                monitor_metrics().engine_unavailable.add(1, {"engine": name})
+                self._engines[name] = exc
+        return self._engines[name]
+
+    def _quality(self, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig) -> CheckOutcome:
+        if not table.quality_rules:
+            return skipped_outcome("the table has no quality rules")
+        engine = self._engine(config.quality_engine)
+        if isinstance(engine, QualityEngineUnavailable):
+            return skipped_outcome(str(engine), engine=config.quality_engine)
+        try:
+            data = self.source.load_table(table.ref)
+        except TableNotFoundError as exc:
+            return error_outcome(ViolationType.QUALITY, str(exc), table=table.ref.identifier)
+        return run_quality(data, table, engine, config.quality_threshold, config.severity_thresholds)
+
+    def _availability(self, contract: MonitoredContract, table: MonitoredTable,
+                      config: MonitoringConfig) -> CheckOutcome:
+        sla = contract.availability
+        if sla is None:
+            reason = "the contract has no availability SLA"
+            return CheckOutcome(ViolationType.AVAILABILITY, CheckStatus.SKIPPED, reason=reason)
+        ident = table.ref.identifier
+        ping = self._pings.pop((contract.name, ident), None) or ping_table(
+            self.source, table.ref, float(config.check_timeout_seconds), self.clock)
+        window = AvailabilityWindow.of_single_ping(ping)
+        if self.store is not None:
+            try:
+                self.store.record_ping(contract.name, ident, ping)
+                window = self.store.availability_window(contract.name, ident, self.clock() - AVAILABILITY_WINDOW)
+            except Exception as exc:  # degraded: grade this ping alone, say so
+                log.error("availability history of %s unavailable (%s); grading this ping alone", contract.name, exc)
+        outcome = evaluate_availability(ping, window, sla.target_pct, sla.text, config.severity_thresholds,
+                                        table=ident)
+        if outcome.details.get("recovered"):
+            log.info("%s (%s) recovered after %s failed pings", contract.name, ident,
+                     outcome.details.get("recovered_after_failures"))
+        return outcome
 
     def _schema_drift(self, contract: MonitoredContract, table: MonitoredTable) -> CheckOutcome:
         try:
@@ -203,6 +293,10 @@ class CheckRunner:
             try:
                 ids = self.store.record_check(result, violations, table_name=table.ref.identifier)
                 persisted = True
+                self.store.refresh_sla_status(
+                    contract.name, check_type, now, current_value=outcome.measured_value or 0.0,
+                    threshold=outcome.threshold or 0.0, window_hours=AVAILABILITY_WINDOW_HOURS)
             except Exception as exc:  # degraded mode (edge case 3): keep checking, say so loudly
-                log.error("check result of %s not persisted: %s", contract.name, exc)
+                log.error("check result of %s not %s: %s", contract.name,
+                          "reflected in contract_sla_status" if persisted else "persisted", exc)
         return CheckRun(contract, table, outcome, result, violations, tuple(ids), persisted)

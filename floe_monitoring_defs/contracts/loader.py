@@ -298,7 +298,7 @@ def _quality_rule(q: Any, table: str, element: str | None, field: str, source: s
         raise _fail(source, f"{field}.query", "a `type: sql` rule needs a `query`")
     return QualityRule(
         name=q.name or q.id or f"{table}.{element or 'table'}.{q.metric or qtype}",
-        type=qtype, table=table, element=element, metric=q.metric, rule=q.rule, query=q.query,
+        type=qtype, table=table, element=element, metric=q.metric, unit=q.unit, rule=q.rule, query=q.query,
         operators=ops, arguments=dict(q.arguments or {}), severity=q.severity,
         weight=float(weight) if weight is not None else None, source_path=field,
     )

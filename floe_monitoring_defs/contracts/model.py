@@ -58,6 +58,7 @@ class QualityRule:
     table: str
     element: str | None = None
     metric: str | None = None
+    unit: str | None = None  # ODCS `unit`: rows (default) | percent
     rule: str | None = None
     query: str | None = None
     operators: dict[str, Any] = field(default_factory=dict)

@@ -22,7 +22,12 @@ REGISTRY_CHECK_NAME = "contracts_valid"
 _DESCRIPTIONS = {
     ViolationType.FRESHNESS: "Age of the newest data against the contract's freshness SLA",
     ViolationType.SCHEMA_DRIFT: "Iceberg schema against the contract's columns, types, nullability and key",
+    ViolationType.QUALITY: "The contract's quality rules, weighted into a score against the threshold",
+    ViolationType.AVAILABILITY: "Catalog round trip + table metadata load; rolling 24 h uptime against the SLA",
 }
+_AVAILABILITY_EVIDENCE = ("uptime_pct", "consecutive_failures", "total_pings", "successful_pings", "latency_ms",
+                          "reason", "last_failure_at", "last_failure_reason", "recovered")
+_QUALITY_EVIDENCE = ("score", "threshold", "rows_checked", "engine")
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,21 @@ def to_check_result(run: CheckRun) -> dg.AssetCheckResult:
             schema=dg.TableSchema(columns=[dg.TableColumn(n) for n in
                                            ("drift", "column", "expected", "actual", "severity")]),
         )
+    if run.result.check_type is ViolationType.AVAILABILITY:
+        metadata.update({k: _scalar(outcome.details[k]) for k in _AVAILABILITY_EVIDENCE
+                         if outcome.details.get(k) is not None})
+    if run.result.check_type is ViolationType.QUALITY:
+        metadata.update({f"quality_{k}": _scalar(outcome.details[k]) for k in _QUALITY_EVIDENCE
+                         if outcome.details.get(k) is not None})
+        if outcome.details.get("columns_read") is not None:
+            metadata["quality_columns_read"] = ", ".join(map(str, outcome.details["columns_read"]))
+        rules = outcome.details.get("rules") or []
+        if rules:
+            cols = ("rule", "column", "metric", "passed", "expected", "actual", "weight", "error")
+            metadata["rules"] = dg.MetadataValue.table(
+                records=[dg.TableRecord({c: _cell(r.get(c)) for c in cols}) for r in rules],
+                schema=dg.TableSchema(columns=[dg.TableColumn(c) for c in cols]),
+            )
     if run.violation_ids:
         metadata["floe/violation_ids"] = ", ".join(run.violation_ids)
     if status is CheckStatus.FAIL:
@@ -93,6 +113,14 @@ def to_check_result(run: CheckRun) -> dg.AssetCheckResult:
         asset_key=asset_key(run.table), check_name=run.result.check_type.value,
         passed=not failed, severity=dagster_severity, description=description[:2000], metadata=metadata,
     )
+
+
+def _scalar(value: Any) -> Any:
+    return value if isinstance(value, bool | int | float | str) or value is None else str(value)
+
+
+def _cell(value: Any) -> str | int | float | bool:
+    return "" if value is None else value if isinstance(value, bool | int | float | str) else str(value)
 
 
 def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from floe_monitoring_defs.contracts.model import TableRef
 
@@ -63,6 +63,10 @@ class FreshnessReading:
 
 
 class TableSource(Protocol):
+    def catalog_name(self, ref: TableRef) -> str: ...
+
+    def load_table(self, ref: TableRef) -> Any: ...
+
     def table_schema(self, ref: TableRef) -> TableSchemaInfo: ...
 
     def last_update(self, ref: TableRef, column: str | None) -> FreshnessReading: ...

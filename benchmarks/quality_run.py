@@ -1,0 +1,275 @@
+"""Wall time and peak memory of one quality check on a large Iceberg table: floe vs materializing it.
+
+Setup (not timed): a pyiceberg `SqlCatalog` (SQLite catalog, file warehouse) in a temporary directory
+with one table of `--rows` rows (default 5,000,000) written in `--files` appends (default 8 data files):
+`id` (long, a few duplicates), `email` (string, 2 % null), `status` (string, a few invalid values),
+`amount` (double, a few negatives), `price` (decimal(12,2)), `qty` (int), `created_at` (timestamptz),
+`note` (a longer free-text string). One strict ODCS contract (as a dict) declares five rules:
+
+* `email` nullValues, `unit: percent`, mustBeLessThan 5
+* `status` invalidValues with `pattern: ^(open|closed|pending)$`, mustBe 0
+* `id` duplicateValues, mustBeLessThan 100
+* rowCount mustBeBetween [1, 10 * rows]
+* `type: sql`: `SELECT count(*) FROM ${object} WHERE amount < 0`, mustBe 0
+
+Measured, each in a fresh Python subprocess (imports not timed; wall from loading the table to the
+graded result; peak = the subprocess's `ru_maxrss`, which includes the ~200 MB of imported
+libraries, shown separately as "RSS before", so "peak - before" is what the check itself cost):
+
+* floe: `run_quality(table, contract_table, load_engine("duckdb"), 0.8, SeverityThresholds())`, the
+  project's path: a projected scan of the 4 columns the rules touch, one DuckDB aggregate pass for the
+  library rules and one small read for the SQL rule.
+* baseline: `table.scan().to_arrow()` (every column materialized), then the same five metrics with
+  `pyarrow.compute` (count nulls, `match_substring_regex`, `count_distinct`, `num_rows`, `less`).
+
+Both paths must agree on every measured value (checked and printed). Runs are interleaved and repeated
+(`--repeat`, default 3); the fastest wall and the lowest peak per path are kept. Timings are printed,
+never asserted.
+
+Run from the repository root:
+
+    /work/venv/bin/python benchmarks/quality_run.py                   # 5,000,000 rows (~20 s, 2 cores)
+    /work/venv/bin/python benchmarks/quality_run.py --rows 50000 --repeat 1   # CI smoke test (~5 s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CATALOG = "qbench"
+IDENT = "bench.customers"
+RESULT_PREFIX = "BENCH_RESULT "
+PATTERN = "^(open|closed|pending)$"
+
+
+def catalog_props(root: Path) -> dict[str, str]:
+    return {"type": "sql", "uri": f"sqlite:///{root / 'catalog.db'}", "warehouse": f"file://{root / 'wh'}"}
+
+
+def load_catalog(root: Path) -> Any:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    props = catalog_props(root)
+    return SqlCatalog(CATALOG, uri=props["uri"], warehouse=props["warehouse"])
+
+
+# -- setup -------------------------------------------------------------------------------------------------
+
+def make_batch(start: int, n: int, seed: int) -> Any:
+    """n rows generated with vectorized pyarrow compute (no numpy needed)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def rand(k: int) -> Any:
+        return pc.random(n, initializer=seed * 100 + k)
+
+    ids = pa.array(range(start, start + n), pa.int64())
+    ids = pc.if_else(pc.less(rand(1), 0.000005), pa.scalar(start, pa.int64()), ids)  # a few duplicate ids
+    id_text = pc.cast(ids, pa.string())
+    email = pc.binary_join_element_wise("user.", id_text, "@example.com", "")
+    email = pc.if_else(pc.less(rand(2), 0.02), pa.scalar(None, pa.string()), email)
+    r = rand(3)
+    status = pc.if_else(pc.less(r, 0.5), "open", pc.if_else(pc.less(r, 0.8), "closed", pc.if_else(
+        pc.less(r, 0.99999), "pending", pc.if_else(pc.less(r, 0.999995), "Open", "lost"))))
+    amount = pc.round(pc.add(pc.multiply(rand(4), 200.0), 10.0), 2)
+    amount = pc.if_else(pc.less(rand(5), 0.00001), -1.0, amount)
+    price = pc.cast(pc.cast(pc.floor(pc.multiply(rand(6), 100_000.0)), pa.int32()), pa.decimal128(12, 2))
+    qty = pc.add(pc.cast(pc.floor(pc.multiply(rand(7), 49.0)), pa.int32()), 1)
+    created = pc.cast(pc.add(pc.multiply(ids, 1_000_000), 1_780_000_000_000_000), pa.timestamp("us", tz="UTC"))
+    bucket = pc.subtract(ids, pc.multiply(pc.divide(ids, 100_000), 100_000))
+    note = pc.binary_join_element_wise("customer note: delivery preferences and contact history #",
+                                       pc.cast(bucket, pa.string()), "")
+    return pa.table({
+        "id": ids, "email": email, "status": status, "amount": amount, "price": price, "qty": qty,
+        "created_at": created, "note": note,
+    })
+
+
+def setup(root: Path, rows: int, files: int) -> None:
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import (
+        DecimalType,
+        DoubleType,
+        IntegerType,
+        LongType,
+        NestedField,
+        StringType,
+        TimestamptzType,
+    )
+
+    (root / "wh").mkdir(parents=True, exist_ok=True)
+    cat = load_catalog(root)
+    cat.create_namespace_if_not_exists("bench")
+    schema = Schema(
+        NestedField(1, "id", LongType(), required=False),
+        NestedField(2, "email", StringType(), required=False),
+        NestedField(3, "status", StringType(), required=False),
+        NestedField(4, "amount", DoubleType(), required=False),
+        NestedField(5, "price", DecimalType(12, 2), required=False),
+        NestedField(6, "qty", IntegerType(), required=False),
+        NestedField(7, "created_at", TimestamptzType(), required=False),
+        NestedField(8, "note", StringType(), required=False),
+    )
+    table = cat.create_table(IDENT, schema=schema)
+    per = -(-rows // files)
+    for k, start in enumerate(range(0, rows, per)):
+        batch = make_batch(start, min(per, rows - start), seed=k)
+        table.append(batch.cast(table.schema().as_arrow()))
+
+
+def contract_doc(rows: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:bench:customers", "name": "customers",
+        "version": "1.0.0",
+        "servers": [{"server": "b", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///unused.db",
+                     "namespace": "bench"}],
+        "schema": [{
+            "name": "customers",
+            "quality": [
+                {"name": "row_count", "metric": "rowCount", "mustBeBetween": [1, 10 * rows]},
+                {"name": "no_negative_amounts", "type": "sql", "mustBe": 0,
+                 "query": "SELECT count(*) FROM ${object} WHERE amount < 0"},
+            ],
+            "properties": [
+                {"name": "id", "logicalType": "integer",
+                 "quality": [{"name": "id_duplicates", "metric": "duplicateValues", "mustBeLessThan": 100}]},
+                {"name": "email", "logicalType": "string", "classification": "pii",
+                 "quality": [{"name": "email_null_pct", "metric": "nullValues", "unit": "percent",
+                              "mustBeLessThan": 5}]},
+                {"name": "status", "logicalType": "string",
+                 "quality": [{"name": "status_valid", "metric": "invalidValues", "arguments": {"pattern": PATTERN},
+                              "mustBe": 0}]},
+                {"name": "amount", "logicalType": "number"},
+                {"name": "price", "logicalType": "number"},
+                {"name": "qty", "logicalType": "integer"},
+                {"name": "created_at", "logicalType": "timestamp"},
+                {"name": "note", "logicalType": "string"},
+            ],
+        }],
+    }
+
+
+# -- measurement (in a subprocess) ---------------------------------------------------------------------------
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def measure(path: str, root: Path, rows: int) -> dict[str, Any]:
+    # imports (not timed; the Parquet readers are imported lazily by pyiceberg's first scan otherwise)
+    import pyarrow.compute as pc
+    import pyarrow.dataset
+    import pyarrow.parquet  # noqa: F401
+
+    from floe_monitoring_defs.checks.quality import run_quality
+    from floe_monitoring_defs.config import SeverityThresholds
+    from floe_monitoring_defs.contracts import parse_document
+    from floe_monitoring_defs.quality import load_engine
+
+    [monitored] = parse_document(contract_doc(rows), "bench.yaml").tables
+    cat = load_catalog(root)
+    engine = load_engine("duckdb")
+    cat.load_table(IDENT)  # warm the catalog connection (both paths)
+    before = _rss_mb()
+    started = time.perf_counter()
+    table = cat.load_table(IDENT)
+    if path == "floe":
+        out = run_quality(table, monitored, engine, 0.8, SeverityThresholds())
+        wall = time.perf_counter() - started
+        by = {r["rule"]: r for r in out.details["rules"]}
+        metrics = {
+            "email_null_pct": round(float(by["email_null_pct"]["actual"].split()[0]), 3),
+            "status_invalid": int(by["status_valid"]["actual"].split()[0]),
+            "id_duplicates": int(by["id_duplicates"]["actual"].split()[0]),
+            "row_count": int(by["row_count"]["actual"].split()[0]),
+            "negative_amounts": int(by["no_negative_amounts"]["actual"]),
+        }
+        extra = {"status": out.status.value, "score": out.measured_value, "columns_read": out.details["columns_read"]}
+    else:
+        data = table.scan().to_arrow()
+        n = data.num_rows
+        email, status, ids = data.column("email"), data.column("status"), data.column("id")
+        nulls = pc.count(email, mode="only_null").as_py()
+        non_null_status = pc.drop_null(status)
+        invalid = len(non_null_status) - pc.sum(pc.match_substring_regex(non_null_status, PATTERN)).as_py()
+        dups = pc.count(ids).as_py() - pc.count_distinct(ids).as_py()
+        negatives = pc.sum(pc.less(data.column("amount"), 0)).as_py() or 0
+        wall = time.perf_counter() - started
+        metrics = {
+            "email_null_pct": round(round(100.0 * nulls / n if n else 0.0, 3), 3),
+            "status_invalid": int(invalid), "id_duplicates": int(dups), "row_count": n,
+            "negative_amounts": int(negatives),
+        }
+        extra = {"columns_read": data.column_names, "arrow_mb": round(data.nbytes / 2**20, 1)}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"path": path, "wall": wall, "peak_mb": peak, "rss_before_mb": before, "metrics": metrics, **extra}
+
+
+def run_subprocess(path: str, root: Path, rows: int) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--measure", path, "--root", str(root), "--rows", str(rows)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{path} run failed:\n{proc.stderr[-4000:]}")
+    line = next(x for x in proc.stdout.splitlines() if x.startswith(RESULT_PREFIX))
+    return dict(json.loads(line[len(RESULT_PREFIX):]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--files", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--measure", choices=["floe", "baseline"], help=argparse.SUPPRESS)
+    ap.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.measure:
+        print(RESULT_PREFIX + json.dumps(measure(args.measure, args.root, args.rows)))
+        return
+    with tempfile.TemporaryDirectory(prefix="floe-quality-bench-") as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        setup(root, args.rows, args.files)
+        setup_s = time.perf_counter() - t0
+        size_mb = sum(p.stat().st_size for p in (root / "wh").rglob("*.parquet")) / 2**20
+        files = len(list((root / "wh").rglob("*.parquet")))
+        runs: dict[str, list[dict[str, Any]]] = {"floe": [], "baseline": []}
+        for _ in range(args.repeat):
+            for path in ("floe", "baseline"):
+                runs[path].append(run_subprocess(path, root, args.rows))
+    best = {p: {**rs[0], "wall": min(r["wall"] for r in rs), "peak_mb": min(r["peak_mb"] for r in rs),
+                "rss_before_mb": min(r["rss_before_mb"] for r in rs)} for p, rs in runs.items()}
+    f, b = best["floe"], best["baseline"]
+    agree = f["metrics"] == b["metrics"]
+    print(f"table: {args.rows:,} rows, {files} data files, {size_mb:.0f} MB of Parquet, 8 columns "
+          f"(setup {setup_s:.1f} s); 5 rules; {args.repeat} run(s) per path, best kept")
+    print(f"floe reads {len(f['columns_read'])} columns ({', '.join(f['columns_read'])}); "
+          f"the baseline materializes {len(b['columns_read'])} ({b['arrow_mb']} MB of Arrow)")
+    print()
+    print(f"{'path':<38}{'wall s':>9}{'peak MB':>10}{'RSS before':>12}{'peak - before':>15}")
+    for name, r in (("floe (DuckDB, projected scan)", f), ("baseline (to_arrow all + pyarrow)", b)):
+        print(f"{name:<38}{r['wall']:>9.2f}{r['peak_mb']:>10.0f}{r['rss_before_mb']:>12.0f}"
+              f"{r['peak_mb'] - r['rss_before_mb']:>15.0f}")
+    grow_f = max(f["peak_mb"] - f["rss_before_mb"], 1.0)
+    grow_b = b["peak_mb"] - b["rss_before_mb"]
+    print(f"{'ratio baseline / floe':<38}{b['wall'] / f['wall']:>9.1f}x{b['peak_mb'] / f['peak_mb']:>9.1f}x"
+          f"{'':>12}{grow_b / grow_f:>14.1f}x")
+    print()
+    print(f"metrics: {json.dumps(f['metrics'])}")
+    print(f"metrics agree with the baseline: {'yes' if agree else 'NO: ' + json.dumps(b['metrics'])}")
+    print(f"floe check: status {f['status']}, score {f['score']:.3f}")
+    if not agree:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""The built-in quality engine: DuckDB (in-process) over projected Iceberg scans.
+
+* Library and floe-dialect rules: ONE aggregate pass, `SELECT count(*), <one count per rule> FROM
+  object`, over a stream of only the columns those rules touch. Each expression is first probed on a
+  one-row all-NULL table, so a rule with a bad regex or literal errors alone instead of the pass.
+* `type: sql` rules: the columns their query names are read once (materialized, since a query may
+  scan the table more than once) and each query runs alone; it must be a single SELECT returning one
+  row with one number (or boolean).
+* Every connection is fresh, in memory, with `enable_external_access = false` (no files, no network,
+  no extensions), no Python replacement scans, and its configuration locked: a rule can read only
+  the registered table (`object`, also under the table's own name).
+
+A rule that cannot run gets `passed=None` and an `error` naming the rule and its source path. Error
+texts from DuckDB are reduced to their first line with quoted fragments masked (they may quote data);
+for rules on a classified column only the error class is kept (FR-025).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from floe_monitoring_defs.contracts.model import MonitoredTable, QualityRule
+from floe_monitoring_defs.quality.compile import OBJECT, CompiledRule, compile_rule
+from floe_monitoring_defs.quality.engine import (
+    QualityDataSource,
+    QualityEngineUnavailable,
+    QualityReadError,
+    RuleResult,
+    rule_severity,
+    rule_weight,
+)
+from floe_monitoring_defs.quality.operators import (
+    RuleError,
+    describe_expected,
+    format_value,
+)
+
+log = logging.getLogger(__name__)
+
+# DuckDB error classes raised while parsing / binding a query, before any data is read.
+_QUERY_ERRORS = frozenset({"Parser Error", "Binder Error", "Catalog Error", "Permission Error"})
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+
+
+class _ReadGuard:
+    """Wraps a reader so that a failure while reading the table is told apart from a rule's failure."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+
+    def wrap(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            except BaseException as exc:
+                self.error = exc
+                raise
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+    def raise_if_failed(self) -> None:
+        if self.error is not None:
+            if isinstance(self.error, QualityReadError):
+                raise self.error
+            raise QualityReadError(f"cannot read the table: {type(self.error).__name__}: "
+                                   f"{str(self.error).splitlines()[0][:300] if str(self.error) else ''}")
+
+
+class DuckDBQualityEngine:
+    """`floe.quality_engines` entry point `duckdb`."""
+
+    name = "duckdb"
+
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+        self._config: dict[str, Any] = {
+            "enable_external_access": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "python_enable_replacements": False,
+        }
+        if threads is not None:
+            self._config["threads"] = threads
+        if memory_limit is not None:
+            self._config["memory_limit"] = memory_limit
+        try:
+            self._connect().close()
+        except Exception as exc:
+            raise QualityEngineUnavailable(self.name, f"DuckDB cannot start: {type(exc).__name__}: {exc}") from exc
+        self.version = duckdb.__version__
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(":memory:", config=dict(self._config))
+        con.execute("SET lock_configuration = true")
+        return con
+
+    # -- run ------------------------------------------------------------------------------------------
+
+    def run(self, source: QualityDataSource, monitored: MonitoredTable,
+            rules: Sequence[QualityRule]) -> list[RuleResult]:
+        started = time.perf_counter()
+        schema = source.schema()
+        sensitive = {c.physical_name: (c.classification or "") for c in monitored.columns if c.sensitive}
+        results: dict[int, RuleResult] = {}
+        aggregates: list[tuple[int, CompiledRule]] = []
+        row_counts: list[tuple[int, CompiledRule]] = []
+        sqls: list[tuple[int, CompiledRule]] = []
+        for i, rule in enumerate(rules):
+            try:
+                compiled = compile_rule(rule, schema)
+            except RuleError as exc:
+                results[i] = _error(rule, str(exc))
+                continue
+            if compiled.kind == "skip":
+                results[i] = _result(compiled, None, None, note=compiled.note)
+            elif compiled.kind == "aggregate":
+                aggregates.append((i, compiled))
+            elif compiled.kind == "row_count":
+                row_counts.append((i, compiled))
+            else:
+                sqls.append((i, compiled))
+
+        runnable = []
+        for i, c in aggregates:
+            problem = self._probe(c, schema)
+            if problem:
+                results[i] = _error(c.rule, problem)
+            else:
+                runnable.append((i, c))
+
+        rows: int | None = None
+        if runnable:
+            rows, counts = self._aggregate_pass(source, runnable, sensitive)
+            for i, c in runnable:
+                got = counts[i]
+                if isinstance(got, str):
+                    results[i] = _error(c.rule, got)
+                else:
+                    value = float(got) if c.unit == "rows" else (100.0 * got / rows if rows else 0.0)
+                    results[i] = _result(c, value, rows)
+        if row_counts:
+            if rows is None:
+                rows = source.row_count()
+            for i, c in row_counts:
+                results[i] = _result(c, float(rows), rows)
+        if sqls:
+            for i, result in self._sql_rules(source, monitored, sqls, sensitive).items():
+                results[i] = result
+        log.debug("quality engine duckdb: %d rules on %s in %.3fs (columns read: %s)", len(rules),
+                  source.name, time.perf_counter() - started, ", ".join(source.columns_read))
+        return [results[i] for i in range(len(rules))]
+
+    def _probe(self, c: CompiledRule, schema: pa.Schema) -> str | None:
+        """Run the rule's expression on one all-NULL row: catches bad regexes, literals and types.
+
+        The probe holds no data, so its errors can be shown in full (they quote the contract only).
+        """
+        fields = [schema.field(n) for n in c.columns]
+        probe = pa.table({f.name: pa.nulls(1, f.type) for f in fields})
+        con = self._connect()
+        try:
+            con.register(OBJECT, probe)
+            con.execute(f"SELECT {c.expression} FROM {OBJECT}").fetchall()
+        except duckdb.Error as exc:
+            return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        finally:
+            con.close()
+        return None
+
+    def _aggregate_pass(self, source: QualityDataSource, runnable: list[tuple[int, CompiledRule]],
+                        sensitive: dict[str, str]) -> tuple[int, dict[int, int | str]]:
+        """All aggregate rules in one scan; if that fails, each rule alone (to isolate the bad one)."""
+        names = source.schema().names
+        wanted = {col for _, c in runnable for col in c.columns}
+        cols = [n for n in names if n in wanted]
+        try:
+            row = self._select(source, cols, [c.expression or "0" for _, c in runnable])
+        except duckdb.Error as exc:
+            log.warning("quality: the combined pass over %s failed (%s); evaluating rules one by one",
+                        source.name, type(exc).__name__)
+        else:
+            return int(row[0]), {i: int(v) for (i, _), v in zip(runnable, row[1:], strict=True)}
+        rows: int | None = None
+        counts: dict[int, int | str] = {}
+        for i, c in runnable:
+            try:
+                one = self._select(source, list(c.columns), [c.expression or "0"])
+            except duckdb.Error as exc:
+                counts[i] = _engine_error(exc, c.columns, sensitive)
+                continue
+            rows = int(one[0])
+            counts[i] = int(one[1])
+        return (rows if rows is not None else source.row_count()), counts
+
+    def _select(self, source: QualityDataSource, cols: list[str], expressions: list[str]) -> tuple[Any, ...]:
+        guard = _ReadGuard()
+        try:
+            reader = guard.wrap(source.scan(cols))
+        except QualityReadError:
+            raise
+        except Exception as exc:
+            raise QualityReadError(f"cannot read {source.name}: {type(exc).__name__}: {exc}") from exc
+        con = self._connect()
+        try:
+            con.register(OBJECT, reader)
+            select = ", ".join(["count(*)", *(f"{e} AS r{k}" for k, e in enumerate(expressions))])
+            row = con.execute(f"SELECT {select} FROM {OBJECT}").fetchone()
+        except Exception:
+            guard.raise_if_failed()  # the table could not be read: not the rules' fault
+            raise
+        finally:
+            con.close()
+        guard.raise_if_failed()
+        assert row is not None  # an aggregate without GROUP BY always returns one row
+        return tuple(row)
+
+    def _sql_rules(self, source: QualityDataSource, monitored: MonitoredTable,
+                   sqls: list[tuple[int, CompiledRule]], sensitive: dict[str, str]) -> dict[int, RuleResult]:
+        schema = source.schema()
+        wanted = {col for _, c in sqls for col in c.columns}
+        cols = [n for n in schema.names if n in wanted] or [_narrowest(schema)]
+        guard = _ReadGuard()
+        try:
+            data = guard.wrap(source.scan(cols)).read_all()
+        except QualityReadError:
+            raise
+        except Exception as exc:
+            guard.raise_if_failed()
+            raise QualityReadError(f"cannot read {source.name}: {type(exc).__name__}: {exc}") from exc
+        out: dict[int, RuleResult] = {}
+        con = self._connect()
+        try:
+            con.register(OBJECT, data)
+            for alias in dict.fromkeys((source.name, monitored.ref.name, monitored.schema_name)):
+                if alias and alias.lower() != OBJECT:
+                    con.register(alias, data)
+            for i, c in sqls:
+                out[i] = self._one_sql(con, c, data.num_rows, sensitive)
+        finally:
+            con.close()
+        return out
+
+    def _one_sql(self, con: duckdb.DuckDBPyConnection, c: CompiledRule, rows: int,
+                 sensitive: dict[str, str]) -> RuleResult:
+        assert c.query is not None
+        try:
+            cur = con.execute(c.query)
+            width = len(cur.description or ())
+            got = cur.fetchmany(2)
+        except duckdb.Error as exc:
+            return _error(c.rule, _engine_error(exc, c.columns, sensitive))
+        if width != 1 or len(got) != 1:
+            return _error(c.rule, f"the query must return one row with one column; it returned {len(got)}"
+                                  f"{'+' if len(got) > 1 else ''} row(s) with {width} column(s)")
+        value = got[0][0]
+        if value is None:
+            return _error(c.rule, "the query returned NULL; it must return a number")
+        if isinstance(value, bool):
+            if c.comparison is None:
+                passed = value
+                return RuleResult(
+                    name=c.rule.name, passed=passed, metric="sql", expected="true",
+                    actual="true" if value else "false", weight=rule_weight(c.rule),
+                    severity=rule_severity(c.rule), element=c.element, rows_checked=rows,
+                    value=1.0 if value else 0.0, unit="value", rule_type="sql", source_path=c.rule.source_path,
+                )
+            value = 1 if value else 0
+        if not isinstance(value, int | float | Decimal):
+            return _error(c.rule, f"the query must return a number; it returned a {type(value).__name__}")
+        if c.comparison is None:
+            return _error(c.rule, "no operator given (mustBe, mustBeLessThan, ...) to compare the query's result")
+        return _result(c, float(value), rows)
+
+
+def _narrowest(schema: pa.Schema) -> str:
+    """The cheapest column to read when only the number of rows matters."""
+    best, best_width = schema.names[0], 1 << 30
+    for f in schema:
+        try:
+            width = f.type.bit_width
+        except ValueError:
+            continue
+        if width < best_width:
+            best, best_width = f.name, width
+    return str(best)
+
+
+def _prefix(rule: QualityRule) -> str:
+    where = f" ({rule.source_path})" if rule.source_path else ""
+    return f"quality rule {rule.name}{where}"
+
+
+def _error(rule: QualityRule, reason: str) -> RuleResult:
+    metric = (rule.metric or rule.rule) if (rule.type or "library") == "library" else rule.type
+    return RuleResult(
+        name=rule.name, passed=None, metric=str(metric or rule.type), expected="", actual="",
+        weight=rule_weight(rule), severity=rule_severity(rule), element=rule.element,
+        error=f"{_prefix(rule)}: {reason}", rule_type=rule.type, source_path=rule.source_path,
+    )
+
+
+def _result(c: CompiledRule, value: float | None, rows: int | None, note: str | None = None) -> RuleResult:
+    if value is None or c.comparison is None:
+        return RuleResult(
+            name=c.rule.name, passed=None, metric=c.metric, expected="", actual="", weight=rule_weight(c.rule),
+            severity=rule_severity(c.rule), element=c.element, rows_checked=rows, note=note,
+            unit=c.unit, rule_type=c.rule.type, source_path=c.rule.source_path,
+        )
+    return RuleResult(
+        name=c.rule.name, passed=c.comparison.holds(value), metric=c.metric,
+        expected=describe_expected(c.comparison, c.unit), actual=format_value(value, c.unit),
+        weight=rule_weight(c.rule), severity=rule_severity(c.rule), element=c.element, rows_checked=rows,
+        value=value, unit=c.unit, rule_type=c.rule.type, source_path=c.rule.source_path,
+    )
+
+
+def _engine_error(exc: BaseException, columns: Sequence[str], sensitive: dict[str, str]) -> str:
+    """A DuckDB error fit for messages: first line, quoted fragments masked; only the class near PII."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    kind = text.split(":", 1)[0] if ":" in text else type(exc).__name__
+    if kind in _QUERY_ERRORS:  # about the query's text, raised before any row is read
+        return text[:300]
+    touched = [c for c in columns if c in sensitive]
+    if touched:
+        return (f"{kind} (details withheld: column {touched[0]!r} is classified "
+                f"{sensitive[touched[0]] or 'sensitive'})")
+    known = set(columns) | {OBJECT}
+
+    def mask(m: re.Match[str]) -> str:
+        inner = m.group(0)[1:-1]
+        return m.group(0) if inner in known else m.group(0)[0] + "…" + m.group(0)[-1]
+
+    return _QUOTED.sub(mask, text)[:300]

@@ -1,0 +1,156 @@
+"""The quality engine interface: what an engine reads (`QualityDataSource`) and returns (`RuleResult`).
+
+An engine evaluates a contract's quality rules against one table and returns one `RuleResult` per
+rule; grading (weighted score, findings, status) is done by `checks.quality`, independent of the
+engine. Engines are found through the `floe.quality_engines` entry-point group (`quality.registry`).
+
+Results never carry column values: only counts, rates and the contract's own thresholds (FR-025).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from floe_monitoring_defs.contracts.model import MonitoredTable, QualityRule
+from floe_monitoring_defs.models import ViolationSeverity
+from floe_monitoring_defs.sources.base import SourceError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Severity of a rule (ODCS `severity` is free text) -> the monitor's four levels; default ERROR.
+_SEVERITY_ALIASES: dict[str, ViolationSeverity] = {
+    "info": ViolationSeverity.INFO,
+    "information": ViolationSeverity.INFO,
+    "low": ViolationSeverity.INFO,
+    "warning": ViolationSeverity.WARNING,
+    "warn": ViolationSeverity.WARNING,
+    "medium": ViolationSeverity.WARNING,
+    "error": ViolationSeverity.ERROR,
+    "high": ViolationSeverity.ERROR,
+    "critical": ViolationSeverity.CRITICAL,
+    "fatal": ViolationSeverity.CRITICAL,
+    "blocker": ViolationSeverity.CRITICAL,
+}
+
+# Default rule weights by severity (floe-core scoring: critical 3.0, warning 1.0, info 0.5; error 2.0).
+SEVERITY_WEIGHTS: dict[ViolationSeverity, float] = {
+    ViolationSeverity.CRITICAL: 3.0,
+    ViolationSeverity.ERROR: 2.0,
+    ViolationSeverity.WARNING: 1.0,
+    ViolationSeverity.INFO: 0.5,
+}
+
+
+def rule_severity(rule: QualityRule) -> ViolationSeverity:
+    """The rule's severity: info | warning | error | critical (plus common aliases); default ERROR."""
+    return _SEVERITY_ALIASES.get(str(rule.severity or "").strip().lower(), ViolationSeverity.ERROR)
+
+
+def rule_weight(rule: QualityRule) -> float:
+    """The rule's weight in the score: its explicit weight, else the weight of its severity."""
+    if rule.weight is not None and rule.weight > 0:
+        return float(rule.weight)
+    return SEVERITY_WEIGHTS[rule_severity(rule)]
+
+
+class QualityEngineUnavailable(RuntimeError):
+    """The engine is not installed or cannot start: the quality check is SKIPPED, never failed."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"quality engine {name!r} is unavailable: {reason}")
+
+
+class QualityReadError(SourceError):
+    """The table's data could not be read: the quality check is ERROR (not a violation)."""
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The evaluation of one quality rule.
+
+    `passed` is True / False when the rule was evaluated, None when it errored (`error` says why) or
+    was not executable (`note` says why: `type: text`, `custom`). `value` is the measured number
+    (a count, or a percentage 0..100 for `unit: percent`); `expected` / `actual` are display strings
+    such as "< 5 %" / "12.0 %". `rows_checked` is the number of rows the measurement covered.
+    """
+
+    name: str
+    passed: bool | None
+    metric: str  # nullValues, missingValues, invalidValues, duplicateValues, rowCount, sql, null_check, ...
+    expected: str
+    actual: str
+    weight: float
+    severity: ViolationSeverity
+    element: str | None = None
+    rows_checked: int | None = None
+    error: str | None = None
+    note: str | None = None
+    value: float | None = None
+    unit: str = "rows"
+    rule_type: str = "library"
+    source_path: str = ""
+
+    @property
+    def status(self) -> str:
+        """pass | fail | error | skipped."""
+        if self.passed is True:
+            return "pass"
+        if self.passed is False:
+            return "fail"
+        return "error" if self.error else "skipped"
+
+    @property
+    def evaluated(self) -> bool:
+        return self.passed is not None
+
+
+@runtime_checkable
+class QualityDataSource(Protocol):
+    """Read access to one table, as an engine needs it: its schema and projected scans.
+
+    Implementations pin one snapshot, so every scan of one check sees the same data, and record the
+    columns they were asked for (`columns_read`), so the projection can be verified and reported.
+    """
+
+    @property
+    def name(self) -> str:
+        """The table's own name (the last part of its identifier)."""
+        ...
+
+    @property
+    def columns_read(self) -> tuple[str, ...]:
+        """Every column a scan of this source has read so far, in schema order."""
+        ...
+
+    @property
+    def snapshot_id(self) -> int | None: ...
+
+    def schema(self) -> pa.Schema:
+        """The top-level columns with their Arrow types."""
+        ...
+
+    def scan(self, columns: Sequence[str]) -> pa.RecordBatchReader:
+        """A stream of the rows with only `columns` (a non-empty subset of the schema)."""
+        ...
+
+    def row_count(self) -> int:
+        """The number of rows (from metadata when possible)."""
+        ...
+
+
+class QualityEngine(Protocol):
+    """Evaluates quality rules on one table. Must not raise for a bad rule: that rule gets `error`.
+
+    Raises `QualityEngineUnavailable` when the engine cannot run at all, and `QualityReadError`
+    when the table's data cannot be read.
+    """
+
+    name: str
+
+    def run(self, source: QualityDataSource, monitored: MonitoredTable,
+            rules: Sequence[QualityRule]) -> list[RuleResult]: ...
