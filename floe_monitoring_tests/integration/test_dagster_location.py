@@ -217,6 +217,10 @@ def test_demo_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "customers: stale (ERROR)" in res.output
     assert "products: drifted (CRITICAL)" in res.output
     assert "shipments: early warning (INFO)" in res.output
+    assert "customers: failing quality rules (ERROR)" in res.output
+    assert "inventory: unavailable (ERROR)" in res.output
+    for check in ("freshness", "schema_drift", "quality", "availability"):
+        assert f" {check} " in res.output
     assert (tmp_path / ".floe_demo" / "dagster_home" / "floe_monitoring.db").exists()
 
 
@@ -243,3 +247,40 @@ def test_unreachable_store_at_load_keeps_the_files(location: Path, monkeypatch: 
     assert dg.AssetKey(["shop", "good"]) in keys
     res = CliRunner().invoke(cli, ["db", "upgrade"])
     assert res.exit_code == 1 and "127.0.0.1:1" in res.output and "hunter2pw" not in res.output
+
+
+def test_quality_and_availability_jobs_leak_no_pii(location: Path, tmp_path: Path) -> None:
+    """Every string a quality + availability run produced: Dagster events, metadata, stored rows."""
+    doc = contract_doc("bad", "bad")
+    doc["schema"][0]["properties"][2]["quality"] = [
+        {"metric": "invalidValues", "arguments": {"pattern": "^[a-z]+@example\\.com$"}, "mustBe": 0},
+        {"metric": "duplicateValues", "mustBe": 0}, {"metric": "nullValues", "unit": "percent", "mustBeLessThan": 1},
+    ]
+    doc["schema"][0]["quality"] = [{"type": "sql", "query": "SELECT COUNT(*) FROM ${object} WHERE email LIKE 'secret%'",
+                                    "mustBe": 0}]
+    doc["slaProperties"].append({"property": "availability", "value": "99.9%"})
+    (location / "bad.yaml").write_text(yaml.safe_dump(doc))
+    defs = build_defs()
+    repo = defs.get_repository_def()
+    assert {"quality_every_360m_checks", "availability_every_5m_checks"} <= set(repo.job_names)
+    texts: list[str] = []
+    with dg.instance_for_test() as instance:
+        for job in ("quality_every_360m_checks", "availability_every_5m_checks"):
+            result = defs.resolve_job_def(job).execute_in_process(instance=instance)
+            assert result.success
+            evals = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
+            if job.startswith("quality"):
+                q = evals["bad"]
+                assert not q.passed and q.metadata["floe/severity"].value in ("error", "critical")
+                assert q.metadata["quality_score"].value < 0.8
+            else:
+                assert evals["bad"].passed and evals["bad"].metadata["uptime_pct"].value == 100.0
+            for record in instance.all_logs(result.run_id):
+                texts.append(repr(record))
+    store = MonitoringStore(os.environ["FLOE_MONITORING_DB_URL"])
+    texts += [v.event.model_dump_json() for v in store.violations(limit=100)]
+    texts += [r.model_dump_json() for r in store.check_results(limit=100)]
+    store.dispose()
+    blob = "\n".join(texts)
+    assert "sql rule" in blob or "Quality rule" in blob  # the run did report on the rules
+    assert "secret.person" not in blob and "secret" not in blob.replace("secret%", "")
