@@ -61,8 +61,16 @@ class AlertConfig(BaseModel):
     dedup_window_minutes: int = Field(30, ge=1)
     rate_limit_per_contract: int = Field(10, ge=1)
     rate_limit_window_minutes: int = Field(60, ge=1)
-    # Channel definitions are validated by the alerting package (issue: alerting); kept as data here.
+    # Named channels: {type: webhook|slack|email|alertmanager|pagerduty|<plugin>, ...}; secrets as `*_env`
+    # (the NAME of an environment variable). Built and validated by alerting.channels when definitions load.
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # A violation that lasts is announced again after this long (like Alertmanager's repeat_interval).
+    renotify_minutes: int = Field(240, ge=1)
+    dagster_url: str | None = None  # base URL of the Dagster UI, for links in alerts
+    retry_base_seconds: float = Field(2.0, gt=0)  # delivery retries back off exponentially from this...
+    retry_max_seconds: float = Field(300.0, gt=0)  # ...up to this
+    delivery_lease_seconds: float = Field(120.0, gt=0)  # a claimed delivery not acknowledged by then is retried
+    sensor_interval_seconds: int = Field(5, ge=1)  # alert_dispatch_sensor cadence
 
 
 class MonitoringConfig(BaseModel):

@@ -54,7 +54,7 @@ class HistoryStore(Protocol):
     """The part of MonitoringStore the runner needs (kept narrow so tests can pass a real store only)."""
 
     def record_check(self, result: CheckResult, violations: Sequence[ContractViolationEvent], *,
-                     table_name: str | None = None) -> list[str]: ...
+                     table_name: str | None = None, enqueued: list[str] | None = None) -> list[str]: ...
 
     def count_failed_checks(self, contract_names: Sequence[str], check_type: ViolationType,
                             since: datetime) -> dict[str, int]: ...
@@ -81,6 +81,7 @@ class CheckRun:
     violations: tuple[ContractViolationEvent, ...]
     violation_ids: tuple[str, ...]
     persisted: bool
+    alerts_enqueued: int = 0  # outbox entries this check created (violations + a "resolved" notice)
 
     @property
     def max_severity(self) -> ViolationSeverity | None:
@@ -288,10 +289,12 @@ class CheckRunner:
         )
         self._record_metrics(contract, check_type, outcome, violations, duration)
         ids: list[str] = []
+        enqueued: list[str] = []
         persisted = False
         if self.store is not None:
             try:
-                ids = self.store.record_check(result, violations, table_name=table.ref.identifier)
+                ids = self.store.record_check(result, violations, table_name=table.ref.identifier,
+                                              enqueued=enqueued)
                 persisted = True
                 self.store.refresh_sla_status(
                     contract.name, check_type, now, current_value=outcome.measured_value or 0.0,
@@ -299,4 +302,4 @@ class CheckRunner:
             except Exception as exc:  # degraded mode (edge case 3): keep checking, say so loudly
                 log.error("check result of %s not %s: %s", contract.name,
                           "reflected in contract_sla_status" if persisted else "persisted", exc)
-        return CheckRun(contract, table, outcome, result, violations, tuple(ids), persisted)
+        return CheckRun(contract, table, outcome, result, violations, tuple(ids), persisted, len(enqueued))

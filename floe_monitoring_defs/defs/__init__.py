@@ -7,6 +7,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from floe_monitoring_defs.config import MonitoringConfig, Settings
 from floe_monitoring_defs.contracts.model import LoadReport
+from floe_monitoring_defs.defs.alerting import channel_resources, dispatch_sensor, failure_sensor
 from floe_monitoring_defs.defs.assets import registry_spec, table_spec
 from floe_monitoring_defs.defs.checks import CheckGroup, build_check_groups, build_registry_check
 from floe_monitoring_defs.defs.resources import IcebergCatalogResource, MonitoringStoreResource
@@ -29,7 +30,9 @@ def build_definitions(
 ) -> dg.Definitions:
     specs = [table_spec(c, t) for c in report.contracts for t in c.tables]
     specs.append(registry_spec(report, str(settings.contracts_dir)))
-    check_defs = build_check_groups(groups, config)
+    channels = channel_resources(config.alerts)  # a bad channel config fails the load, naming the key
+    keys = sorted(channels)
+    check_defs = build_check_groups(groups, config, keys)
     registry_check = build_registry_check(report)
     running = config.enabled and config.mode == "scheduled"
     jobs: list[UnresolvedAssetJobDefinition] = []
@@ -49,11 +52,16 @@ def build_definitions(
         asset_checks=[*(d for defs_ in check_defs.values() for d in defs_), registry_check],
         jobs=jobs,
         schedules=schedules,
-        sensors=[registry_sensor(Path(settings.contracts_dir), contracts_fingerprint(Path(settings.contracts_dir)))],
+        sensors=[
+            registry_sensor(Path(settings.contracts_dir), contracts_fingerprint(Path(settings.contracts_dir))),
+            dispatch_sensor(keys, config.alerts),
+            failure_sensor(jobs),
+        ],
         resources=resources or {
             "iceberg": IcebergCatalogResource(default_catalog=settings.default_catalog),
             "floe_store": MonitoringStoreResource(db_url=dg.EnvVar("FLOE_MONITORING_DB_URL")
                                                   if settings.db_url else None),
+            **channels,
         },
     )
 

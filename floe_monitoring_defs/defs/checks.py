@@ -11,6 +11,7 @@ from floe_monitoring_defs.cadence import chunks
 from floe_monitoring_defs.checks.runner import CheckRun, CheckRunner, Target
 from floe_monitoring_defs.config import MonitoringConfig
 from floe_monitoring_defs.contracts.model import LoadReport
+from floe_monitoring_defs.defs.alerting import eager_dispatch
 from floe_monitoring_defs.defs.assets import REGISTRY_KEY, asset_key, errors_markdown
 from floe_monitoring_defs.defs.resources import IcebergCatalogResource, MonitoringStoreResource
 from floe_monitoring_defs.models import CheckStatus, ViolationSeverity, ViolationType
@@ -124,7 +125,7 @@ def _cell(value: Any) -> str | int | float | bool:
 
 
 def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
-                      config: MonitoringConfig) -> dg.AssetChecksDefinition:
+                      config: MonitoringConfig, channel_keys: Sequence[str] = ()) -> dg.AssetChecksDefinition:
     lookup = {check_key(group.check_type, t): t for t in targets}
     specs = [
         # No per-spec metadata: the asset carries the contract, and normalizing metadata on 1,000s of
@@ -139,6 +140,7 @@ def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
         specs=specs, name=f"{group.name}{suffix}", can_subset=True,
         description=f"{_DESCRIPTIONS[check_type]} (every {group.minutes} min)",
         op_tags={"floe/check_type": check_type.value},
+        required_resource_keys=set(channel_keys),
     )
     def _checks(
         context: dg.AssetCheckExecutionContext,
@@ -146,7 +148,8 @@ def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
         floe_store: MonitoringStoreResource,
     ) -> Iterator[dg.AssetCheckResult]:
         selected = [lookup[k] for k in sorted(context.selected_asset_check_keys, key=str) if k in lookup]
-        runner = CheckRunner(iceberg.source(), floe_store.store(), config)
+        store = floe_store.store()
+        runner = CheckRunner(iceberg.source(), store, config)
         missing = [t for t in selected if t[0].source_path is not None and not t[0].source_path.exists()]
         for contract, _table in missing:  # edge case 2: deleted while monitored
             context.log.warning(
@@ -154,6 +157,15 @@ def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
                 "reloads"
             )
         for run in runner.run(check_type, [t for t in selected if t not in missing]):
+            if run.alerts_enqueued:
+                # The eager delivery attempt (SC-003: detection to dispatch in seconds); whatever fails
+                # here stays in the outbox for alert_dispatch_sensor.
+                try:
+                    report = eager_dispatch(store, context.resources, channel_keys, config.alerts, run.contract.name)
+                    context.log.info(f"alerts for {run.contract.name}: {report.summary()}")
+                except Exception as exc:
+                    context.log.warning(f"eager alert dispatch for {run.contract.name} failed ({exc}); "
+                                        "alert_dispatch_sensor will retry")
             yield to_check_result(run)
         for contract, table in missing:
             yield dg.AssetCheckResult(
@@ -165,14 +177,14 @@ def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
     return _checks
 
 
-def build_check_groups(groups: Sequence[CheckGroup],
-                       config: MonitoringConfig) -> dict[str, list[dg.AssetChecksDefinition]]:
+def build_check_groups(groups: Sequence[CheckGroup], config: MonitoringConfig,
+                       channel_keys: Sequence[str] = ()) -> dict[str, list[dg.AssetChecksDefinition]]:
     """group name -> its steps (one per chunk of at most MAX_CHECKS_PER_STEP checks)."""
     out: dict[str, list[dg.AssetChecksDefinition]] = {}
     for group in groups:
         keyed = {check_key(group.check_type, t).to_user_string(): t for t in group.targets}
         out[group.name] = [
-            build_multi_check(group, part, [keyed[n] for n in names], config)
+            build_multi_check(group, part, [keyed[n] for n in names], config, channel_keys)
             for part, names in enumerate(chunks(sorted(keyed), MAX_CHECKS_PER_STEP)) if names
         ]
     return out

@@ -267,8 +267,13 @@ class MonitoringStore:
         violations: Sequence[ContractViolationEvent],
         *,
         table_name: str | None = None,
+        enqueued: list[str] | None = None,
     ) -> list[str]:
-        """Store a check result and its violations in one transaction; returns the violation ids."""
+        """Store a check result and its violations in one transaction; returns the violation ids.
+
+        The violations (and a "resolved" notice when the check passes right after failing) enter the
+        alert outbox in the same transaction; their outbox ids are appended to `enqueued` if given.
+        """
         dumped = result.model_dump(mode="json")
         check_row = {
             "id": result.id,
@@ -302,11 +307,58 @@ class MonitoringStore:
             }
             for violation_id, event_ in zip(ids, violations, strict=True)
         ]
+        # The outbox rows go in with the check result: a detected violation cannot be lost before
+        # it is routed, whatever happens to this process afterwards.
+        now = self._clock()
+        outbox_rows = [
+            {"id": violation_id, "kind": "violation", "contract_name": event_.contract_name,
+             "violation_type": event_.violation_type.value, "severity": event_.severity.value,
+             "event": event_.model_dump(mode="json"), "created_at": now, "state": "pending",
+             "reason": None, "routed_at": None}
+            for violation_id, event_ in zip(ids, violations, strict=True)
+        ]
         with self._transaction("recording a check result", write=True) as conn:
+            if result.status is CheckStatus.PASS:
+                resolved = self._resolution_of(conn, result, table_name)
+                if resolved is not None:
+                    outbox_rows.append({"id": _new_id(), "kind": "resolved", "contract_name": result.contract_name,
+                                        "violation_type": result.check_type.value, "severity": resolved.severity.value,
+                                        "event": resolved.model_dump(mode="json"), "created_at": now,
+                                        "state": "pending", "reason": None, "routed_at": None})
             conn.execute(t.contract_check_results.insert(), check_row)
             if violation_rows:
                 conn.execute(t.contract_violations.insert(), violation_rows)
+            if outbox_rows:
+                conn.execute(t.alert_outbox.insert(), outbox_rows)
+        if enqueued is not None:
+            enqueued.extend(str(row["id"]) for row in outbox_rows)
         return ids
+
+    def _resolution_of(self, conn: Connection, result: CheckResult,
+                       table_name: str | None) -> ContractViolationEvent | None:
+        """The "resolved" notice owed when a check passes right after failing (same contract, type, table)."""
+        c = t.contract_check_results.c
+        query = (
+            sa.select(c.status, c.violation, c.checked_at)
+            .where(c.contract_name == result.contract_name, c.check_type == result.check_type.value,
+                   c.checked_at <= result.timestamp)
+            .order_by(c.checked_at.desc()).limit(1)
+        )
+        if table_name is not None:
+            query = query.where(c.table_name == table_name)
+        previous = conn.execute(query).first()
+        if previous is None or previous.status != CheckStatus.FAIL.value or not previous.violation:
+            return None
+        last = ContractViolationEvent.model_validate(previous.violation)
+        where = f" of {table_name}" if table_name else ""
+        return last.model_copy(update={
+            "message": f"Resolved: the {result.check_type.value} check{where} passes again",
+            "timestamp": result.timestamp,
+            "check_duration_seconds": result.duration_seconds,
+            "element": None, "expected_value": None, "actual_value": None,
+            "metadata": {**last.metadata, "started_at": last.timestamp.isoformat(),
+                         "resolved_by_check_result_id": result.id},
+        })
 
     def count_failed_checks(
         self, contract_names: Sequence[str], check_type: ViolationType, since: datetime

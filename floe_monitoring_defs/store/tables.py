@@ -170,6 +170,10 @@ alert_dedup_state = sa.Table(
     sa.Column("last_alerted_at", UTCDateTime(), nullable=False),
     sa.Column("alert_count_window", sa.Integer(), nullable=False, server_default=sa.text("1")),
     sa.Column("window_start", UTCDateTime(), nullable=False),
+    # Not in the spec DDL: the severity last alerted (an escalation bypasses dedup) and when the
+    # violation was last seen (a repeat within the window of the previous one is the same episode).
+    sa.Column("last_severity", sa.String(STATUS_LENGTH), nullable=True),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=True),
 )
 
 # Not in the spec: the Iceberg field id each contract column had when first seen, so that a later
@@ -201,6 +205,79 @@ contract_availability_pings = sa.Table(
     sa.Index("idx_availability_pings_table", "contract_name", "table_name", "checked_at"),
 )
 
+# The alert outbox: a violation enters it in the same transaction as its check result, so no alert is
+# lost between detection and delivery. `state`: pending (not yet routed), routed, suppressed, no_route.
+alert_outbox = sa.Table(
+    "alert_outbox",
+    metadata,
+    sa.Column("id", uuid_type(), primary_key=True),  # the violation id for violations: the idempotency key
+    sa.Column("kind", sa.String(STATUS_LENGTH), nullable=False),
+    sa.Column("contract_name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("violation_type", sa.String(TYPE_LENGTH), nullable=False),
+    sa.Column("severity", sa.String(STATUS_LENGTH), nullable=False),
+    sa.Column("event", json_type(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("state", sa.String(STATUS_LENGTH), nullable=False),
+    sa.Column("reason", sa.String(REASON_LENGTH), nullable=True),
+    sa.Column("routed_at", UTCDateTime(), nullable=True),
+    sa.Index("idx_alert_outbox_state", "state", "created_at"),
+    sa.Index("idx_alert_outbox_contract", "contract_name", "routed_at"),
+)
+
+# One row per (alert, channel): retried with backoff until delivered.
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("id", uuid_type(), primary_key=True),
+    sa.Column("outbox_id", uuid_type(), sa.ForeignKey("alert_outbox.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("channel", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("contract_name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("state", sa.String(STATUS_LENGTH), nullable=False),  # pending | delivered
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("delivered_at", UTCDateTime(), nullable=True),
+    sa.UniqueConstraint("outbox_id", "channel", name="uq_alert_deliveries_outbox_channel"),
+    sa.Index("idx_alert_deliveries_due", "state", "next_attempt_at"),
+)
+
+# Every delivery attempt: channel, status, error, latency (history for operators).
+alert_delivery_attempts = sa.Table(
+    "alert_delivery_attempts",
+    metadata,
+    sa.Column("id", uuid_type(), primary_key=True),
+    sa.Column("delivery_id", uuid_type(), sa.ForeignKey("alert_deliveries.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("channel", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("attempted_at", UTCDateTime(), nullable=False),
+    sa.Column("ok", sa.Boolean(), nullable=False),
+    sa.Column("status", sa.String(REASON_LENGTH), nullable=False),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("latency_ms", sa.Float(), nullable=False),
+    sa.Index("idx_alert_delivery_attempts_delivery", "delivery_id", "attempted_at"),
+)
+
+# One open incident per contract + violation type (FR-042/043); repeats update it, recovery resolves it.
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", uuid_type(), primary_key=True),
+    sa.Column("contract_name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("violation_type", sa.String(TYPE_LENGTH), nullable=False),
+    sa.Column("status", sa.String(STATUS_LENGTH), nullable=False),  # open | resolved
+    sa.Column("priority", sa.String(8), nullable=False),  # P1..P4
+    sa.Column("severity", sa.String(STATUS_LENGTH), nullable=False),
+    sa.Column("title", sa.Text(), nullable=False),
+    sa.Column("violation_count", sa.Integer(), nullable=False, server_default=sa.text("1")),
+    sa.Column("last_violation_id", uuid_type(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("resolved_at", UTCDateTime(), nullable=True),
+    sa.Index("uq_incidents_open", "contract_name", "violation_type", unique=True,
+             sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'")),
+)
+
 ALL_TABLES: tuple[sa.Table, ...] = (
     contract_check_results,
     contract_violations,
@@ -210,4 +287,8 @@ ALL_TABLES: tuple[sa.Table, ...] = (
     alert_dedup_state,
     contract_schema_baselines,
     contract_availability_pings,
+    alert_outbox,
+    alert_deliveries,
+    alert_delivery_attempts,
+    incidents,
 )

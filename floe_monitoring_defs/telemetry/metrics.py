@@ -28,6 +28,8 @@ class MonitorMetrics:
             "floe_contract_check_duration_seconds", unit="s", description="Duration of one check execution")
         self.delivery_failures = meter.create_counter(
             "floe_alert_delivery_failures", unit="1", description="Alert deliveries that failed, per channel")
+        self.suppressed = meter.create_counter(
+            "floe_alerts_suppressed", unit="1", description="Alerts suppressed by dedup or rate limit")
         self.engine_unavailable = meter.create_counter(
             "floe_quality_engine_unavailable", unit="1",
             description="Quality checks skipped because the quality engine could not start")

@@ -46,11 +46,18 @@ EXPECTED_TABLES = {
     "alert_dedup_state",
     "contract_schema_baselines",
     "contract_availability_pings",
+    "alert_outbox",
+    "alert_deliveries",
+    "alert_delivery_attempts",
+    "incidents",
 }
 EXPECTED_INDEXES = {
     "contract_check_results": {"idx_check_results_contract", "idx_check_results_type"},
     "contract_violations": {"idx_violations_contract", "idx_violations_severity", "idx_violations_type"},
     "contract_availability_pings": {"idx_availability_pings_table"},
+    "alert_outbox": {"idx_alert_outbox_state", "idx_alert_outbox_contract"},
+    "alert_delivery_attempts": {"idx_alert_delivery_attempts_delivery"},
+    "incidents": {"uq_incidents_open"},
 }
 
 
@@ -133,7 +140,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
     try:
         assert store.current_revision() is None
         store.upgrade()
-        assert store.current_revision() == "0002"
+        assert store.current_revision() == "0003"
         engine = sa.create_engine(store_url, poolclass=sa.pool.NullPool)
         try:
             inspector = sa.inspect(engine)
@@ -158,7 +165,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
             engine.dispose()
 
         store.upgrade()  # at head already: a no-op
-        assert store.current_revision() == "0002"
+        assert store.current_revision() == "0003"
     finally:
         store.dispose()
 
@@ -168,7 +175,7 @@ def test_first_use_migrates_automatically(store_url: str) -> None:
     try:
         assert store.current_revision() is None  # reading the revision does not migrate
         assert store.check_results() == []
-        assert store.current_revision() == "0002"
+        assert store.current_revision() == "0003"
     finally:
         store.dispose()
 
@@ -192,7 +199,7 @@ def test_concurrent_upgrades_do_not_race(store_url: str) -> None:
         thread.join(timeout=60)
     try:
         assert errors == []
-        assert [s.current_revision() for s in stores] == ["0002"] * 3
+        assert [s.current_revision() for s in stores] == ["0003"] * 3
     finally:
         for s in stores:
             s.dispose()

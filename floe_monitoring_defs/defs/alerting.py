@@ -1,0 +1,120 @@
+"""Dagster adapters for alerting: one resource per configured channel, the dispatch sensor and the
+run-failure sensor. The routing, outbox and channels themselves live in `alerting/` (no Dagster).
+"""
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from floe_monitoring_defs.alerting.channels.base import AlertChannel, ChannelConfigError, build_channel
+from floe_monitoring_defs.alerting.dispatch import AlertDispatcher, DispatchReport
+from floe_monitoring_defs.alerting.model import AlertKind
+from floe_monitoring_defs.config import AlertConfig, ConfigError
+from floe_monitoring_defs.defs.resources import MonitoringStoreResource
+from floe_monitoring_defs.models import ContractViolationEvent, ViolationSeverity, ViolationType, utcnow
+from floe_monitoring_defs.store import MonitoringStore
+from floe_monitoring_defs.store.outbox import AlertStore
+
+OPERATIONAL_CONTRACT = "floe-monitoring"
+OPERATIONAL_VERSION = "0.1.0"
+
+
+class AlertChannelResource(dg.ConfigurableResource):
+    """One configured alert channel. `spec_json` holds no secret: secrets are named by `*_env` keys and
+    read from the environment into SecretStr when the channel is built, at run time."""
+
+    channel_name: str
+    spec_json: str
+
+    def channel(self) -> AlertChannel:
+        return build_channel(self.channel_name, json.loads(self.spec_json))
+
+
+def resource_key(channel_name: str) -> str:
+    return "alert_channel_" + re.sub(r"[^A-Za-z0-9_]", "_", channel_name)
+
+
+def channel_resources(config: AlertConfig) -> dict[str, AlertChannelResource]:
+    """Resources for every configured channel, each validated now: a bad channel fails the load."""
+    out: dict[str, AlertChannelResource] = {}
+    for name, spec in config.channels.items():
+        try:
+            build_channel(name, spec)
+        except ChannelConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        out[resource_key(name)] = AlertChannelResource(channel_name=name, spec_json=json.dumps(spec, sort_keys=True))
+    return out
+
+
+def channels_from(resources: Any, keys: Sequence[str]) -> dict[str, AlertChannel]:
+    channels: dict[str, AlertChannel] = {}
+    for key in keys:
+        res: AlertChannelResource = getattr(resources, key)
+        ch = res.channel()
+        channels[ch.name] = ch
+    return channels
+
+
+def dispatcher(store: MonitoringStore, resources: Any, keys: Sequence[str], config: AlertConfig) -> AlertDispatcher:
+    return AlertDispatcher(AlertStore(store), channels_from(resources, keys), config)
+
+
+def dispatch_sensor(keys: Sequence[str], config: AlertConfig) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="alert_dispatch_sensor", minimum_interval_seconds=config.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING, required_resource_keys=set(keys),
+        description="Routes and delivers what the alert outbox holds: dedup, rate limit, retries with backoff",
+    )
+    def _sensor(context: dg.SensorEvaluationContext, floe_store: MonitoringStoreResource) -> dg.SkipReason:
+        report = dispatcher(floe_store.store(), context.resources, keys, config).dispatch()
+        if report.failed:
+            context.log.warning(f"alert delivery: {report.summary()}")
+        return dg.SkipReason(report.summary())
+
+    return _sensor
+
+
+def operational_event(job_name: str, run_id: str, message: str) -> ContractViolationEvent:
+    return ContractViolationEvent(
+        contract_name=OPERATIONAL_CONTRACT, contract_version=OPERATIONAL_VERSION,
+        violation_type=ViolationType.AVAILABILITY, severity=ViolationSeverity.ERROR,
+        message=f"Monitoring run {run_id} of {job_name} failed: {message}"[:1000],
+        timestamp=utcnow(), check_duration_seconds=0.0,
+        metadata={"job": job_name, "run_id": run_id, "operational": "run_failure"},
+    )
+
+
+def failure_sensor(jobs: Sequence[UnresolvedAssetJobDefinition]) -> dg.SensorDefinition:
+    """A failed monitoring run becomes an OPERATIONAL alert in the outbox; alert_dispatch_sensor routes it
+    through the same rules, dedup and retries as any violation."""
+
+    @dg.run_failure_sensor(
+        name="monitoring_run_failure_sensor", monitored_jobs=list(jobs),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Turns a failed monitoring run into an operational alert through the same router",
+    )
+    def _sensor(context: dg.RunFailureSensorContext, floe_store: MonitoringStoreResource) -> None:
+        run = context.dagster_run
+        first_line = (context.failure_event.message or "run failed").splitlines()[0]
+        AlertStore(floe_store.store()).enqueue(
+            AlertKind.OPERATIONAL.value, operational_event(run.job_name, run.run_id, first_line), utcnow(),
+            alert_id=_run_alert_id(run.run_id))
+        context.log.info(f"operational alert queued for failed run {run.run_id} of {run.job_name}")
+
+    return _sensor
+
+
+def _run_alert_id(run_id: str) -> str:
+    """One alert id per failed run, so a re-evaluated sensor tick cannot enqueue it twice."""
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"floe-monitoring:run-failure:{run_id}"))
+
+
+def eager_dispatch(store: MonitoringStore, resources: Mapping[str, Any] | Any, keys: Sequence[str],
+                   config: AlertConfig, contract: str) -> DispatchReport:
+    return dispatcher(store, resources, keys, config).dispatch([contract])
