@@ -66,10 +66,11 @@ def dispatcher(store: MonitoringStore, resources: Any, keys: Sequence[str], conf
 def dispatch_sensor(keys: Sequence[str], config: AlertConfig) -> dg.SensorDefinition:
     @dg.sensor(
         name="alert_dispatch_sensor", minimum_interval_seconds=config.sensor_interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING, required_resource_keys=set(keys),
+        default_status=dg.DefaultSensorStatus.RUNNING, required_resource_keys={"floe_store", *keys},
         description="Routes and delivers what the alert outbox holds: dedup, rate limit, retries with backoff",
     )
-    def _sensor(context: dg.SensorEvaluationContext, floe_store: MonitoringStoreResource) -> dg.SkipReason:
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        floe_store: MonitoringStoreResource = context.resources.floe_store
         report = dispatcher(floe_store.store(), context.resources, keys, config).dispatch()
         if report.failed:
             context.log.warning(f"alert delivery: {report.summary()}")

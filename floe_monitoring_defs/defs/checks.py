@@ -140,13 +140,13 @@ def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
         specs=specs, name=f"{group.name}{suffix}", can_subset=True,
         description=f"{_DESCRIPTIONS[check_type]} (every {group.minutes} min)",
         op_tags={"floe/check_type": check_type.value},
-        required_resource_keys=set(channel_keys),
+        # Resources by key (Dagster cannot mix decorator keys with typed parameters, and the channel
+        # resources are only known from the config).
+        required_resource_keys={"iceberg", "floe_store", *channel_keys},
     )
-    def _checks(
-        context: dg.AssetCheckExecutionContext,
-        iceberg: IcebergCatalogResource,
-        floe_store: MonitoringStoreResource,
-    ) -> Iterator[dg.AssetCheckResult]:
+    def _checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        iceberg: IcebergCatalogResource = context.resources.iceberg
+        floe_store: MonitoringStoreResource = context.resources.floe_store
         selected = [lookup[k] for k in sorted(context.selected_asset_check_keys, key=str) if k in lookup]
         store = floe_store.store()
         runner = CheckRunner(iceberg.source(), store, config)

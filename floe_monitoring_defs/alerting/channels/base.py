@@ -10,7 +10,9 @@ built, so no secret is ever written in a config file, a log, metadata or an erro
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from importlib.metadata import entry_points
@@ -21,6 +23,45 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from floe_monitoring_defs.alerting.model import AlertBatch, DeliveryResult, HealthStatus
 
 ENTRY_POINT_GROUP = "floe.alert_channels"
+
+
+# Every secret a channel was built with. Libraries log on their own (httpx logs each request URL at
+# INFO, and a Slack webhook URL *is* a credential), so their loggers get a filter that masks these.
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+_LIBRARY_LOGGERS = ("httpx", "httpcore", "httpcore.http11", "httpcore.connection", "httpcore.proxy")
+
+
+class RedactSecrets(logging.Filter):
+    """Masks known secret values in a record's message (and drops its args, already formatted in)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with _SECRETS_LOCK:
+            secrets = sorted(_SECRETS, key=len, reverse=True)
+        if not secrets:
+            return True
+        text = record.getMessage()
+        masked = text
+        for s in secrets:
+            masked = masked.replace(s, "***")
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+_FILTER = RedactSecrets()
+
+
+def register_secret(value: str) -> None:
+    """Remember a secret so that library and monitor logs never show it."""
+    if len(value) < 4:  # masking tiny strings would garble logs; such a "secret" protects nothing
+        return
+    with _SECRETS_LOCK:
+        _SECRETS.add(value)
+    for name in (*_LIBRARY_LOGGERS, "floe_monitoring_defs"):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 class ChannelConfigError(ValueError):
@@ -100,6 +141,7 @@ def build_channel(name: str, spec: Mapping[str, Any], environ: Mapping[str, str]
             if not value:
                 raise ChannelConfigError(f"{where}.{key}: environment variable {var} is not set")
             secrets[key[: -len("_env")]] = SecretStr(value)
+            register_secret(value)
     try:
         config = cls.Config.model_validate(plain)
     except ValidationError as exc:
