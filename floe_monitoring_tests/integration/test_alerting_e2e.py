@@ -251,3 +251,33 @@ def test_no_secret_in_any_output(location: Path, receivers: dict[str, HTTPRecord
     # the receivers did get them, so the test would see a leak
     assert any(SLACK_TOKEN in r.path for r in receivers["slack"].requests)
     assert any(ROUTING_KEY in r.body.decode() for r in receivers["pagerduty"].requests)
+
+
+def test_failed_monitoring_run_becomes_an_operational_alert(location: Path, receivers: dict[str, HTTPRecorder]) -> None:
+    from unittest import mock
+
+    from floe_monitoring_defs.checks.runner import CheckRunner
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise RuntimeError("catalog client crashed")
+
+    defs = build_defs()
+    with dg.instance_for_test() as instance:
+        with mock.patch.object(CheckRunner, "run", broken):
+            result = defs.resolve_job_def("freshness_every_15m_checks").execute_in_process(
+                instance=instance, raise_on_error=False)
+        assert not result.success
+        sensor = defs.resolve_sensor_def("monitoring_run_failure_sensor")
+        with dg.build_run_status_sensor_context(
+            sensor_name="monitoring_run_failure_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(), resources=dict(defs.resources or {}),
+        ) as status_ctx:
+            ctx = status_ctx.for_run_failure()
+            sensor(ctx)
+            sensor(ctx)  # a re-evaluated tick does not queue the alert twice
+        tick(defs, instance)
+    [req] = [r for r in receivers["webhook"].requests]
+    body = req.json()
+    assert body["type"] == "floe.monitor.operational"
+    assert body["data"]["contractName"] == "floe-monitoring"
+    assert result.run_id in body["data"]["message"]
