@@ -12,6 +12,7 @@ from floe_monitoring_defs.contracts.registry import load_all
 from floe_monitoring_defs.defs import build_definitions
 from floe_monitoring_defs.defs.checks import CheckGroup
 from floe_monitoring_defs.models import ViolationType
+from floe_monitoring_defs.telemetry.setup import configure_telemetry
 
 log = logging.getLogger("floe_monitoring")
 
@@ -55,6 +56,7 @@ def plan_checks(report: LoadReport, config: MonitoringConfig) -> tuple[list[Chec
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
+    configure_telemetry()  # OTEL_* environment; a no-op when nothing is configured
     config = load_config(settings.config_path)  # a bad config fails the load: better at deploy than at 3 a.m.
     report = load_all(settings.contracts_dir)
     if not report.contracts and not report.errors:

@@ -194,3 +194,52 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+# ---------------------------------------------------------------------------------------------------
+# OpenTelemetry: one SDK provider per test session (OpenTelemetry allows setting the global providers
+# once per process), readable in memory and through a Prometheus registry.
+# ---------------------------------------------------------------------------------------------------
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        from opentelemetry import metrics, trace
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from prometheus_client import CollectorRegistry
+
+        from floe_monitoring_defs.telemetry.setup import DURATION_BUCKETS_SECONDS
+
+        self.registry = CollectorRegistry()
+        self.reader = InMemoryMetricReader()
+        views = [View(instrument_name="floe_contract_check_duration_seconds",
+                      aggregation=ExplicitBucketHistogramAggregation(boundaries=DURATION_BUCKETS_SECONDS))]
+        metrics.set_meter_provider(MeterProvider(
+            metric_readers=[self.reader, PrometheusMetricReader(registry=self.registry)], views=views))
+        self.spans = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        trace.set_tracer_provider(provider)
+
+    def counter(self, name: str, **attrs: str) -> float:
+        data = self.reader.get_metrics_data()
+        total = 0.0
+        for rm in data.resource_metrics if data else []:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.name == name:
+                        for dp in m.data.data_points:
+                            if all(dp.attributes.get(k) == v for k, v in attrs.items()):
+                                total += dp.value
+        return total
+
+
+@pytest.fixture(scope="session")
+def telemetry() -> Telemetry:
+    return Telemetry()

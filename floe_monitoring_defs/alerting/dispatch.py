@@ -18,12 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from opentelemetry import propagate
+
 from floe_monitoring_defs.alerting.channels.base import AlertChannel
 from floe_monitoring_defs.alerting.model import AlertBatch, AlertItem, AlertKind, DeliveryResult
 from floe_monitoring_defs.config import AlertConfig
 from floe_monitoring_defs.models import ViolationSeverity, utcnow
 from floe_monitoring_defs.store.outbox import AlertStore, Attempt, Delivery, OutboxEntry
 from floe_monitoring_defs.telemetry.metrics import monitor_metrics
+from floe_monitoring_defs.telemetry.tracing import tracer
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +153,15 @@ class AlertDispatcher:
             consumers = tuple(sorted({c for i in items for c in i.event.affected_consumers}))
             batch = AlertBatch(contract, latest.event.contract_version, items, consumers, self.config.dagster_url)
             started = time.perf_counter()
-            result = self._call(channel, batch, resolved)
+            # Deliver inside a span whose parent is the span of the check that found the newest alert,
+            # so the receiver's `traceparent` belongs to that check's trace (FR-035).
+            parent = propagate.extract({k: v for k, v in latest.event.metadata.items() if k == "traceparent"})
+            with tracer().start_as_current_span(
+                    "floe.alert.deliver", context=parent,
+                    attributes={"alert.channel": channel.name, "alert.items": len(items),
+                                "floe.contract.name": contract}) as span:
+                result = self._call(channel, batch, resolved)
+                span.set_attribute("alert.delivery_status", "delivered" if result.ok else "failed")
             latency = (time.perf_counter() - started) * 1000
             attempts = [Attempt(d.id, channel.name, result.ok, result.status, result.error, latency) for d in part]
             now = self.clock()

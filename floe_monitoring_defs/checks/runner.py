@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from opentelemetry.trace import Status, StatusCode
+
 from floe_monitoring_defs.checks.availability import (
     AvailabilityWindow,
     PingResult,
@@ -39,6 +41,7 @@ from floe_monitoring_defs.models import (
 from floe_monitoring_defs.quality import QualityEngine, QualityEngineUnavailable, load_engine
 from floe_monitoring_defs.sources.base import SourceError, TableNotFoundError, TableSource
 from floe_monitoring_defs.telemetry.metrics import monitor_metrics
+from floe_monitoring_defs.telemetry.tracing import current_traceparent, tracer
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +250,22 @@ class CheckRunner:
 
     def run_one(self, check_type: ViolationType, contract: MonitoredContract, table: MonitoredTable,
                 prior_failures: int = 0) -> CheckRun:
+        """One check execution inside its own span (FR-034); violations carry the span's traceparent."""
+        attrs = {"floe.contract.name": contract.name, "floe.contract.version": contract.version,
+                 "floe.check.type": check_type.value, "floe.table": table.ref.identifier}
+        with tracer().start_as_current_span(f"floe.check.{check_type.value}", attributes=attrs) as span:
+            run = self._run_one(check_type, contract, table, prior_failures)
+            span.set_attribute("floe.check.status", run.result.status.value)
+            span.set_attribute("floe.check.duration_ms", round(run.result.duration_seconds * 1000))
+            if run.max_severity is not None:
+                span.set_attribute("floe.violation.severity", run.max_severity.value)
+                span.set_attribute("floe.violation.type", check_type.value)
+            if run.result.status is CheckStatus.ERROR:
+                span.set_status(Status(StatusCode.ERROR, str(run.outcome.reason or "check error")[:200]))
+            return run
+
+    def _run_one(self, check_type: ViolationType, contract: MonitoredContract, table: MonitoredTable,
+                 prior_failures: int) -> CheckRun:
         started = time.perf_counter()
         config = self._config(contract)
         try:
@@ -259,6 +278,7 @@ class CheckRunner:
             outcome = error_outcome(check_type, reason)
         duration = time.perf_counter() - started
         now = self.clock()
+        trace_meta = {"traceparent": tp} if (tp := current_traceparent()) else {}
         violations = tuple(
             ContractViolationEvent(
                 contract_name=contract.name,
@@ -274,7 +294,7 @@ class CheckRunner:
                 affected_consumers=list(contract.consumers),
                 check_duration_seconds=duration,
                 metadata={**f.metadata, "drift": f.kind, "table": table.ref.identifier,
-                          "prior_failures_in_window": str(prior_failures)},
+                          "prior_failures_in_window": str(prior_failures), **trace_meta},
             )
             for f in outcome.findings
         )

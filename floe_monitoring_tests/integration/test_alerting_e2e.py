@@ -15,13 +15,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
 import yaml
-from opentelemetry import metrics
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from pyiceberg.schema import Schema
 from pyiceberg.types import DecimalType, NestedField, StringType, TimestamptzType
 
@@ -43,27 +41,6 @@ SCHEMA = Schema(
     NestedField(3, "updated_at", TimestamptzType(), required=True),
     identifier_field_ids=[1],
 )
-
-
-@pytest.fixture(scope="session")
-def metric_reader() -> InMemoryMetricReader:
-    """An SDK meter provider for the session, so the monitor's instruments can be read back."""
-    reader = InMemoryMetricReader()
-    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
-    return reader
-
-
-def counter_value(reader: InMemoryMetricReader, name: str, **attrs: str) -> float:
-    data = reader.get_metrics_data()
-    total = 0.0
-    for rm in data.resource_metrics if data else []:
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                if m.name == name:
-                    for dp in m.data.data_points:
-                        if all(dp.attributes.get(k) == v for k, v in attrs.items()):
-                            total += dp.value
-    return total
 
 
 @pytest.fixture
@@ -158,13 +135,13 @@ def test_eager_delivery_within_5_seconds_of_detection(location: Path, receivers:
 
 
 def test_sensor_delivers_within_two_ticks_after_the_channel_returns(
-        location: Path, receivers: dict[str, HTTPRecorder], metric_reader: InMemoryMetricReader) -> None:
+        location: Path, receivers: dict[str, HTTPRecorder], telemetry: Any) -> None:
     defs = build_defs()
-    before = counter_value(metric_reader, "floe_alert_delivery_failures", channel="ops-webhook")
+    before = telemetry.counter("floe_alert_delivery_failures", channel="ops-webhook")
     receivers["webhook"].refuse()
     with dg.instance_for_test() as instance:
         assert run_freshness(defs, instance).success  # the eager attempt fails: nothing lost
-        assert counter_value(metric_reader, "floe_alert_delivery_failures", channel="ops-webhook") > before
+        assert telemetry.counter("floe_alert_delivery_failures", channel="ops-webhook") > before
         for _ in range(3):  # the channel stays down for a while
             time.sleep(0.6)
             tick(defs, instance)
@@ -188,17 +165,17 @@ def test_sensor_delivers_within_two_ticks_after_the_channel_returns(
 
 @pytest.mark.parametrize("fault", ["500", "refuse", "hang"])
 def test_faults_lose_nothing_and_deliver_once(location: Path, receivers: dict[str, HTTPRecorder],
-                                              metric_reader: InMemoryMetricReader, fault: str) -> None:
+                                              telemetry: Any, fault: str) -> None:
     defs = build_defs()
     hook = receivers["webhook"]
     {"500": lambda: hook.fail(500), "refuse": hook.refuse, "hang": lambda: hook.hang()}[fault]()
-    before = counter_value(metric_reader, "floe_alert_delivery_failures", channel="ops-webhook")
+    before = telemetry.counter("floe_alert_delivery_failures", channel="ops-webhook")
     with dg.instance_for_test() as instance:
         assert run_freshness(defs, instance).success
         for _ in range(2):
             time.sleep(0.6)
             tick(defs, instance)
-        failures = counter_value(metric_reader, "floe_alert_delivery_failures", channel="ops-webhook") - before
+        failures = telemetry.counter("floe_alert_delivery_failures", channel="ops-webhook") - before
         assert failures >= 2
         hook.clear()
         hook.clear_requests()

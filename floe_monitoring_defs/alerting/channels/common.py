@@ -15,6 +15,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
+from opentelemetry import propagate
 
 from floe_monitoring_defs.alerting.model import AlertItem, AlertKind, DeliveryResult
 from floe_monitoring_defs.models import ensure_utc
@@ -111,7 +112,9 @@ def http_post(
     where = endpoint(url)
     started = time.perf_counter()
     try:
-        response = client.post(url, content=body, headers={"User-Agent": USER_AGENT, **headers})
+        trace_headers: dict[str, str] = {}
+        propagate.inject(trace_headers)  # W3C traceparent of the delivery span (child of the check's span)
+        response = client.post(url, content=body, headers={"User-Agent": USER_AGENT, **trace_headers, **headers})
     except httpx.TimeoutException as exc:
         return failure("timeout", f"{type(exc).__name__}: no answer from {where} in time", retryable=True,
                        started=started)
