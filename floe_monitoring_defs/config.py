@@ -11,10 +11,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from floe_monitoring_defs.models import ViolationSeverity, ViolationType
 
@@ -73,6 +73,48 @@ class AlertConfig(BaseModel):
     sensor_interval_seconds: int = Field(5, ge=1)  # alert_dispatch_sensor cadence
 
 
+BUILTIN_METRICS = frozenset({
+    "floe_contract_violations", "floe_contract_freshness_seconds", "floe_contract_availability_ratio",
+    "floe_contract_quality_score", "floe_contract_check_duration_seconds", "floe_alert_delivery_failures",
+    "floe_alerts_suppressed", "floe_quality_engine_unavailable", "floe_lineage_emit_failures",
+})
+MetricLabel = Literal["contract", "contract_version", "table", "check_type", "domain"]
+
+
+def _default_labels() -> list[MetricLabel]:
+    return ["contract"]
+
+
+class CustomMetricSource(BaseModel):
+    """Where a custom metric's value comes from: a check's evidence value, or a quality rule's measure."""
+
+    model_config = _FROZEN
+
+    check_type: ViolationType | None = None
+    evidence: str | None = None  # a key of the check's evidence (details), e.g. age_seconds, rows_checked
+    quality_rule: str | None = None  # the name of a quality rule; its measured value (count, %, SQL result)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CustomMetricSource:
+        if (self.evidence is None) == (self.quality_rule is None):
+            raise ValueError("give exactly one of `evidence` (with `check_type`) or `quality_rule`")
+        if self.evidence is not None and self.check_type is None:
+            raise ValueError("`evidence` needs the `check_type` whose evidence it reads")
+        return self
+
+
+class CustomMetricDefinition(BaseModel):
+    """A metric beyond the built-in set (FR-046), emitted as a gauge on every matching check run."""
+
+    model_config = _FROZEN
+
+    name: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,199}$")
+    description: str = ""
+    unit: str = Field("1", max_length=63)
+    labels: list[MetricLabel] = Field(default_factory=_default_labels)
+    source: CustomMetricSource
+
+
 class MonitoringConfig(BaseModel):
     model_config = _FROZEN
 
@@ -86,8 +128,20 @@ class MonitoringConfig(BaseModel):
     check_timeout_seconds: int = Field(30, ge=1)
     # Quality (FR-015..018): the weighted score (0..1) below which the check fails, and the engine
     # (an entry point of group `floe.quality_engines`) that evaluates the contract's rules.
+    custom_metrics: list[CustomMetricDefinition] = Field(default_factory=list)
     quality_threshold: float = Field(0.8, ge=0, le=1)
     quality_engine: str = Field("duckdb", min_length=1)
+
+    @model_validator(mode="after")
+    def _metric_names(self) -> MonitoringConfig:
+        seen: set[str] = set()
+        for i, m in enumerate(self.custom_metrics):
+            if m.name in BUILTIN_METRICS:
+                raise ValueError(f"custom_metrics[{i}].name: {m.name!r} is already a metric of the monitor")
+            if m.name in seen:
+                raise ValueError(f"custom_metrics[{i}].name: {m.name!r} is defined twice")
+            seen.add(m.name)
+        return self
 
     def merged(self, overrides: Mapping[str, Any] | None, source: str = "overrides") -> MonitoringConfig:
         """This config with `overrides` deep-merged over it (per-contract `floe.monitoring`)."""

@@ -69,7 +69,7 @@ def _rule_detail(r: RuleResult) -> dict[str, Any]:
         "rule": r.name, "column": r.element, "metric": r.metric, "type": r.rule_type, "status": r.status,
         "passed": r.passed, "expected": r.expected or None, "actual": r.actual or None, "weight": r.weight,
         "severity": r.severity.value, "rows_checked": r.rows_checked, "error": r.error, "note": r.note,
-        "source_path": r.source_path or None,
+        "source_path": r.source_path or None, "value": r.value,
     }
 
 

@@ -40,6 +40,7 @@ from floe_monitoring_defs.models import (
 )
 from floe_monitoring_defs.quality import QualityEngine, QualityEngineUnavailable, load_engine
 from floe_monitoring_defs.sources.base import SourceError, TableNotFoundError, TableSource
+from floe_monitoring_defs.telemetry.custom import CustomMetrics
 from floe_monitoring_defs.telemetry.metrics import monitor_metrics
 from floe_monitoring_defs.telemetry.tracing import current_traceparent, tracer
 
@@ -100,6 +101,7 @@ class CheckRunner:
         self.clock = clock
         self._pings: dict[tuple[str, str], PingResult] = {}
         self._engines: dict[str, QualityEngine | QualityEngineUnavailable] = {}
+        self.custom_metrics = CustomMetrics(config.custom_metrics)  # registered once, fed on every run
 
     def run(self, check_type: ViolationType, targets: Sequence[Target]) -> Iterator[CheckRun]:
         now = self.clock()
@@ -308,6 +310,9 @@ class CheckRunner:
             violation=worst if outcome.status is CheckStatus.FAIL else None,
         )
         self._record_metrics(contract, check_type, outcome, violations, duration)
+        self.custom_metrics.record(check_type.value, outcome.details, {
+            "contract": contract.name, "contract_version": contract.version, "table": table.ref.identifier,
+            "check_type": check_type.value, "domain": contract.domain or ""})
         ids: list[str] = []
         enqueued: list[str] = []
         persisted = False

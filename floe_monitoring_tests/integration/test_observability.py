@@ -72,7 +72,11 @@ def location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook: HTTPRecor
                           {"property": "availability", "value": "99%"}],
     }
     (contracts / "obs.yaml").write_text(yaml.safe_dump(doc))
-    config = {"alerts": {
+    config = {"custom_metrics": [
+        {"name": "obs_rows_checked", "description": "rows a quality run read", "labels": ["contract", "table"],
+         "source": {"check_type": "quality", "evidence": "rows_checked"}},
+        {"name": "obs_email_null_pct", "unit": "1", "source": {"quality_rule": "stale_t.email.nullValues"}},
+    ], "alerts": {
         "retry_base_seconds": 60,
         "channels": {"hook": {"type": "webhook", "url": webhook.url_for("/e"), "timeout_seconds": 1},
                      "down": {"type": "webhook", "url": f"http://127.0.0.1:{free_port()}/e", "timeout_seconds": 1}},
@@ -146,3 +150,14 @@ def test_one_span_per_check_and_traceparent_reaches_the_receiver(location: Path,
     version, trace_id, _span_id, flags = req.headers["traceparent"].split("-")
     assert version == "00" and int(trace_id, 16) == span.context.trace_id and int(flags, 16) & 1
     assert req.json()["data"]["metadata"]["traceparent"].split("-")[1] == trace_id
+
+
+def test_custom_metrics_are_emitted_on_every_run(location: Path, telemetry: Any) -> None:
+    defs = build_defs()
+    with dg.instance_for_test() as instance:
+        assert defs.resolve_job_def("quality_every_360m_checks").execute_in_process(instance=instance).success
+    families = scrape(telemetry.registry)
+    [rows] = families["obs_rows_checked"].samples
+    assert rows.value == 10 and rows.labels["table"] == "obs.stale_t" and rows.labels["contract"] == "obs_stale"
+    [pct] = [s for s in families["obs_email_null_pct"].samples]
+    assert pct.value == 50.0 and set(pct.labels) >= {"contract"} and "table" not in pct.labels

@@ -3,8 +3,9 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
-from floe_monitoring_defs.config import ConfigError, MonitoringConfig, Settings, load_config
+from floe_monitoring_defs.config import ConfigError, MonitoringConfig, Settings, load_config, parse_config
 from floe_monitoring_defs.models import ViolationSeverity
 
 
@@ -71,3 +72,25 @@ def test_settings_from_env() -> None:
     s = Settings.from_env({"FLOE_CONTRACTS_DIR": "/c", "FLOE_CATALOG": "prod"})
     assert s.contracts_dir == Path("/c") and s.default_catalog == "prod" and s.db_url is None
     assert Settings.from_env({}).contracts_dir == Path("contracts")
+
+
+@pytest.mark.parametrize(("metric", "key"), [
+    ({"name": "floe_contract_quality_score", "source": {"quality_rule": "r"}}, "custom_metrics[0].name"),
+    ({"name": "bad name", "source": {"quality_rule": "r"}}, "custom_metrics.0.name"),
+    ({"name": "m", "source": {"evidence": "age_seconds"}}, "custom_metrics.0.source"),
+    ({"name": "m", "source": {"check_type": "freshness", "evidence": "x", "quality_rule": "r"}},
+     "custom_metrics.0.source"),
+    ({"name": "m", "labels": ["email"], "source": {"quality_rule": "r"}}, "custom_metrics.0.labels.0"),
+])
+def test_bad_custom_metric_is_a_config_error_naming_the_key(tmp_path: Path, metric: dict, key: str) -> None:
+    p = tmp_path / "m.yaml"
+    p.write_text(yaml.safe_dump({"custom_metrics": [metric]}))
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    assert key in str(exc.value)
+
+
+def test_duplicate_custom_metric() -> None:
+    m = {"name": "rows", "source": {"check_type": "quality", "evidence": "rows_checked"}}
+    with pytest.raises(ConfigError, match=r"custom_metrics\[1\].name: 'rows' is defined twice"):
+        parse_config({"custom_metrics": [m, m]}, "x.yaml")
