@@ -1,5 +1,6 @@
 """Asset checks: one `multi_asset_check` per (check type, cadence, chunk), thin over CheckRunner."""
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from floe_monitoring_defs.defs.alerting import eager_dispatch
 from floe_monitoring_defs.defs.assets import REGISTRY_KEY, asset_key, errors_markdown
 from floe_monitoring_defs.defs.resources import IcebergCatalogResource, MonitoringStoreResource
 from floe_monitoring_defs.models import CheckStatus, ViolationSeverity, ViolationType
+from floe_monitoring_defs.telemetry.lineage import lineage_emitter
 
 # Dagster resolves asset jobs in O(N^2) per multi-asset step; 500 keeps 5,000 contracts loading fast.
 MAX_CHECKS_PER_STEP = 500
@@ -150,6 +152,8 @@ def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
         selected = [lookup[k] for k in sorted(context.selected_asset_check_keys, key=str) if k in lookup]
         store = floe_store.store()
         runner = CheckRunner(iceberg.source(), store, config)
+        lineage = lineage_emitter()  # OpenLineage FAIL events; off unless OPENLINEAGE_* is configured
+        started = time.monotonic()
         missing = [t for t in selected if t[0].source_path is not None and not t[0].source_path.exists()]
         for contract, _table in missing:  # edge case 2: deleted while monitored
             context.log.warning(
@@ -157,6 +161,8 @@ def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
                 "reloads"
             )
         for run in runner.run(check_type, [t for t in selected if t not in missing]):
+            if run.violations:  # queued for a background sender: never blocks or fails the check
+                lineage.emit_violations(run, traceparent=run.violations[0].metadata.get("traceparent"))
             if run.alerts_enqueued:
                 # The eager delivery attempt (SC-003: detection to dispatch in seconds); whatever fails
                 # here stays in the outbox for alert_dispatch_sensor.
@@ -167,6 +173,9 @@ def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
                     context.log.warning(f"eager alert dispatch for {run.contract.name} failed ({exc}); "
                                         "alert_dispatch_sensor will retry")
             yield to_check_result(run)
+        # Give queued lineage events a moment to leave, bounded to 5 % of the step so that a slow or down
+        # collector cannot slow monitoring down (what is still queued at exit is counted as dropped).
+        lineage.flush(timeout=max(0.05, 0.05 * (time.monotonic() - started)))
         for contract, table in missing:
             yield dg.AssetCheckResult(
                 asset_key=asset_key(table), check_name=check_type.value, passed=True,

@@ -64,7 +64,7 @@ def configure_telemetry(environ: Mapping[str, str] | None = None) -> TelemetrySt
         if otlp or env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(timeout=_timeout(env))))
             state.metrics_exporters.append("otlp")
         port = env.get("OTEL_EXPORTER_PROMETHEUS_PORT")
         if port:
@@ -82,7 +82,7 @@ def configure_telemetry(environ: Mapping[str, str] | None = None) -> TelemetrySt
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
             provider = TracerProvider(resource=resource)
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(timeout=_timeout(env))))
             trace.set_tracer_provider(provider)
             state.tracing = True
         if state.metrics_exporters or state.tracing:
@@ -90,6 +90,16 @@ def configure_telemetry(environ: Mapping[str, str] | None = None) -> TelemetrySt
                      "on" if state.tracing else "off")
         _state = state
         return state
+
+
+def _timeout(env: Mapping[str, str]) -> float:
+    """OTLP export timeout: OTEL_EXPORTER_OTLP_TIMEOUT (ms, the standard's unit), else 3 s (not the SDK's
+    10 s: a Dagster run process flushes at exit, and a hung collector must not hold each run for long)."""
+    raw = env.get("OTEL_EXPORTER_OTLP_TIMEOUT")
+    try:
+        return float(raw) / 1000.0 if raw else 3.0
+    except ValueError:
+        return 3.0
 
 
 def _prometheus(state: TelemetryState, host: str, port: int) -> Any:

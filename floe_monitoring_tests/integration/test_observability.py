@@ -134,7 +134,10 @@ def test_prometheus_exposition_matches_the_run(location: Path, telemetry: Any) -
 
 
 def test_one_span_per_check_and_traceparent_reaches_the_receiver(location: Path, telemetry: Any,
-                                                                 webhook: HTTPRecorder) -> None:
+                                                                 webhook: HTTPRecorder,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    lineage = HTTPRecorder().start()
+    monkeypatch.setenv("OPENLINEAGE_URL", lineage.url)
     defs = build_defs()
     telemetry.spans.clear()
     with dg.instance_for_test() as instance:
@@ -150,6 +153,12 @@ def test_one_span_per_check_and_traceparent_reaches_the_receiver(location: Path,
     version, trace_id, _span_id, flags = req.headers["traceparent"].split("-")
     assert version == "00" and int(trace_id, 16) == span.context.trace_id and int(flags, 16) & 1
     assert req.json()["data"]["metadata"]["traceparent"].split("-")[1] == trace_id
+    [ol] = lineage.wait_for(1)
+    lineage.stop()
+    event = ol.json()
+    assert ol.path == "/api/v1/lineage" and event["eventType"] == "FAIL"
+    assert event["run"]["facets"]["contractViolation"]["contractName"] == "obs_stale"
+    assert event["run"]["facets"]["floe_trace"]["traceparent"].split("-")[1] == trace_id
 
 
 def test_custom_metrics_are_emitted_on_every_run(location: Path, telemetry: Any) -> None:
