@@ -20,11 +20,11 @@ from urllib.parse import quote
 
 import httpx
 
-from floe_monitoring_defs.alerting.channels.base import AlertChannel, ChannelConfig
+from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     USER_AGENT,
+    GuardedChannel,
     endpoint,
-    guarded,
     http_post,
     http_url_problem,
     is_resolved,
@@ -124,18 +124,13 @@ def alert(item: AlertItem, batch: AlertBatch, dagster_url: str | None, force_res
     return body
 
 
-class AlertmanagerChannel(AlertChannel):
+class AlertmanagerChannel(GuardedChannel):
     """Posts the batch's alerts to an Alertmanager (API v2) in one request."""
 
+    action: ClassVar[str] = "posting to Alertmanager"
     type_name: ClassVar[str] = "alertmanager"
     Config: ClassVar[type[ChannelConfig]] = AlertmanagerConfig
     config: AlertmanagerConfig
-
-    def send(self, batch: AlertBatch) -> DeliveryResult:
-        return guarded(self.redact, "posting to Alertmanager", lambda: self._deliver(batch, force_resolved=False))
-
-    def resolve(self, batch: AlertBatch) -> DeliveryResult:
-        return guarded(self.redact, "posting to Alertmanager", lambda: self._deliver(batch, force_resolved=True))
 
     def validate_config(self) -> list[str]:
         problems = secret_problems(self.secrets, channel_type=self.type_name)

@@ -10,14 +10,17 @@ credential) and never a secret: everything else passes through the channel's `re
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 from opentelemetry import propagate
 
-from floe_monitoring_defs.alerting.model import AlertItem, AlertKind, DeliveryResult
+from floe_monitoring_defs.alerting.channels.base import AlertChannel
+from floe_monitoring_defs.alerting.model import AlertBatch, AlertItem, AlertKind, DeliveryResult
 from floe_monitoring_defs.models import ensure_utc
 
 SOURCE = "floe-contract-monitor"
@@ -192,3 +195,21 @@ def guarded(redact: Redactor, what: str, run: Callable[[], DeliveryResult]) -> D
     except Exception as exc:
         return failure("error", f"{type(exc).__name__} while {what}: {redact(_one_line(str(exc)))}",
                        retryable=False, started=started)
+
+
+class GuardedChannel(AlertChannel):
+    """A channel whose `send`/`resolve` run `_deliver` guarded: never raises, an unexpected exception
+    becomes a non-retryable DeliveryResult with secrets redacted."""
+
+    action: ClassVar[str]  # what a delivery does, for error messages ("sending CloudEvents")
+
+    @abstractmethod
+    def _deliver(self, batch: AlertBatch, *, force_resolved: bool) -> DeliveryResult:
+        """Deliver the batch; `force_resolved` renders every item as resolved."""
+
+    def send(self, batch: AlertBatch) -> DeliveryResult:
+        return guarded(self.redact, self.action, lambda: self._deliver(batch, force_resolved=False))
+
+    def resolve(self, batch: AlertBatch) -> DeliveryResult:
+        return guarded(self.redact, self.action, lambda: self._deliver(batch, force_resolved=True))
+

@@ -22,11 +22,11 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import ClassVar
 
-from floe_monitoring_defs.alerting.channels.base import AlertChannel, ChannelConfig
+from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     SOURCE,
+    GuardedChannel,
     failure,
-    guarded,
     is_resolved,
     nothing_to_send,
     rfc3339,
@@ -143,18 +143,13 @@ def build_message(config: EmailConfig, batch: AlertBatch, force_resolved: bool =
     return msg
 
 
-class EmailChannel(AlertChannel):
+class EmailChannel(GuardedChannel):
     """Sends one email per batch through an SMTP server."""
 
+    action: ClassVar[str] = "sending email"
     type_name: ClassVar[str] = "email"
     Config: ClassVar[type[ChannelConfig]] = EmailConfig
     config: EmailConfig
-
-    def send(self, batch: AlertBatch) -> DeliveryResult:
-        return guarded(self.redact, "sending email", lambda: self._deliver(batch, force_resolved=False))
-
-    def resolve(self, batch: AlertBatch) -> DeliveryResult:
-        return guarded(self.redact, "sending email", lambda: self._deliver(batch, force_resolved=True))
 
     def validate_config(self) -> list[str]:
         c = self.config

@@ -18,11 +18,11 @@ from typing import Any, ClassVar
 
 import httpx
 
-from floe_monitoring_defs.alerting.channels.base import AlertChannel, ChannelConfig
+from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     SOURCE,
+    GuardedChannel,
     deliver_each,
-    guarded,
     http_post,
     http_url_problem,
     is_resolved,
@@ -102,18 +102,13 @@ def resolve_event(item: AlertItem, routing_key: str) -> dict[str, Any]:
     return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key(item)}
 
 
-class PagerDutyChannel(AlertChannel):
+class PagerDutyChannel(GuardedChannel):
     """Triggers and resolves PagerDuty alerts, one Events API v2 request per item."""
 
+    action: ClassVar[str] = "sending PagerDuty events"
     type_name: ClassVar[str] = "pagerduty"
     Config: ClassVar[type[ChannelConfig]] = PagerDutyConfig
     config: PagerDutyConfig
-
-    def send(self, batch: AlertBatch) -> DeliveryResult:
-        return guarded(self.redact, "sending PagerDuty events", lambda: self._deliver(batch, force_resolved=False))
-
-    def resolve(self, batch: AlertBatch) -> DeliveryResult:
-        return guarded(self.redact, "sending PagerDuty events", lambda: self._deliver(batch, force_resolved=True))
 
     def validate_config(self) -> list[str]:
         problems = secret_problems(self.secrets, required=["routing_key"], channel_type=self.type_name)

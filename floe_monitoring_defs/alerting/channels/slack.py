@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from floe_monitoring_defs.alerting.channels.base import AlertChannel, ChannelConfig
+from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     ELLIPSIS,
-    guarded,
+    GuardedChannel,
     http_post,
     http_url_problem,
     is_resolved,
@@ -171,17 +171,12 @@ def build_message(batch: AlertBatch, force_resolved: bool = False) -> dict[str, 
     return {"text": fallback, "blocks": [*head_blocks, *item_blocks, context]}
 
 
-class SlackChannel(AlertChannel):
+class SlackChannel(GuardedChannel):
     """Posts one Block Kit message per batch to a Slack incoming webhook."""
 
+    action: ClassVar[str] = "sending to Slack"
     type_name: ClassVar[str] = "slack"
     Config: ClassVar[type[ChannelConfig]] = SlackConfig
-
-    def send(self, batch: AlertBatch) -> DeliveryResult:
-        return guarded(self.redact, "sending to Slack", lambda: self._deliver(batch, force_resolved=False))
-
-    def resolve(self, batch: AlertBatch) -> DeliveryResult:
-        return guarded(self.redact, "sending to Slack", lambda: self._deliver(batch, force_resolved=True))
 
     def validate_config(self) -> list[str]:
         problems = secret_problems(self.secrets, required=["webhook_url"], channel_type=self.type_name)

@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 
 import httpx
 
-from floe_monitoring_defs.alerting.channels.base import AlertChannel, ChannelConfig
+from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     SOURCE,
+    GuardedChannel,
     deliver_each,
-    guarded,
     http_post,
     http_url_problem,
     is_resolved,
@@ -90,18 +90,13 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class WebhookChannel(AlertChannel):
+class WebhookChannel(GuardedChannel):
     """POSTs each alert as a CloudEvent (structured mode) to `url`."""
 
+    action: ClassVar[str] = "sending CloudEvents"
     type_name: ClassVar[str] = "webhook"
     Config: ClassVar[type[ChannelConfig]] = WebhookConfig
     config: WebhookConfig
-
-    def send(self, batch: AlertBatch) -> DeliveryResult:
-        return guarded(self.redact, "sending CloudEvents", lambda: self._deliver(batch, force_resolved=False))
-
-    def resolve(self, batch: AlertBatch) -> DeliveryResult:
-        return guarded(self.redact, "sending CloudEvents", lambda: self._deliver(batch, force_resolved=True))
 
     def validate_config(self) -> list[str]:
         problems = secret_problems(self.secrets, optional=["secret"], channel_type=self.type_name)
