@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import dagster as dg
 
 from floe_monitoring_defs.config import ConfigError, Settings
@@ -245,6 +247,77 @@ def db_upgrade() -> None:
         click.echo(f"{store.url_display} is at revision {store.current_revision()}")
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@db.command("cleanup", help="Delete raw rows (check results, violations, pings, settled alerts) older than the "
+                             "retention window, in batches. Daily aggregates are kept.")
+@click.option("--retention-days", type=click.IntRange(min=1), default=None,
+              help="Keep this many days (default: retention_days of the monitoring config, 90).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
+def db_cleanup(retention_days: int | None, batch_size: int) -> None:
+    from floe_monitoring_defs.config import load_config
+    from floe_monitoring_defs.models import utcnow
+    from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
+    from floe_monitoring_defs.store.aggregates import AggregateStore
+
+    try:
+        days = retention_days or load_config().retention_days
+        result = AggregateStore(MonitoringStore(default_db_url())).cleanup(utcnow(), days, batch_size)
+    except (StoreError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"deleted rows older than {result.cutoff.isoformat()}: {result.results_deleted} check results, "
+               f"{result.violations_deleted} violations, {result.pings_deleted} pings, "
+               f"{result.alerts_deleted} alert entries (daily aggregates kept)")
+
+
+# -- SLA reports -------------------------------------------------------------------------------
+
+
+@cli.group(name="sla", help="SLA compliance reporting commands.")
+def sla() -> None:
+    pass
+
+
+@sla.command("report", help="SLA compliance from the store: daily = yesterday + today so far, weekly = the last 7 "
+                            "whole UTC days + today, monthly = 30 + today. Examples: floe sla report --contract "
+                            "orders_v1 --window weekly --format table; floe sla report --format json")
+@click.option("--contract", help="Only this contract (default: every contract with data in the window).")
+@click.option("--window", type=click.Choice(["daily", "weekly", "monthly"], case_sensitive=False), default="weekly",
+              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"], case_sensitive=False), default="table",
+              show_default=True, help="json: the report model (an object with --contract, else a list).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]), default=None,
+              help="Report as of this UTC time instead of now.")
+def sla_report(contract: str | None, window: str, fmt: str, as_of: "datetime | None") -> None:
+    import json
+
+    from floe_monitoring_defs.models import ensure_utc
+    from floe_monitoring_defs.sla.render import format_reports
+    from floe_monitoring_defs.sla.report import ReportError, SLAReporter
+    from floe_monitoring_defs.sla.settings import SLASettings
+    from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
+
+    store = None
+    try:
+        settings = SLASettings.from_env()
+        store = MonitoringStore(default_db_url())
+        reporter = SLAReporter(store, default_target_pct=settings.default_target_pct)
+        now = None if as_of is None else ensure_utc(as_of)
+        reports = [reporter.report(contract, window.lower(), now)] if contract else reporter.reports(
+            window.lower(), now)
+    except (StoreError, ReportError, ConfigError, ValueError) as exc:
+        click.echo(f"Error: Failed to generate report: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        if store is not None:
+            store.dispose()
+    if fmt.lower() == "json":
+        payload = reports[0].model_dump(mode="json") if contract else [r.model_dump(mode="json") for r in reports]
+        click.echo(json.dumps(payload, indent=2, default=str))
+    elif not reports:
+        click.echo(f"no monitoring data in the {window.lower()} window")
+    else:
+        click.echo(format_reports(reports))
 
 
 # -- demo --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from floe_monitoring_defs.contracts.registry import load_all
 from floe_monitoring_defs.defs import build_definitions
 from floe_monitoring_defs.defs.checks import CheckGroup
 from floe_monitoring_defs.models import ViolationType
+from floe_monitoring_defs.sla.expected import applies
 from floe_monitoring_defs.telemetry.setup import configure_telemetry
 
 log = logging.getLogger("floe_monitoring")
@@ -19,16 +20,6 @@ log = logging.getLogger("floe_monitoring")
 # The check types this code location schedules.
 SCHEDULED_TYPES = (ViolationType.FRESHNESS, ViolationType.SCHEMA_DRIFT, ViolationType.QUALITY,
                    ViolationType.AVAILABILITY)
-
-
-def applies(check_type: ViolationType, contract: MonitoredContract) -> bool:
-    if check_type is ViolationType.FRESHNESS:
-        return contract.freshness is not None
-    if check_type is ViolationType.AVAILABILITY:
-        return contract.availability is not None
-    if check_type is ViolationType.QUALITY:
-        return any(t.quality_rules for t in contract.tables)
-    return True
 
 
 def plan_checks(report: LoadReport, config: MonitoringConfig) -> tuple[list[CheckGroup], LoadReport]:

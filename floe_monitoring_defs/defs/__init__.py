@@ -12,6 +12,7 @@ from floe_monitoring_defs.defs.assets import registry_spec, table_spec
 from floe_monitoring_defs.defs.checks import CheckGroup, build_check_groups, build_registry_check
 from floe_monitoring_defs.defs.resources import IcebergCatalogResource, MonitoringStoreResource
 from floe_monitoring_defs.defs.schedules import checks_job, contracts_fingerprint, no_overlap_schedule, registry_sensor
+from floe_monitoring_defs.defs.sla import build_sla_definitions
 
 REGISTRY_JOB = "floe_contract_registry_job"
 
@@ -47,11 +48,15 @@ def build_definitions(
                            "Reports contract files that could not be loaded"))
     schedules.append(no_overlap_schedule("floe_contract_registry_schedule", REGISTRY_JOB, 60, running=running,
                                          tags={"floe/check_type": "registry"}))
+    # -- SLA compliance (defs/sla.py): daily aggregates asset + schedule, retention job + schedule --------
+    sla = build_sla_definitions(report, config, running=config.enabled)
+    jobs.append(sla.job)  # a failed aggregation run alerts like any monitoring run
+    # -- end SLA compliance ---------------------------------------------------------------------------------
     return dg.Definitions(
-        assets=specs,
+        assets=[*specs, sla.asset],
         asset_checks=[*(d for defs_ in check_defs.values() for d in defs_), registry_check],
-        jobs=jobs,
-        schedules=schedules,
+        jobs=[*jobs, sla.cleanup_job],
+        schedules=[*schedules, *sla.schedules],
         sensors=[
             registry_sensor(Path(settings.contracts_dir), contracts_fingerprint(Path(settings.contracts_dir))),
             dispatch_sensor(keys, config.alerts),

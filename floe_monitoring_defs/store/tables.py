@@ -80,6 +80,8 @@ contract_check_results = sa.Table(
     sa.Column("table_name", sa.String(TABLE_NAME_LENGTH), nullable=True),
     sa.Index("idx_check_results_contract", "contract_name", "checked_at"),
     sa.Index("idx_check_results_type", "check_type", "checked_at"),
+    # Migration 0004: the day's aggregation and the retention cleanup select by time alone.
+    sa.Index("idx_check_results_checked_at", "checked_at"),
 )
 
 contract_violations = sa.Table(
@@ -112,6 +114,10 @@ contract_violations = sa.Table(
     sa.Index("idx_violations_contract", "contract_name", "detected_at"),
     sa.Index("idx_violations_severity", "severity", "detected_at"),
     sa.Index("idx_violations_type", "contract_name", "violation_type", "detected_at"),
+    # Migration 0004: retention selects by time alone, and deleting a check result nulls the violations that
+    # point at it (ON DELETE SET NULL), which without this index is a scan of the violations per result.
+    sa.Index("idx_violations_detected_at", "detected_at"),
+    sa.Index("idx_violations_check_result", "check_result_id"),
 )
 
 contract_sla_status = sa.Table(
@@ -147,6 +153,36 @@ contract_daily_aggregates = sa.Table(
     sa.Column("avg_quality_score", sa.Float(), nullable=True),
     sa.Column("uptime_pct", sa.Float(), nullable=True),
     sa.Column("violation_count", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    # Not in the spec DDL (migration 0004, written by the `contract_sla_daily` asset). Violations by
+    # severity; what the cadence expected that day (NULL: unknown, e.g. a contract no longer loaded) and
+    # the coverage min(100, executed / expected); the interval and SLA target in force; the counts behind
+    # the averages (so days add up exactly over any window); MTTD evidence: detections = FAIL results
+    # right after a PASS of the same contract, type and table, and the sum of their PASS -> FAIL delays.
+    sa.Column("info_violations", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("warning_violations", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("error_violations", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("critical_violations", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("expected_checks", sa.Integer(), nullable=True),
+    sa.Column("coverage_pct", sa.Float(), nullable=True),
+    sa.Column("interval_minutes", sa.Integer(), nullable=True),
+    sa.Column("target_pct", sa.Float(), nullable=True),
+    sa.Column("quality_scored_checks", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("ping_checks", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("ping_ok_checks", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("detections", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("detection_seconds", sa.Float(), nullable=False, server_default=sa.text("0")),
+    sa.Column("computed_at", UTCDateTime(), nullable=True),
+    sa.Index("idx_daily_aggregates_date", "date"),
+)
+
+# Not in the spec: the days `contract_daily_aggregates` holds (a day may have no rows at all), so a report
+# knows which days to read from the aggregates and which (today, or a day not yet aggregated) from raw rows.
+contract_aggregated_days = sa.Table(
+    "contract_aggregated_days",
+    metadata,
+    sa.Column("date", sa.Date(), primary_key=True),
+    sa.Column("computed_at", UTCDateTime(), nullable=False),
+    sa.Column("row_count", sa.Integer(), nullable=False),
 )
 
 registered_contracts = sa.Table(
@@ -203,6 +239,7 @@ contract_availability_pings = sa.Table(
     sa.Column("reason", sa.String(REASON_LENGTH), nullable=True),
     sa.Column("message", sa.Text(), nullable=True),
     sa.Index("idx_availability_pings_table", "contract_name", "table_name", "checked_at"),
+    sa.Index("idx_availability_pings_checked_at", "checked_at"),  # migration 0004: retention
 )
 
 # The alert outbox: a violation enters it in the same transaction as its check result, so no alert is
@@ -283,6 +320,7 @@ ALL_TABLES: tuple[sa.Table, ...] = (
     contract_violations,
     contract_sla_status,
     contract_daily_aggregates,
+    contract_aggregated_days,
     registered_contracts,
     alert_dedup_state,
     contract_schema_baselines,

@@ -42,6 +42,7 @@ EXPECTED_TABLES = {
     "contract_violations",
     "contract_sla_status",
     "contract_daily_aggregates",
+    "contract_aggregated_days",
     "registered_contracts",
     "alert_dedup_state",
     "contract_schema_baselines",
@@ -52,9 +53,11 @@ EXPECTED_TABLES = {
     "incidents",
 }
 EXPECTED_INDEXES = {
-    "contract_check_results": {"idx_check_results_contract", "idx_check_results_type"},
-    "contract_violations": {"idx_violations_contract", "idx_violations_severity", "idx_violations_type"},
-    "contract_availability_pings": {"idx_availability_pings_table"},
+    "contract_check_results": {"idx_check_results_contract", "idx_check_results_type", "idx_check_results_checked_at"},
+    "contract_violations": {"idx_violations_contract", "idx_violations_severity", "idx_violations_type",
+                            "idx_violations_detected_at", "idx_violations_check_result"},
+    "contract_daily_aggregates": {"idx_daily_aggregates_date"},
+    "contract_availability_pings": {"idx_availability_pings_table", "idx_availability_pings_checked_at"},
     "alert_outbox": {"idx_alert_outbox_state", "idx_alert_outbox_contract"},
     "alert_delivery_attempts": {"idx_alert_delivery_attempts_delivery"},
     "incidents": {"uq_incidents_open"},
@@ -140,7 +143,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
     try:
         assert store.current_revision() is None
         store.upgrade()
-        assert store.current_revision() == "0003"
+        assert store.current_revision() == "0004"
         engine = sa.create_engine(store_url, poolclass=sa.pool.NullPool)
         try:
             inspector = sa.inspect(engine)
@@ -165,7 +168,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
             engine.dispose()
 
         store.upgrade()  # at head already: a no-op
-        assert store.current_revision() == "0003"
+        assert store.current_revision() == "0004"
     finally:
         store.dispose()
 
@@ -175,7 +178,7 @@ def test_first_use_migrates_automatically(store_url: str) -> None:
     try:
         assert store.current_revision() is None  # reading the revision does not migrate
         assert store.check_results() == []
-        assert store.current_revision() == "0003"
+        assert store.current_revision() == "0004"
     finally:
         store.dispose()
 
@@ -199,7 +202,7 @@ def test_concurrent_upgrades_do_not_race(store_url: str) -> None:
         thread.join(timeout=60)
     try:
         assert errors == []
-        assert [s.current_revision() for s in stores] == ["0003"] * 3
+        assert [s.current_revision() for s in stores] == ["0004"] * 3
     finally:
         for s in stores:
             s.dispose()

@@ -1,0 +1,153 @@
+"""The SLA report library API: compliance per contract and check type over daily / weekly / monthly windows.
+
+A window of N days covers the N whole UTC days before today plus today so far: [midnight - N days, now).
+Whole days are read from `contract_daily_aggregates`; today, and any earlier day the `contract_sla_daily`
+asset has not aggregated yet (e.g. yesterday before 00:15 UTC), are read from the raw rows with the same
+SQL, and their expected checks come from the cadence recorded on the newest aggregated day. The four
+weekly buckets are the 28 whole days before today, 7 days each, each computed on its own.
+
+    reporter = SLAReporter(MonitoringStore.from_env())
+    report = reporter.report("orders", "weekly")          # SLAComplianceReport
+    everyone = reporter.reports(ReportWindow.MONTHLY)     # one per contract with data, by name
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import TypeVar
+
+from floe_monitoring_defs.models import ensure_utc, utcnow
+from floe_monitoring_defs.sla.build import ContractPeriod, build_report
+from floe_monitoring_defs.sla.compliance import DEFAULT_TARGET_PCT, Totals
+from floe_monitoring_defs.sla.expected import Expectation, Key
+from floe_monitoring_defs.sla.model import ReportWindow, SLAComplianceReport
+from floe_monitoring_defs.store.aggregates import AggregateStore, day_start, days_in
+from floe_monitoring_defs.store.repository import MonitoringStore
+
+WEEKS = 4
+WEEK = timedelta(days=7)
+
+
+class ReportError(RuntimeError):
+    """A report cannot be produced (e.g. no data at all for the named contract)."""
+
+
+def window_days(window: ReportWindow | str | int) -> tuple[str, int]:
+    """(name, days) of a window given as a ReportWindow, its name, or a number of days."""
+    if isinstance(window, int) and not isinstance(window, bool):
+        if window < 1:
+            raise ValueError("a report window is at least one day")
+        return f"{window}d", window
+    w = ReportWindow(str(window.value if isinstance(window, ReportWindow) else window).lower())
+    return w.value, w.days
+
+
+class SLAReporter:
+    """Builds SLA compliance reports from the store (aggregates first, raw rows only where needed)."""
+
+    def __init__(self, store: MonitoringStore, *, default_target_pct: float = DEFAULT_TARGET_PCT,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.aggregates = AggregateStore(store)
+        self.default_target_pct = default_target_pct
+        self.clock = clock
+
+    def report(self, contract: str, window: ReportWindow | str | int = ReportWindow.WEEKLY,
+               now: datetime | None = None) -> SLAComplianceReport:
+        """The report of one contract; `ReportError` when the store has nothing on it in the window."""
+        found = self.reports(window, now=now, contract=contract)
+        if not found:
+            name, days = window_days(window)
+            end = ensure_utc(now) if now is not None else self.clock()
+            start = day_start(end) - timedelta(days=days)
+            raise ReportError(f"no monitoring data for contract {contract!r} between {start.isoformat()} "
+                              f"and {end.isoformat()} ({name} window)")
+        return found[0]
+
+    def reports(self, window: ReportWindow | str | int = ReportWindow.WEEKLY, now: datetime | None = None,
+                contract: str | None = None) -> list[SLAComplianceReport]:
+        """One report per contract with data in the window (only `contract` when given), by name."""
+        name, days = window_days(window)
+        generated = self.clock()
+        end = ensure_utc(now) if now is not None else generated
+        today = day_start(end)
+        start = today - timedelta(days=days)
+        week_bounds = [today - WEEK * (WEEKS - i) for i in range(WEEKS + 1)]
+        known = self.aggregates.aggregated_days(min(start, week_bounds[0]).date(), today.date())
+        latest = self.aggregates.latest_aggregated_day(before=today.date() + timedelta(days=1))
+        stored = {} if latest is None else self.aggregates.stored_expectations(latest, contract)
+        # One pass over the aggregates: segments between every boundary of the window and of the weeks.
+        bounds = sorted({start, *week_bounds, today, end})
+        segments = self._collect(bounds, known, stored, contract)
+
+        def span(lo: datetime, hi: datetime) -> dict[Key, Totals]:
+            parts = [segments[i] for i in range(len(bounds) - 1) if lo <= bounds[i] and bounds[i + 1] <= hi]
+            if len(parts) == 1:
+                return parts[0]
+            out: dict[Key, Totals] = {}
+            for part in parts:
+                for key, tot in part.items():
+                    out[key] = out[key] + tot if key in out else tot
+            return out
+
+        window_totals = span(start, end)
+        weeks = [span(week_bounds[i], week_bounds[i + 1]) for i in range(WEEKS)]
+        whole_days = list(days_in(start.date(), today.date()))
+        agg_days = sum(1 for d in whole_days if d in known)
+        raw_days = len(whole_days) - agg_days + (1 if end > today else 0)
+        resolutions = self.aggregates.resolution_times(start, end, contract)
+        targets = _by_contract({k: e.target_pct for k, e in stored.items() if e.target_pct is not None})
+        by_contract = _by_contract(window_totals)
+        weekly = [_by_contract(w) for w in weeks]
+        resolved = _by_contract(resolutions)
+        return [
+            build_report(ContractPeriod(
+                contract_name=c, window=name, period_start=start, period_end=end, generated_at=generated,
+                totals=by_contract[c],
+                weeks=[(week_bounds[i], week_bounds[i + 1], weekly[i].get(c, {})) for i in range(WEEKS)],
+                targets=targets.get(c, {}), resolutions=resolved.get(c, {}),
+                days_from_aggregates=agg_days, days_from_raw_rows=raw_days,
+                default_target_pct=self.default_target_pct,
+            ))
+            for c in sorted(by_contract)
+        ]
+
+    def _collect(self, bounds: Sequence[datetime], known: set[date], stored: Mapping[Key, Expectation],
+                 contract: str | None) -> list[dict[Key, Totals]]:
+        """Totals per (contract, type) for each [bounds[i], bounds[i+1]): stored days from the aggregates,
+        the rest (days not aggregated, and the part of a day before the last bound) from raw rows."""
+        last_day = day_start(bounds[-1])
+        day_bounds = [min(b, last_day).date() for b in bounds]
+        out = self.aggregates.bucket_totals(day_bounds, contract)
+        full_days = list(days_in(bounds[0].date(), last_day.date()))
+        missing = [d for d in full_days if d not in known]
+        ranges = [(day_start(d), day_start(d) + timedelta(days=1)) for d in missing]
+        if bounds[-1] > last_day:
+            ranges.append((last_day, bounds[-1]))
+        for lo, hi in ranges:
+            idx = max(i for i in range(len(bounds) - 1) if bounds[i] <= lo)
+            raw = self.aggregates.raw_totals(lo, hi, contract)
+            keys = set(raw)
+            if hi == bounds[-1] and hi > last_day:
+                # Today so far: what the cadence owes counts even for a check that has not run at all. A past
+                # day never aggregated only counts for what ran (it may predate the contract's monitoring).
+                keys |= {k for k in stored if contract is None or k[0] == contract}
+            for key in keys:
+                exp = stored.get(key)
+                piece = raw.get(key, Totals()).with_expected(None if exp is None else exp.expected_between(lo, hi))
+                if piece == Totals():
+                    continue
+                out[idx][key] = out[idx][key] + piece if key in out[idx] else piece
+        return out
+
+
+V = TypeVar("V")
+
+
+def _by_contract(by_key: Mapping[Key, V]) -> dict[str, dict[str, V]]:
+    """{(contract, check type): v} -> {contract: {check type: v}}."""
+    out: dict[str, dict[str, V]] = {}
+    for (contract, check_type), value in by_key.items():
+        out.setdefault(contract, {})[check_type] = value
+    return out
