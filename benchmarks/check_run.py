@@ -116,13 +116,18 @@ def build_warehouse(layout: Layout, n: int, rows: int) -> None:
     for i in range(n):
         newest = timedelta(hours=9) if i % STALE_EVERY == STALE_EVERY - 1 else timedelta(minutes=5 + i % 120)
         table = catalog.create_table(f"{namespace(i)}.{table_name(i)}", schema=schema)
-        table.append(pa.table({
-            "id": list(range(rows)),
-            "name": [f"row-{i}-{r}" for r in range(rows)],
-            "amount": [r * 1.5 for r in range(rows)],
-            "is_active": [r % 3 != 0 for r in range(rows)],
-            "updated_at": [now - newest - timedelta(minutes=r) for r in range(rows)],
-        }, schema=table.schema().as_arrow()))
+        table.append(
+            pa.table(
+                {
+                    "id": list(range(rows)),
+                    "name": [f"row-{i}-{r}" for r in range(rows)],
+                    "amount": [r * 1.5 for r in range(rows)],
+                    "is_active": [r % 3 != 0 for r in range(rows)],
+                    "updated_at": [now - newest - timedelta(minutes=r) for r in range(rows)],
+                },
+                schema=table.schema().as_arrow(),
+            )
+        )
 
 
 def contract_doc(i: int, layout: Layout) -> dict[str, Any]:
@@ -135,24 +140,35 @@ def contract_doc(i: int, layout: Layout) -> dict[str, Any]:
         "version": "1.0.0",
         "status": "active",
         "domain": "bench",
-        "servers": [{
-            "server": "bench", "type": "iceberg", "catalog": CATALOG,
-            "catalogUrl": f"sqlite:///{layout.catalog_db}", "warehouse": f"file://{layout.warehouse}",
-            "namespace": namespace(i),
-        }],
-        "schema": [{
-            "name": table_name(i),
-            "physicalName": table_name(i),
-            "properties": [
-                {"name": "id", "logicalType": "integer", "physicalType": "BIGINT", "primaryKey": True,
-                 "required": True},
-                {"name": "name", "logicalType": "string", "physicalType": "STRING"},
-                {"name": "amount", "logicalType": "number", "physicalType": "DOUBLE"},
-                {"name": "is_active", "logicalType": "boolean", "physicalType": "BOOLEAN"},
-                {"name": "updated_at", "logicalType": "timestamp", "physicalType": "TIMESTAMPTZ",
-                 "required": True},
-            ],
-        }],
+        "servers": [
+            {
+                "server": "bench",
+                "type": "iceberg",
+                "catalog": CATALOG,
+                "catalogUrl": f"sqlite:///{layout.catalog_db}",
+                "warehouse": f"file://{layout.warehouse}",
+                "namespace": namespace(i),
+            }
+        ],
+        "schema": [
+            {
+                "name": table_name(i),
+                "physicalName": table_name(i),
+                "properties": [
+                    {
+                        "name": "id",
+                        "logicalType": "integer",
+                        "physicalType": "BIGINT",
+                        "primaryKey": True,
+                        "required": True,
+                    },
+                    {"name": "name", "logicalType": "string", "physicalType": "STRING"},
+                    {"name": "amount", "logicalType": "number", "physicalType": "DOUBLE"},
+                    {"name": "is_active", "logicalType": "boolean", "physicalType": "BOOLEAN"},
+                    {"name": "updated_at", "logicalType": "timestamp", "physicalType": "TIMESTAMPTZ", "required": True},
+                ],
+            }
+        ],
         "slaProperties": [{"property": "freshness", "value": "PT6H", "element": "updated_at"}],
     }
 
@@ -219,8 +235,12 @@ def child_floe() -> dict[str, Any]:
     evaluations = cli.run_checks(None, "freshness")
     wall = time.perf_counter() - started
     return {
-        "wall_s": wall, "build_defs_s": timings["build_defs"], "execute_s": timings["execute"],
-        "checks": len(evaluations), "steps": sum(steps), "runs": len(steps),
+        "wall_s": wall,
+        "build_defs_s": timings["build_defs"],
+        "execute_s": timings["execute"],
+        "checks": len(evaluations),
+        "steps": sum(steps),
+        "runs": len(steps),
         "failed": sum(1 for e in evaluations if not e.passed and e.status != "error"),
         "errors": sum(1 for e in evaluations if e.status == "error"),
         "peak_mb": _peak_mb(),
@@ -241,7 +261,11 @@ def child_core(contracts_dir: Path) -> dict[str, Any]:
     wall = time.perf_counter() - started
     store.dispose()
     return {
-        "wall_s": wall, "execute_s": wall, "checks": len(runs), "steps": 0, "runs": 0,
+        "wall_s": wall,
+        "execute_s": wall,
+        "checks": len(runs),
+        "steps": 0,
+        "runs": 0,
         "failed": sum(1 for r in runs if r.result.status is CheckStatus.FAIL),
         "errors": sum(1 for r in runs if r.result.status is CheckStatus.ERROR),
         "peak_mb": _peak_mb(),
@@ -274,21 +298,29 @@ def child_one_op_per_check(contracts_dir: Path) -> dict[str, Any]:
     checks = [single_check(t) for t in targets]
     job = dg.define_asset_job("one_op_per_check", selection=dg.AssetSelection.checks(*checks))
     defs = dg.Definitions(
-        assets=[table_spec(c, t) for c, t in targets], asset_checks=checks, jobs=[job],
+        assets=[table_spec(c, t) for c, t in targets],
+        asset_checks=checks,
+        jobs=[job],
         resources={"iceberg": IcebergCatalogResource(), "floe_store": MonitoringStoreResource()},
     )
     job_def = defs.resolve_job_def("one_op_per_check")
     t1 = time.perf_counter()
     result = job_def.execute_in_process(
-        instance=_instance(), raise_on_error=False,
+        instance=_instance(),
+        raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
     t2 = time.perf_counter()
     evaluations = result.get_asset_check_evaluations()
     return {
-        "wall_s": t2 - t0, "build_defs_s": t1 - t0, "execute_s": t2 - t1, "checks": len(evaluations),
-        "steps": sum(1 for ev in result.all_events if ev.is_step_start), "runs": 1,
-        "failed": sum(1 for e in evaluations if not e.passed), "errors": 0 if result.success else 1,
+        "wall_s": t2 - t0,
+        "build_defs_s": t1 - t0,
+        "execute_s": t2 - t1,
+        "checks": len(evaluations),
+        "steps": sum(1 for ev in result.all_events if ev.is_step_start),
+        "runs": 1,
+        "failed": sum(1 for e in evaluations if not e.passed),
+        "errors": 0 if result.success else 1,
         "peak_mb": _peak_mb(),
     }
 
@@ -318,7 +350,8 @@ def run_child(mode: str, layout: Layout, n: int) -> dict[str, Any]:
     if PROJECT_DAGSTER_YAML.exists():  # the project's embedded instance config (SQLite storage, telemetry off)
         shutil.copy(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
     env = {
-        **os.environ, **layout.catalog_env(),
+        **os.environ,
+        **layout.catalog_env(),
         "FLOE_CONTRACTS_DIR": str(layout.contracts(n)),
         "DAGSTER_HOME": str(home),
         "FLOE_MONITORING_DB_URL": f"sqlite:///{home / 'floe.db'}",
@@ -331,7 +364,7 @@ def run_child(mode: str, layout: Layout, n: int) -> dict[str, Any]:
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-4000:])
         raise SystemExit(f"{mode} run over {n} tables failed (exit {proc.returncode})")
-    result = dict(json.loads(lines[-1][len(RESULT_PREFIX):]))
+    result = dict(json.loads(lines[-1][len(RESULT_PREFIX) :]))
     result["n"] = n
     if result["checks"] != n or result["errors"]:
         print(f"  WARNING: {mode} at {n} tables: {result['checks']} checks, {result['errors']} errors")
@@ -357,10 +390,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--tables", type=int, default=240, help="tables in the full run (default 240; also runs half)")
     parser.add_argument("--rows", type=int, default=300, help="rows per table (default 300)")
-    parser.add_argument("--op-tables", type=int, default=None,
-                        help="tables for the one-op-per-check baseline (default: half of --tables; also runs half)")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="runs per path and size; the fastest execution is kept (default 2)")
+    parser.add_argument(
+        "--op-tables",
+        type=int,
+        default=None,
+        help="tables for the one-op-per-check baseline (default: half of --tables; also runs half)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs per path and size; the fastest execution is kept (default 2)"
+    )
     parser.add_argument("--child", choices=("floe", "core", "ops"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -376,8 +414,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     load_before = os.getloadavg()[0]
     big, small = args.tables, args.tables // 2
     op_big, op_small = args.op_tables, args.op_tables // 2
-    print(f"check_run: {big} Iceberg tables x {args.rows} rows, catalog {CATALOG!r} (SQLite + file warehouse), "
-          f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.repeat} run(s) per path and size")
+    print(
+        f"check_run: {big} Iceberg tables x {args.rows} rows, catalog {CATALOG!r} (SQLite + file warehouse), "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.repeat} run(s) per path and size"
+    )
     with tempfile.TemporaryDirectory(prefix="floe_check_bench_") as tmp:
         layout = Layout(Path(tmp))
         t = time.perf_counter()
@@ -393,19 +433,23 @@ def main(argv: Sequence[str] | None = None) -> None:
             for mode, n in plan:
                 r = run_child(mode, layout, n)
                 runs.setdefault((mode, n), []).append(r)
-                print(f"  round {round_ + 1} {mode:4} n={n:4}: wall {r['wall_s']:.2f} s, "
-                      f"execution {r['execute_s']:.2f} s, {r['checks']} checks ({r['failed']} failing), "
-                      f"{r['steps']} steps", flush=True)
+                print(
+                    f"  round {round_ + 1} {mode:4} n={n:4}: wall {r['wall_s']:.2f} s, "
+                    f"execution {r['execute_s']:.2f} s, {r['checks']} checks ({r['failed']} failing), "
+                    f"{r['steps']} steps",
+                    flush=True,
+                )
         results = {k: min(v, key=lambda x: x["execute_s"]) for k, v in runs.items()}
         spread = max(max(x["execute_s"] for x in v) / min(x["execute_s"] for x in v) for v in runs.values())
     load_after = os.getloadavg()[0]
 
-    print(f"\nLoad average (1 min) {load_before:.2f} before, {load_after:.2f} after; other work on this machine "
-          "skews the numbers.")
+    print(
+        f"\nLoad average (1 min) {load_before:.2f} before, {load_after:.2f} after; other work on this machine "
+        "skews the numbers."
+    )
     if args.repeat > 1:
         print(f"Fastest of {args.repeat} runs kept; the widest max/min spread of an execution time was {spread:.2f}.")
-    print("ms/table = wall / tables; marginal = extra wall per extra table between the two sizes "
-          "(fixed costs cancel).")
+    print("ms/table = wall / tables; marginal = extra wall per extra table between the two sizes (fixed costs cancel).")
     rows: list[tuple[str, ...]] = [
         ("path", "tables", "wall s", "ms/table", "marginal ms/table", "steps", "checks", "peak MB"),
     ]
@@ -420,12 +464,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     for label, mode, key in labels:
         lo, hi = (results[(mode, n)] for n in sizes[mode])
         for r in (lo, hi):
-            rows.append((
-                label, str(r["n"]), f"{r[key]:.2f}", f"{r[key] / r['n'] * 1000:.1f}",
-                f"{marginal_ms(lo, hi, key):.1f}" if r is hi else "",
-                str(r["steps"]) if key in ("wall_s", "execute_s") else "", str(r["checks"]),
-                f"{r['peak_mb']:.0f}" if (key in ("wall_s", "execute_s") and mode != "floe") or key == "wall_s" else "",
-            ))
+            rows.append(
+                (
+                    label,
+                    str(r["n"]),
+                    f"{r[key]:.2f}",
+                    f"{r[key] / r['n'] * 1000:.1f}",
+                    f"{marginal_ms(lo, hi, key):.1f}" if r is hi else "",
+                    str(r["steps"]) if key in ("wall_s", "execute_s") else "",
+                    str(r["checks"]),
+                    f"{r['peak_mb']:.0f}"
+                    if (key in ("wall_s", "execute_s") and mode != "floe") or key == "wall_s"
+                    else "",
+                )
+            )
     print_table(rows)
 
     floe_hi, core_hi, ops_hi = results[("floe", big)], results[("core", big)], results[("ops", op_big)]
@@ -433,11 +485,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     floe_wall = marginal_ms(results[("floe", small)], floe_hi, "wall_s")
     core = marginal_ms(results[("core", small)], core_hi, "wall_s")
     ops = marginal_ms(results[("ops", op_small)], ops_hi, "execute_s")
-    print(f"\nRun at {big} tables: {floe_hi['wall_s']:.2f} s wall, {floe_hi['wall_s'] / big * 1000:.1f} ms per table, "
-          f"{floe_hi['steps']} Dagster step(s) in {floe_hi['runs']} run(s) for {floe_hi['checks']} checks.")
-    print(f"Linear growth: wall {results[('floe', small)]['wall_s']:.2f} s at {small} -> {floe_hi['wall_s']:.2f} s "
-          f"at {big} tables (x{floe_hi['wall_s'] / results[('floe', small)]['wall_s']:.2f} for x{big / small:.2f} "
-          f"tables); job execution x{floe_hi['execute_s'] / results[('floe', small)]['execute_s']:.2f}.")
+    print(
+        f"\nRun at {big} tables: {floe_hi['wall_s']:.2f} s wall, {floe_hi['wall_s'] / big * 1000:.1f} ms per table, "
+        f"{floe_hi['steps']} Dagster step(s) in {floe_hi['runs']} run(s) for {floe_hi['checks']} checks."
+    )
+    print(
+        f"Linear growth: wall {results[('floe', small)]['wall_s']:.2f} s at {small} -> {floe_hi['wall_s']:.2f} s "
+        f"at {big} tables (x{floe_hi['wall_s'] / results[('floe', small)]['wall_s']:.2f} for x{big / small:.2f} "
+        f"tables); job execution x{floe_hi['execute_s'] / results[('floe', small)]['execute_s']:.2f}."
+    )
     rows = [
         ("marginal cost per table", "ms", "vs core only"),
         ("core only (no Dagster)", f"{core:.1f}", ratio(core, core)),
@@ -450,15 +506,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     same = sorted({small, big} & {op_small, op_big})
     for n in same:
         f_run, o_run = results[("floe", n)], results[("ops", n)]
-        print(f"Same {n} tables: one op per check executes in {o_run['execute_s']:.2f} s ({o_run['steps']} steps), "
-              f"floe in {f_run['execute_s']:.2f} s ({f_run['steps']} step): "
-              f"{(o_run['execute_s'] - f_run['execute_s']) / n * 1000:+.1f} ms per table, "
-              f"ratio {o_run['execute_s'] / f_run['execute_s']:.2f}.")
-    print(f"One op per check, in-process: {ops:.1f} ms per table against {floe_exec:.1f} ms for floe's job execution "
-          f"(ratio {ratio(ops, floe_exec)}); it needs {ops_hi['steps']} steps for {op_big} tables where floe needs "
-          f"{floe_hi['steps']} for {big}.")
-    print("Not measured here: with Dagster's default multiprocess executor every step is also a new process "
-          "(about 1 s each on this kind of machine, per DESIGN).")
+        print(
+            f"Same {n} tables: one op per check executes in {o_run['execute_s']:.2f} s ({o_run['steps']} steps), "
+            f"floe in {f_run['execute_s']:.2f} s ({f_run['steps']} step): "
+            f"{(o_run['execute_s'] - f_run['execute_s']) / n * 1000:+.1f} ms per table, "
+            f"ratio {o_run['execute_s'] / f_run['execute_s']:.2f}."
+        )
+    print(
+        f"One op per check, in-process: {ops:.1f} ms per table against {floe_exec:.1f} ms for floe's job execution "
+        f"(ratio {ratio(ops, floe_exec)}); it needs {ops_hi['steps']} steps for {op_big} tables where floe needs "
+        f"{floe_hi['steps']} for {big}."
+    )
+    print(
+        "Not measured here: with Dagster's default multiprocess executor every step is also a new process "
+        "(about 1 s each on this kind of machine, per DESIGN)."
+    )
     print(f"Total benchmark time {time.perf_counter() - started:.0f} s.")
 
 

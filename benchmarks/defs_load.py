@@ -72,28 +72,43 @@ def contract_doc(i: int) -> dict[str, Any]:
         "version": "1.0.0",
         "status": "active",
         "domain": "bench",
-        "servers": [{
-            "server": "bench", "type": "iceberg", "catalog": "bench", "catalogUrl": "sqlite:///bench.db",
-            "namespace": namespace(i),
-        }],
-        "schema": [{
-            "name": table_name(i),
-            "physicalName": table_name(i),
-            "description": f"Generated table {i}",
-            "properties": [
-                {"name": "id", "logicalType": "integer", "physicalType": "BIGINT", "primaryKey": True,
-                 "required": True},
-                {"name": "customer_email", "logicalType": "string", "physicalType": "STRING",
-                 "classification": "pii"},
-                {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(12,2)"},
-                {"name": "quantity", "logicalType": "integer", "physicalType": "INT"},
-                {"name": "is_active", "logicalType": "boolean", "physicalType": "BOOLEAN"},
-                {"name": "order_date", "logicalType": "date", "physicalType": "DATE"},
-                {"name": "status", "logicalType": "string", "physicalType": "STRING"},
-                {"name": "updated_at", "logicalType": "timestamp", "physicalType": "TIMESTAMPTZ",
-                 "required": True},
-            ],
-        }],
+        "servers": [
+            {
+                "server": "bench",
+                "type": "iceberg",
+                "catalog": "bench",
+                "catalogUrl": "sqlite:///bench.db",
+                "namespace": namespace(i),
+            }
+        ],
+        "schema": [
+            {
+                "name": table_name(i),
+                "physicalName": table_name(i),
+                "description": f"Generated table {i}",
+                "properties": [
+                    {
+                        "name": "id",
+                        "logicalType": "integer",
+                        "physicalType": "BIGINT",
+                        "primaryKey": True,
+                        "required": True,
+                    },
+                    {
+                        "name": "customer_email",
+                        "logicalType": "string",
+                        "physicalType": "STRING",
+                        "classification": "pii",
+                    },
+                    {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(12,2)"},
+                    {"name": "quantity", "logicalType": "integer", "physicalType": "INT"},
+                    {"name": "is_active", "logicalType": "boolean", "physicalType": "BOOLEAN"},
+                    {"name": "order_date", "logicalType": "date", "physicalType": "DATE"},
+                    {"name": "status", "logicalType": "string", "physicalType": "STRING"},
+                    {"name": "updated_at", "logicalType": "timestamp", "physicalType": "TIMESTAMPTZ", "required": True},
+                ],
+            }
+        ],
         "slaProperties": [{"property": "freshness", "value": "PT6H", "element": "updated_at"}],
     }
 
@@ -155,10 +170,17 @@ def child_floe(contracts_dir: Path) -> dict[str, Any]:
     repo = defs.get_repository_def()
     t3 = time.perf_counter()
     return {
-        "build_s": t3 - t0, "construct_s": t1 - t0, "validate_s": t2 - t1, "repository_s": t3 - t2,
-        "parse_s": parse["seconds"], "loaded": parse["loaded"], "errors": parse["errors"],
-        "checks": len(repo.asset_graph.asset_check_keys), "jobs": len(repo.job_names),
-        "peak_mb": _peak_mb(), "import_peak_mb": import_peak,
+        "build_s": t3 - t0,
+        "construct_s": t1 - t0,
+        "validate_s": t2 - t1,
+        "repository_s": t3 - t2,
+        "parse_s": parse["seconds"],
+        "loaded": parse["loaded"],
+        "errors": parse["errors"],
+        "checks": len(repo.asset_graph.asset_check_keys),
+        "jobs": len(repo.job_names),
+        "peak_mb": _peak_mb(),
+        "import_peak_mb": import_peak,
     }
 
 
@@ -184,9 +206,14 @@ def child_builtins(n: int) -> dict[str, Any]:
     repo = defs.get_repository_def()
     t3 = time.perf_counter()
     return {
-        "build_s": t3 - t0, "construct_s": t1 - t0, "validate_s": t2 - t1, "repository_s": t3 - t2,
-        "checks": len(repo.asset_graph.asset_check_keys), "jobs": len(repo.job_names),
-        "peak_mb": _peak_mb(), "import_peak_mb": import_peak,
+        "build_s": t3 - t0,
+        "construct_s": t1 - t0,
+        "validate_s": t2 - t1,
+        "repository_s": t3 - t2,
+        "checks": len(repo.asset_graph.asset_check_keys),
+        "jobs": len(repo.job_names),
+        "peak_mb": _peak_mb(),
+        "import_peak_mb": import_peak,
     }
 
 
@@ -217,7 +244,7 @@ def run_child(mode: str, n: int, contracts_dir: Path) -> dict[str, Any]:
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"{mode} build of {n} contracts failed (exit {proc.returncode})")
-    return dict(json.loads(lines[-1][len(RESULT_PREFIX):]))
+    return dict(json.loads(lines[-1][len(RESULT_PREFIX) :]))
 
 
 def best_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -241,8 +268,12 @@ def parse_sizes(text: str) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--sizes", type=parse_sizes, default=list(DEFAULT_SIZES),
-                        help="comma-separated contract counts (default: 100,1000,5000)")
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=list(DEFAULT_SIZES),
+        help="comma-separated contract counts (default: 100,1000,5000)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="builds per side and size; the fastest is kept")
     parser.add_argument("--child", choices=("floe", "builtins"), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
@@ -252,8 +283,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         child_main(args.child, args.n, args.dir)
         return
 
-    print(f"defs_load: sizes {args.sizes}, {args.repeat} build(s) per side and size, one subprocess per build, "
-          f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    print(
+        f"defs_load: sizes {args.sizes}, {args.repeat} build(s) per side and size, one subprocess per build, "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus"
+    )
     results: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
@@ -267,36 +300,65 @@ def main(argv: Sequence[str] | None = None) -> None:
             builtins = best_of([run_child("builtins", n, contracts_dir) for _ in range(args.repeat)])
             if floe["loaded"] != n or floe["errors"]:
                 print(f"  WARNING: floe loaded {floe['loaded']} of {n} contracts ({floe['errors']} errors)")
-            print(f"  n={n}: wrote contracts in {wrote:.1f} s; floe {floe['build_s']:.2f} s "
-                  f"({floe['checks']} checks, {floe['jobs']} jobs), builtins {builtins['build_s']:.2f} s "
-                  f"({builtins['checks']} checks)", flush=True)
+            print(
+                f"  n={n}: wrote contracts in {wrote:.1f} s; floe {floe['build_s']:.2f} s "
+                f"({floe['checks']} checks, {floe['jobs']} jobs), builtins {builtins['build_s']:.2f} s "
+                f"({builtins['checks']} checks)",
+                flush=True,
+            )
             results.append((n, floe, builtins))
 
-    print(f"\nLoad average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; other work on this "
-          "machine skews the numbers.")
-    print("Build = construct Definitions + Definitions.validate_loadable + get_repository_def "
-          "(floe: includes parse).")
+    print(
+        f"\nLoad average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; other work on this "
+        "machine skews the numbers."
+    )
+    print("Build = construct Definitions + Definitions.validate_loadable + get_repository_def (floe: includes parse).")
     rows: list[tuple[str, ...]] = [
         ("n", "parse s", "floe build s", "floe peak MB", "builtins build s", "builtins peak MB", "floe/builtins"),
     ]
     for n, floe, builtins in results:
-        rows.append((
-            str(n), f"{floe['parse_s']:.2f}", f"{floe['build_s']:.2f}", f"{floe['peak_mb']:.0f}",
-            f"{builtins['build_s']:.2f}", f"{builtins['peak_mb']:.0f}", f"{floe['build_s'] / builtins['build_s']:.2f}",
-        ))
+        rows.append(
+            (
+                str(n),
+                f"{floe['parse_s']:.2f}",
+                f"{floe['build_s']:.2f}",
+                f"{floe['peak_mb']:.0f}",
+                f"{builtins['build_s']:.2f}",
+                f"{builtins['peak_mb']:.0f}",
+                f"{floe['build_s'] / builtins['build_s']:.2f}",
+            )
+        )
     print_table(rows)
 
     print("\nPhases (s): Dagster work only, floe parse excluded.")
-    rows = [("n", "floe construct-parse", "floe validate", "floe repo", "floe dagster total",
-             "builtins construct", "builtins validate", "builtins repo", "dagster-only ratio")]
+    rows = [
+        (
+            "n",
+            "floe construct-parse",
+            "floe validate",
+            "floe repo",
+            "floe dagster total",
+            "builtins construct",
+            "builtins validate",
+            "builtins repo",
+            "dagster-only ratio",
+        )
+    ]
     for n, floe, builtins in results:
         floe_dagster = floe["build_s"] - floe["parse_s"]
-        rows.append((
-            str(n), f"{floe['construct_s'] - floe['parse_s']:.2f}", f"{floe['validate_s']:.2f}",
-            f"{floe['repository_s']:.2f}", f"{floe_dagster:.2f}", f"{builtins['construct_s']:.2f}",
-            f"{builtins['validate_s']:.2f}", f"{builtins['repository_s']:.2f}",
-            f"{floe_dagster / builtins['build_s']:.2f}",
-        ))
+        rows.append(
+            (
+                str(n),
+                f"{floe['construct_s'] - floe['parse_s']:.2f}",
+                f"{floe['validate_s']:.2f}",
+                f"{floe['repository_s']:.2f}",
+                f"{floe_dagster:.2f}",
+                f"{builtins['construct_s']:.2f}",
+                f"{builtins['validate_s']:.2f}",
+                f"{builtins['repository_s']:.2f}",
+                f"{floe_dagster / builtins['build_s']:.2f}",
+            )
+        )
     print_table(rows)
 
     import_peak = min(min(f["import_peak_mb"], b["import_peak_mb"]) for _, f, b in results)
@@ -310,9 +372,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         f, b = target
         verdict = "HOLDS" if f["build_s"] <= b["build_s"] else "DOES NOT HOLD"
-        print(f"Target ({TARGET_SIZE} contracts build no slower than the built-ins): {verdict} "
-              f"(floe {f['build_s']:.2f} s vs built-ins {b['build_s']:.2f} s, ratio {f['build_s'] / b['build_s']:.2f}; "
-              f"without parsing {(f['build_s'] - f['parse_s']) / b['build_s']:.2f}).")
+        print(
+            f"Target ({TARGET_SIZE} contracts build no slower than the built-ins): {verdict} "
+            f"(floe {f['build_s']:.2f} s vs built-ins {b['build_s']:.2f} s, ratio {f['build_s'] / b['build_s']:.2f}; "
+            f"without parsing {(f['build_s'] - f['parse_s']) / b['build_s']:.2f})."
+        )
     print(f"Total benchmark time {time.perf_counter() - started:.0f} s.")
 
 

@@ -64,6 +64,7 @@ def load_catalog(root: Path) -> Any:
 
 # -- setup -------------------------------------------------------------------------------------------------
 
+
 def make_batch(start: int, n: int, seed: int) -> Any:
     """n rows generated with vectorized pyarrow compute (no numpy needed)."""
     import pyarrow as pa
@@ -78,20 +79,36 @@ def make_batch(start: int, n: int, seed: int) -> Any:
     email = pc.binary_join_element_wise("user.", id_text, "@example.com", "")
     email = pc.if_else(pc.less(rand(2), 0.02), pa.scalar(None, pa.string()), email)
     r = rand(3)
-    status = pc.if_else(pc.less(r, 0.5), "open", pc.if_else(pc.less(r, 0.8), "closed", pc.if_else(
-        pc.less(r, 0.99999), "pending", pc.if_else(pc.less(r, 0.999995), "Open", "lost"))))
+    status = pc.if_else(
+        pc.less(r, 0.5),
+        "open",
+        pc.if_else(
+            pc.less(r, 0.8),
+            "closed",
+            pc.if_else(pc.less(r, 0.99999), "pending", pc.if_else(pc.less(r, 0.999995), "Open", "lost")),
+        ),
+    )
     amount = pc.round(pc.add(pc.multiply(rand(4), 200.0), 10.0), 2)
     amount = pc.if_else(pc.less(rand(5), 0.00001), -1.0, amount)
     price = pc.cast(pc.cast(pc.floor(pc.multiply(rand(6), 100_000.0)), pa.int32()), pa.decimal128(12, 2))
     qty = pc.add(pc.cast(pc.floor(pc.multiply(rand(7), 49.0)), pa.int32()), 1)
     created = pc.cast(pc.add(pc.multiply(ids, 1_000_000), 1_780_000_000_000_000), pa.timestamp("us", tz="UTC"))
     bucket = pc.subtract(ids, pc.multiply(pc.divide(ids, 100_000), 100_000))
-    note = pc.binary_join_element_wise("customer note: delivery preferences and contact history #",
-                                       pc.cast(bucket, pa.string()), "")
-    return pa.table({
-        "id": ids, "email": email, "status": status, "amount": amount, "price": price, "qty": qty,
-        "created_at": created, "note": note,
-    })
+    note = pc.binary_join_element_wise(
+        "customer note: delivery preferences and contact history #", pc.cast(bucket, pa.string()), ""
+    )
+    return pa.table(
+        {
+            "id": ids,
+            "email": email,
+            "status": status,
+            "amount": amount,
+            "price": price,
+            "qty": qty,
+            "created_at": created,
+            "note": note,
+        }
+    )
 
 
 def setup(root: Path, rows: int, files: int) -> None:
@@ -128,37 +145,71 @@ def setup(root: Path, rows: int, files: int) -> None:
 
 def contract_doc(rows: int) -> dict[str, Any]:
     return {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:bench:customers", "name": "customers",
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": "urn:bench:customers",
+        "name": "customers",
         "version": "1.0.0",
-        "servers": [{"server": "b", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///unused.db",
-                     "namespace": "bench"}],
-        "schema": [{
-            "name": "customers",
-            "quality": [
-                {"name": "row_count", "metric": "rowCount", "mustBeBetween": [1, 10 * rows]},
-                {"name": "no_negative_amounts", "type": "sql", "mustBe": 0,
-                 "query": "SELECT count(*) FROM ${object} WHERE amount < 0"},
-            ],
-            "properties": [
-                {"name": "id", "logicalType": "integer",
-                 "quality": [{"name": "id_duplicates", "metric": "duplicateValues", "mustBeLessThan": 100}]},
-                {"name": "email", "logicalType": "string", "classification": "pii",
-                 "quality": [{"name": "email_null_pct", "metric": "nullValues", "unit": "percent",
-                              "mustBeLessThan": 5}]},
-                {"name": "status", "logicalType": "string",
-                 "quality": [{"name": "status_valid", "metric": "invalidValues", "arguments": {"pattern": PATTERN},
-                              "mustBe": 0}]},
-                {"name": "amount", "logicalType": "number"},
-                {"name": "price", "logicalType": "number"},
-                {"name": "qty", "logicalType": "integer"},
-                {"name": "created_at", "logicalType": "timestamp"},
-                {"name": "note", "logicalType": "string"},
-            ],
-        }],
+        "servers": [
+            {
+                "server": "b",
+                "type": "iceberg",
+                "catalog": CATALOG,
+                "catalogUrl": "sqlite:///unused.db",
+                "namespace": "bench",
+            }
+        ],
+        "schema": [
+            {
+                "name": "customers",
+                "quality": [
+                    {"name": "row_count", "metric": "rowCount", "mustBeBetween": [1, 10 * rows]},
+                    {
+                        "name": "no_negative_amounts",
+                        "type": "sql",
+                        "mustBe": 0,
+                        "query": "SELECT count(*) FROM ${object} WHERE amount < 0",
+                    },
+                ],
+                "properties": [
+                    {
+                        "name": "id",
+                        "logicalType": "integer",
+                        "quality": [{"name": "id_duplicates", "metric": "duplicateValues", "mustBeLessThan": 100}],
+                    },
+                    {
+                        "name": "email",
+                        "logicalType": "string",
+                        "classification": "pii",
+                        "quality": [
+                            {"name": "email_null_pct", "metric": "nullValues", "unit": "percent", "mustBeLessThan": 5}
+                        ],
+                    },
+                    {
+                        "name": "status",
+                        "logicalType": "string",
+                        "quality": [
+                            {
+                                "name": "status_valid",
+                                "metric": "invalidValues",
+                                "arguments": {"pattern": PATTERN},
+                                "mustBe": 0,
+                            }
+                        ],
+                    },
+                    {"name": "amount", "logicalType": "number"},
+                    {"name": "price", "logicalType": "number"},
+                    {"name": "qty", "logicalType": "integer"},
+                    {"name": "created_at", "logicalType": "timestamp"},
+                    {"name": "note", "logicalType": "string"},
+                ],
+            }
+        ],
     }
 
 
 # -- measurement (in a subprocess) ---------------------------------------------------------------------------
+
 
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
@@ -207,7 +258,9 @@ def measure(path: str, root: Path, rows: int) -> dict[str, Any]:
         wall = time.perf_counter() - started
         metrics = {
             "email_null_pct": round(round(100.0 * nulls / n if n else 0.0, 3), 3),
-            "status_invalid": int(invalid), "id_duplicates": int(dups), "row_count": n,
+            "status_invalid": int(invalid),
+            "id_duplicates": int(dups),
+            "row_count": n,
             "negative_amounts": int(negatives),
         }
         extra = {"columns_read": data.column_names, "arrow_mb": round(data.nbytes / 2**20, 1)}
@@ -221,7 +274,7 @@ def run_subprocess(path: str, root: Path, rows: int) -> dict[str, Any]:
     if proc.returncode != 0:
         raise SystemExit(f"{path} run failed:\n{proc.stderr[-4000:]}")
     line = next(x for x in proc.stdout.splitlines() if x.startswith(RESULT_PREFIX))
-    return dict(json.loads(line[len(RESULT_PREFIX):]))
+    return dict(json.loads(line[len(RESULT_PREFIX) :]))
 
 
 def main() -> None:
@@ -246,23 +299,38 @@ def main() -> None:
         for _ in range(args.repeat):
             for path in ("floe", "baseline"):
                 runs[path].append(run_subprocess(path, root, args.rows))
-    best = {p: {**rs[0], "wall": min(r["wall"] for r in rs), "peak_mb": min(r["peak_mb"] for r in rs),
-                "rss_before_mb": min(r["rss_before_mb"] for r in rs)} for p, rs in runs.items()}
+    best = {
+        p: {
+            **rs[0],
+            "wall": min(r["wall"] for r in rs),
+            "peak_mb": min(r["peak_mb"] for r in rs),
+            "rss_before_mb": min(r["rss_before_mb"] for r in rs),
+        }
+        for p, rs in runs.items()
+    }
     f, b = best["floe"], best["baseline"]
     agree = f["metrics"] == b["metrics"]
-    print(f"table: {args.rows:,} rows, {files} data files, {size_mb:.0f} MB of Parquet, 8 columns "
-          f"(setup {setup_s:.1f} s); 5 rules; {args.repeat} run(s) per path, best kept")
-    print(f"floe reads {len(f['columns_read'])} columns ({', '.join(f['columns_read'])}); "
-          f"the baseline materializes {len(b['columns_read'])} ({b['arrow_mb']} MB of Arrow)")
+    print(
+        f"table: {args.rows:,} rows, {files} data files, {size_mb:.0f} MB of Parquet, 8 columns "
+        f"(setup {setup_s:.1f} s); 5 rules; {args.repeat} run(s) per path, best kept"
+    )
+    print(
+        f"floe reads {len(f['columns_read'])} columns ({', '.join(f['columns_read'])}); "
+        f"the baseline materializes {len(b['columns_read'])} ({b['arrow_mb']} MB of Arrow)"
+    )
     print()
     print(f"{'path':<38}{'wall s':>9}{'peak MB':>10}{'RSS before':>12}{'peak - before':>15}")
     for name, r in (("floe (DuckDB, projected scan)", f), ("baseline (to_arrow all + pyarrow)", b)):
-        print(f"{name:<38}{r['wall']:>9.2f}{r['peak_mb']:>10.0f}{r['rss_before_mb']:>12.0f}"
-              f"{r['peak_mb'] - r['rss_before_mb']:>15.0f}")
+        print(
+            f"{name:<38}{r['wall']:>9.2f}{r['peak_mb']:>10.0f}{r['rss_before_mb']:>12.0f}"
+            f"{r['peak_mb'] - r['rss_before_mb']:>15.0f}"
+        )
     grow_f = max(f["peak_mb"] - f["rss_before_mb"], 1.0)
     grow_b = b["peak_mb"] - b["rss_before_mb"]
-    print(f"{'ratio baseline / floe':<38}{b['wall'] / f['wall']:>9.1f}x{b['peak_mb'] / f['peak_mb']:>9.1f}x"
-          f"{'':>12}{grow_b / grow_f:>14.1f}x")
+    print(
+        f"{'ratio baseline / floe':<38}{b['wall'] / f['wall']:>9.1f}x{b['peak_mb'] / f['peak_mb']:>9.1f}x"
+        f"{'':>12}{grow_b / grow_f:>14.1f}x"
+    )
     print()
     print(f"metrics: {json.dumps(f['metrics'])}")
     print(f"metrics agree with the baseline: {'yes' if agree else 'NO: ' + json.dumps(b['metrics'])}")

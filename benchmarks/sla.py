@@ -95,16 +95,55 @@ def throwaway_postgres() -> Iterator[str]:
             os.chown(p, user.pw_uid, user.pw_gid)
     started = False
     try:
-        subprocess.run(_as_pg_user([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", PG_SUPERUSER,
-                                    "--encoding", "UTF8", "--no-locale", "--no-sync"]),
-                       cwd=work, check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            _as_pg_user(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-A",
+                    "trust",
+                    "-U",
+                    PG_SUPERUSER,
+                    "--encoding",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                ]
+            ),
+            cwd=work,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         port = _free_port()
-        subprocess.run(_as_pg_user([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                                    "-o", f"-h 127.0.0.1 -p {port} -k {sock} -F", "start"]),
-                       cwd=work, check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            _as_pg_user(
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-h 127.0.0.1 -p {port} -k {sock} -F",
+                    "start",
+                ]
+            ),
+            cwd=work,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         started = True
-        admin = sa.create_engine(f"postgresql+psycopg2://{PG_SUPERUSER}@127.0.0.1:{port}/postgres",
-                                 isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        admin = sa.create_engine(
+            f"postgresql+psycopg2://{PG_SUPERUSER}@127.0.0.1:{port}/postgres",
+            isolation_level="AUTOCOMMIT",
+            poolclass=NullPool,
+        )
         with admin.connect() as conn:
             conn.exec_driver_sql("CREATE DATABASE floe_bench")
         admin.dispose()
@@ -113,8 +152,13 @@ def throwaway_postgres() -> Iterator[str]:
         yield f"postgresql+psycopg2://{PG_SUPERUSER}@127.0.0.1:{port}/floe_bench"
     finally:
         if started:
-            subprocess.run(_as_pg_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
-                           cwd=work, capture_output=True, timeout=120, check=False)
+            subprocess.run(
+                _as_pg_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+                cwd=work,
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -166,27 +210,73 @@ def raw_rows(contracts: int, days: list[date], violations: list[list[Any]], seed
                     rid = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
                     details: dict[str, Any] = {"table": table}
                     if ctype == "freshness":
-                        details.update(age_seconds=rnd.randint(10, 40000), threshold_seconds=21600,
-                                       last_update=at.isoformat(), source="bounds")
+                        details.update(
+                            age_seconds=rnd.randint(10, 40000),
+                            threshold_seconds=21600,
+                            last_update=at.isoformat(),
+                            source="bounds",
+                        )
                     elif ctype == "availability":
-                        details.update(uptime_pct=99.95, target_pct=99.9, target="99.9%", window="24h",
-                                       error_budget_consumed_pct=50.0, consecutive_failures=0, total_pings=288,
-                                       successful_pings=287, last_failure_at=None, last_failure_reason=None,
-                                       ping_ok=not failing and rnd.random() > 0.002, latency_ms=12.5,
-                                       reason=None, checked_at=at.isoformat())
+                        details.update(
+                            uptime_pct=99.95,
+                            target_pct=99.9,
+                            target="99.9%",
+                            window="24h",
+                            error_budget_consumed_pct=50.0,
+                            consecutive_failures=0,
+                            total_pings=288,
+                            successful_pings=287,
+                            last_failure_at=None,
+                            last_failure_reason=None,
+                            ping_ok=not failing and rnd.random() > 0.002,
+                            latency_ms=12.5,
+                            reason=None,
+                            checked_at=at.isoformat(),
+                        )
                     elif ctype == "quality":
-                        details.update(score=round(rnd.uniform(0.3, 0.7) if failing else rnd.uniform(0.8, 1), 6),
-                                       threshold=0.8, rules_evaluated=5, rules_failed=2 if failing else 0,
-                                       rules_errored=0, rows_checked=100000, engine="duckdb")
+                        details.update(
+                            score=round(rnd.uniform(0.3, 0.7) if failing else rnd.uniform(0.8, 1), 6),
+                            threshold=0.8,
+                            rules_evaluated=5,
+                            rules_failed=2 if failing else 0,
+                            rules_errored=0,
+                            rows_checked=100000,
+                            engine="duckdb",
+                        )
                     else:
                         details.update(drift=[], columns=12)
-                    severities = ([rnd.choice(("warning", "error", "critical")) for _ in range(rnd.randint(1, 3))]
-                                  if failing else (["info"] if rnd.random() < 0.01 else []))
+                    severities = (
+                        [rnd.choice(("warning", "error", "critical")) for _ in range(rnd.randint(1, 3))]
+                        if failing
+                        else (["info"] if rnd.random() < 0.01 else [])
+                    )
                     for sev in severities:
-                        violations.append([str(uuid.UUID(int=rnd.getrandbits(128), version=4)), name, "1.0.0",
-                                           ctype, sev, f"{ctype} {sev}", "[]", at.isoformat(), rid, 0.1, "{}"])
-                    yield [rid, name, ctype, status, round(rnd.uniform(0.002, 0.5), 6), at.isoformat(),
-                           json.dumps(details), at.isoformat(), table]
+                        violations.append(
+                            [
+                                str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
+                                name,
+                                "1.0.0",
+                                ctype,
+                                sev,
+                                f"{ctype} {sev}",
+                                "[]",
+                                at.isoformat(),
+                                rid,
+                                0.1,
+                                "{}",
+                            ]
+                        )
+                    yield [
+                        rid,
+                        name,
+                        ctype,
+                        status,
+                        round(rnd.uniform(0.002, 0.5), 6),
+                        at.isoformat(),
+                        json.dumps(details),
+                        at.isoformat(),
+                        table,
+                    ]
 
 
 def aggregate_rows(contracts: int, first: date, days: int, seed: int = 2) -> Iterator[list[Any]]:
@@ -200,20 +290,68 @@ def aggregate_rows(contracts: int, first: date, days: int, seed: int = 2) -> Ite
                 failed = rnd.randint(0, total // 10) if rnd.random() < 0.1 else 0
                 quality = ctype == "quality"
                 avail = ctype == "availability"
-                yield [name, ctype, day.isoformat(), total, total - failed, failed, 0, 0, 0.05,
-                       0.5 if quality else None, 1.0 if quality else None, 0.9 if quality else None,
-                       99.9 if avail else None, failed, 0, 0, failed, 0, expected, min(100.0, total / expected * 100),
-                       minutes, 99.9 if avail else 99.0, total if quality else 0, total if avail else 0,
-                       total if avail else 0, 1 if failed else 0, 900.0 if failed else 0.0,
-                       f"{day.isoformat()}T00:15:00+00:00"]
+                yield [
+                    name,
+                    ctype,
+                    day.isoformat(),
+                    total,
+                    total - failed,
+                    failed,
+                    0,
+                    0,
+                    0.05,
+                    0.5 if quality else None,
+                    1.0 if quality else None,
+                    0.9 if quality else None,
+                    99.9 if avail else None,
+                    failed,
+                    0,
+                    0,
+                    failed,
+                    0,
+                    expected,
+                    min(100.0, total / expected * 100),
+                    minutes,
+                    99.9 if avail else 99.0,
+                    total if quality else 0,
+                    total if avail else 0,
+                    total if avail else 0,
+                    1 if failed else 0,
+                    900.0 if failed else 0.0,
+                    f"{day.isoformat()}T00:15:00+00:00",
+                ]
 
 
-AGG_COLUMNS = ["contract_name", "check_type", "date", "total_checks", "passed_checks", "failed_checks",
-               "error_checks", "skipped_checks", "avg_duration_seconds", "min_quality_score", "max_quality_score",
-               "avg_quality_score", "uptime_pct", "violation_count", "info_violations", "warning_violations",
-               "error_violations", "critical_violations", "expected_checks", "coverage_pct", "interval_minutes",
-               "target_pct", "quality_scored_checks", "ping_checks", "ping_ok_checks", "detections",
-               "detection_seconds", "computed_at"]
+AGG_COLUMNS = [
+    "contract_name",
+    "check_type",
+    "date",
+    "total_checks",
+    "passed_checks",
+    "failed_checks",
+    "error_checks",
+    "skipped_checks",
+    "avg_duration_seconds",
+    "min_quality_score",
+    "max_quality_score",
+    "avg_quality_score",
+    "uptime_pct",
+    "violation_count",
+    "info_violations",
+    "warning_violations",
+    "error_violations",
+    "critical_violations",
+    "expected_checks",
+    "coverage_pct",
+    "interval_minutes",
+    "target_pct",
+    "quality_scored_checks",
+    "ping_checks",
+    "ping_ok_checks",
+    "detections",
+    "detection_seconds",
+    "computed_at",
+]
 
 
 # -- the baselines ----------------------------------------------------------------------------------
@@ -224,16 +362,34 @@ def baseline_day(store: MonitoringStore, day: date, expectations: dict[tuple[str
     start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     end = start + timedelta(days=1)
     c, v = t.contract_check_results.c, t.contract_violations.c
-    acc: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: {
-        "total": 0, "passed": 0, "failed": 0, "error": 0, "skipped": 0, "duration_sum": 0.0, "quality_n": 0,
-        "quality_sum": 0.0, "quality_min": None, "quality_max": None, "ping_n": 0, "ping_ok": 0,
-        "violations": {}, "detections": 0, "detection_seconds": 0.0})
+    acc: dict[tuple[str, str], dict[str, Any]] = defaultdict(
+        lambda: {
+            "total": 0,
+            "passed": 0,
+            "failed": 0,
+            "error": 0,
+            "skipped": 0,
+            "duration_sum": 0.0,
+            "quality_n": 0,
+            "quality_sum": 0.0,
+            "quality_min": None,
+            "quality_max": None,
+            "ping_n": 0,
+            "ping_ok": 0,
+            "violations": {},
+            "detections": 0,
+            "detection_seconds": 0.0,
+        }
+    )
     last: dict[tuple[str, str, str], tuple[str, datetime]] = {}
     with store._transaction("baseline", write=True) as conn:
-        rows = conn.execute(sa.select(c.contract_name, c.check_type, c.table_name, c.status, c.duration_seconds,
-                                      c.checked_at, c.details)
-                            .where(c.checked_at >= start - DETECTION_LOOKBACK, c.checked_at < end)
-                            .order_by(c.checked_at, c.id))
+        rows = conn.execute(
+            sa.select(
+                c.contract_name, c.check_type, c.table_name, c.status, c.duration_seconds, c.checked_at, c.details
+            )
+            .where(c.checked_at >= start - DETECTION_LOOKBACK, c.checked_at < end)
+            .order_by(c.checked_at, c.id)
+        )
         for name, ctype, table, status, duration, at, details in rows:
             series = (name, ctype, table)
             prev = last.get(series)
@@ -256,8 +412,9 @@ def baseline_day(store: MonitoringStore, day: date, expectations: dict[tuple[str
             if status == "fail" and prev is not None and prev[0] == "pass":
                 a["detections"] += 1
                 a["detection_seconds"] += (at - prev[1]).total_seconds()
-        for name, vtype, severity in conn.execute(sa.select(v.contract_name, v.violation_type, v.severity)
-                                                  .where(v.detected_at >= start, v.detected_at < end)):
+        for name, vtype, severity in conn.execute(
+            sa.select(v.contract_name, v.violation_type, v.severity).where(v.detected_at >= start, v.detected_at < end)
+        ):
             counts = acc[(name, vtype)]["violations"]
             counts[severity] = counts.get(severity, 0) + 1
         out = {}
@@ -268,9 +425,21 @@ def baseline_day(store: MonitoringStore, day: date, expectations: dict[tuple[str
             out[key] = totals
             from floe_monitoring_defs.store.aggregates import DailyAggregate
 
-            written.append(_row(DailyAggregate(key[0], key[1], day, totals, totals.expected, totals.coverage_pct,
-                                               None if exp is None else exp.interval_minutes,
-                                               None if exp is None else exp.target_pct, start)))
+            written.append(
+                _row(
+                    DailyAggregate(
+                        key[0],
+                        key[1],
+                        day,
+                        totals,
+                        totals.expected,
+                        totals.coverage_pct,
+                        None if exp is None else exp.interval_minutes,
+                        None if exp is None else exp.target_pct,
+                        start,
+                    )
+                )
+            )
         agg = t.contract_daily_aggregates
         conn.execute(sa.delete(agg).where(agg.c.date == day))
         conn.execute(agg.insert(), written)
@@ -284,10 +453,19 @@ def baseline_report(store: MonitoringStore, start: date, end: date) -> dict[str,
     weeks: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
     week0 = end - timedelta(days=28)
     with store._transaction("baseline report") as conn:
-        for row in conn.execute(sa.select(a.contract_name, a.check_type, a.date, a.total_checks, a.passed_checks,
-                                          a.skipped_checks, a.expected_checks, a.violation_count,
-                                          a.avg_duration_seconds)
-                                .where(a.date >= start, a.date < end)):
+        for row in conn.execute(
+            sa.select(
+                a.contract_name,
+                a.check_type,
+                a.date,
+                a.total_checks,
+                a.passed_checks,
+                a.skipped_checks,
+                a.expected_checks,
+                a.violation_count,
+                a.avg_duration_seconds,
+            ).where(a.date >= start, a.date < end)
+        ):
             name, ctype, day, total, passed, skipped, expected, violations, duration = row
             s = sums[(name, ctype)]
             s[0] += total
@@ -321,12 +499,28 @@ def best(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
 
 
 def same(a: Totals, b: Totals) -> bool:
-    for name in ("total", "passed", "failed", "error", "skipped", "quality_n", "ping_n", "ping_ok", "violations",
-                 "expected", "covered", "detections", "quality_min", "quality_max"):
+    for name in (
+        "total",
+        "passed",
+        "failed",
+        "error",
+        "skipped",
+        "quality_n",
+        "ping_n",
+        "ping_ok",
+        "violations",
+        "expected",
+        "covered",
+        "detections",
+        "quality_min",
+        "quality_max",
+    ):
         if getattr(a, name) != getattr(b, name):
             return False
-    return all(abs(getattr(a, n) - getattr(b, n)) <= 1e-6 * max(1.0, abs(getattr(b, n)))
-               for n in ("duration_sum", "quality_sum", "detection_seconds"))
+    return all(
+        abs(getattr(a, n) - getattr(b, n)) <= 1e-6 * max(1.0, abs(getattr(b, n)))
+        for n in ("duration_sum", "quality_sum", "detection_seconds")
+    )
 
 
 def main() -> None:
@@ -342,31 +536,71 @@ def main() -> None:
         engine = sa.create_engine(url, poolclass=NullPool)
         t0 = time.perf_counter()
         violations: list[list[Any]] = []
-        results = copy_rows(engine, "contract_check_results",
-                            ["id", "contract_name", "check_type", "status", "duration_seconds", "checked_at",
-                             "details", "created_at", "table_name"],
-                            raw_rows(n, [DAY - timedelta(days=1), DAY], violations))
-        copy_rows(engine, "contract_violations",
-                  ["id", "contract_name", "contract_version", "violation_type", "severity", "message",
-                   "affected_consumers", "detected_at", "check_result_id", "check_duration_seconds", "metadata"],
-                  iter(violations))
+        results = copy_rows(
+            engine,
+            "contract_check_results",
+            [
+                "id",
+                "contract_name",
+                "check_type",
+                "status",
+                "duration_seconds",
+                "checked_at",
+                "details",
+                "created_at",
+                "table_name",
+            ],
+            raw_rows(n, [DAY - timedelta(days=1), DAY], violations),
+        )
+        copy_rows(
+            engine,
+            "contract_violations",
+            [
+                "id",
+                "contract_name",
+                "contract_version",
+                "violation_type",
+                "severity",
+                "message",
+                "affected_consumers",
+                "detected_at",
+                "check_result_id",
+                "check_duration_seconds",
+                "metadata",
+            ],
+            iter(violations),
+        )
         first = DAY - timedelta(days=args.report_days)
-        aggregates = copy_rows(engine, "contract_daily_aggregates", AGG_COLUMNS,
-                               aggregate_rows(n, first, args.report_days))
-        copy_rows(engine, "contract_aggregated_days", ["date", "computed_at", "row_count"],
-                  iter([[(first + timedelta(days=d)).isoformat(), "2026-01-01T00:00:00+00:00", 4 * n]
-                        for d in range(args.report_days)]))
+        aggregates = copy_rows(
+            engine, "contract_daily_aggregates", AGG_COLUMNS, aggregate_rows(n, first, args.report_days)
+        )
+        copy_rows(
+            engine,
+            "contract_aggregated_days",
+            ["date", "computed_at", "row_count"],
+            iter(
+                [
+                    [(first + timedelta(days=d)).isoformat(), "2026-01-01T00:00:00+00:00", 4 * n]
+                    for d in range(args.report_days)
+                ]
+            ),
+        )
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
         engine.dispose()
         day_rows = results // 2
         day_violations = sum(1 for v in violations if v[7].startswith(DAY.isoformat()))
-        print(f"setup: {results:,} raw results over 2 days ({day_rows:,} on {DAY}), {len(violations):,} violations "
-              f"({day_violations:,} on {DAY}), {aggregates:,} aggregate rows over {args.report_days} days, "
-              f"{time.perf_counter() - t0:.0f} s")
+        print(
+            f"setup: {results:,} raw results over 2 days ({day_rows:,} on {DAY}), {len(violations):,} violations "
+            f"({day_violations:,} on {DAY}), {aggregates:,} aggregate rows over {args.report_days} days, "
+            f"{time.perf_counter() - t0:.0f} s"
+        )
 
-        expectations = {(c, ct): Expectation(m, 1, 99.9 if ct == "availability" else 99.0)
-                        for c in names(n) for ct, m in CADENCE.items()}
+        expectations = {
+            (c, ct): Expectation(m, 1, 99.9 if ct == "availability" else 99.0)
+            for c in names(n)
+            for ct, m in CADENCE.items()
+        }
         agg = AggregateStore(store)
         sql_day, sql_day_rows = float("inf"), []
         base_day, base_totals = float("inf"), {}
@@ -376,7 +610,8 @@ def main() -> None:
             b, totals = best(lambda: baseline_day(store, DAY, expectations), 1)
             base_day, base_totals = min(base_day, b), totals
         agree_day = len(sql_day_rows) == len(base_totals) and all(
-            same(r.totals, base_totals[r.key]) for r in sql_day_rows)
+            same(r.totals, base_totals[r.key]) for r in sql_day_rows
+        )
         agg.aggregate_day(DAY, expectations)  # leave floe's rows in place
 
         reporter = SLAReporter(store)
@@ -388,24 +623,31 @@ def main() -> None:
         for _ in range(args.repeat):
             s, reports = best(lambda: reporter.reports(args.report_days, now=as_of), 1)
             sql_rep = min(sql_rep, s)
-            b, base_figs = best(lambda: baseline_report(store, as_of.date() - timedelta(days=args.report_days),
-                                                        as_of.date()), 1)
+            b, base_figs = best(
+                lambda: baseline_report(store, as_of.date() - timedelta(days=args.report_days), as_of.date()), 1
+            )
             base_rep = min(base_rep, b)
         today = as_of.date()
-        segments = sorted({today - timedelta(days=args.report_days),
-                           *(today - timedelta(days=7 * k) for k in range(5))})
+        segments = sorted(
+            {today - timedelta(days=args.report_days), *(today - timedelta(days=7 * k) for k in range(5))}
+        )
         reads, _ = best(lambda: agg.bucket_totals(segments), args.repeat)
         one, _ = best(lambda: reporter.report(names(n)[n // 2], args.report_days, now=as_of), args.repeat)
         one_raw, _ = best(lambda: reporter.report(names(n)[n // 2], args.report_days, now=midday), args.repeat)
         all_raw, _ = best(lambda: reporter.reports(args.report_days, now=midday), 1)
+
         def agrees(name: str, ctype: str, got: float | None, key: str) -> bool:
             return got is None or abs(got - base_figs[name][key]) < 1e-9
 
         agree_rep = len(reports) == n and all(
             agrees(r.contract_name, s.check_type.value, s.compliance_pct, s.check_type.value)
-            and all(agrees(r.contract_name, s.check_type.value, w.compliance_pct, f"{s.check_type.value}/week{i}")
-                    for i, w in enumerate(s.weekly))
-            for r in reports for s in r.check_summaries)
+            and all(
+                agrees(r.contract_name, s.check_type.value, w.compliance_pct, f"{s.check_type.value}/week{i}")
+                for i, w in enumerate(s.weekly)
+            )
+            for r in reports
+            for s in r.check_summaries
+        )
         store.dispose()
 
     def line(what: str, floe_s: float, base_s: float | None, target: str) -> str:
@@ -415,17 +657,17 @@ def main() -> None:
 
     print()
     print(f"{'seconds (fastest of ' + str(args.repeat) + ')':<58}{'floe SQL':>10}{'Python':>12}{'ratio':>9}  target")
-    print(line(f"aggregate one day ({day_rows:,} results, {len(sql_day_rows):,} rows out)", sql_day, base_day,
-               "< 2 s"))
-    print(line(f"{args.report_days}-day report, all {n:,} contracts (aggregates only)", sql_rep, base_rep,
-               "< 0.2 s"))
+    print(line(f"aggregate one day ({day_rows:,} results, {len(sql_day_rows):,} rows out)", sql_day, base_day, "< 2 s"))
+    print(line(f"{args.report_days}-day report, all {n:,} contracts (aggregates only)", sql_rep, base_rep, "< 0.2 s"))
     print(line("  of which the SQL reads (window + 4 weeks, one query)", reads, base_rep, ""))
     print(line(f"{args.report_days}-day report, one contract (aggregates only)", one, None, "< 0.2 s"))
     print(line(f"{args.report_days}-day report, one contract, at 12:00 (+ today's raw)", one_raw, None, ""))
     print(line(f"{args.report_days}-day report, all contracts, at 12:00 (+ today's raw)", all_raw, None, ""))
     print()
-    print(f"day aggregates agree with the baseline: {'yes' if agree_day else 'NO'}; "
-          f"report compliance (window and weeks) agrees: {'yes' if agree_rep else 'NO'}")
+    print(
+        f"day aggregates agree with the baseline: {'yes' if agree_day else 'NO'}; "
+        f"report compliance (window and weeks) agrees: {'yes' if agree_rep else 'NO'}"
+    )
 
 
 if __name__ == "__main__":

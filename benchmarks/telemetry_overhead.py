@@ -154,14 +154,18 @@ def child_main(contracts_dir: Path) -> None:
     wall = time.perf_counter() - started
     store.dispose()
     result = {
-        "wall_s": wall, "checks": len(runs),
+        "wall_s": wall,
+        "checks": len(runs),
         "failed": sum(1 for r in runs if r.result.status is CheckStatus.FAIL),
         "errors": sum(1 for r in runs if r.result.status is CheckStatus.ERROR),
         "violations": sum(len(r.violations) for r in runs),
-        "lineage": emitter.enabled, "queued": emitter.queued, "sent": emitter.sent, "failed_emits": emitter.failed,
+        "lineage": emitter.enabled,
+        "queued": emitter.queued,
+        "sent": emitter.sent,
+        "failed_emits": emitter.failed,
         "dropped": emitter.dropped,
-        "otel": ",".join(getattr(state, "metrics_exporters", []) or []) + (
-            "+traces" if getattr(state, "tracing", False) else ""),
+        "otel": ",".join(getattr(state, "metrics_exporters", []) or [])
+        + ("+traces" if getattr(state, "tracing", False) else ""),
     }
     print(RESULT_PREFIX + json.dumps(result), flush=True)
     # Exit normally: OTel's and the emitter's atexit handlers run, as in a real step process.
@@ -204,12 +208,14 @@ def mode_env(mode: str, lineage_port: int | None, otlp_port: int | None) -> dict
     return env
 
 
-def run_child(mode: str, layout: check_run.Layout, n: int, env: dict[str, str], exit_timeout: float,
-              index: int) -> dict[str, Any]:
+def run_child(
+    mode: str, layout: check_run.Layout, n: int, env: dict[str, str], exit_timeout: float, index: int
+) -> dict[str, Any]:
     home = layout.root / f"run_{mode}_{index}"
     home.mkdir()
     env = {
-        **env, **layout.catalog_env(),
+        **env,
+        **layout.catalog_env(),
         "FLOE_MONITORING_DB_URL": f"sqlite:///{home / 'floe.db'}",
         "DAGSTER_HOME": str(home),
     }
@@ -223,7 +229,7 @@ def run_child(mode: str, layout: check_run.Layout, n: int, env: dict[str, str], 
     result_at = 0.0
     for line in proc.stdout:
         if line.startswith(RESULT_PREFIX):
-            result = dict(json.loads(line[len(RESULT_PREFIX):]))
+            result = dict(json.loads(line[len(RESULT_PREFIX) :]))
             result_at = time.perf_counter()
             break
     killed = False
@@ -257,9 +263,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tables", type=int, default=100, help="tables checked (default 100)")
     parser.add_argument("--rows", type=int, default=100, help="rows per table (default 100)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per configuration (default 5)")
-    parser.add_argument("--exit-timeout", type=float, default=60.0,
-                        help="first round: seconds a child may take to exit after its result before it is killed "
-                             "(default 60); later rounds kill it at once")
+    parser.add_argument(
+        "--exit-timeout",
+        type=float,
+        default=60.0,
+        help="first round: seconds a child may take to exit after its result before it is killed "
+        "(default 60); later rounds kill it at once",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -271,11 +281,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     started = time.perf_counter()
     n = args.tables
-    print(f"telemetry_overhead: {n} Iceberg tables x {args.rows} rows, freshness checks, python "
-          f"{sys.version.split()[0]}, {os.cpu_count()} cpus, {args.repeat} run(s) per configuration")
+    print(
+        f"telemetry_overhead: {n} Iceberg tables x {args.rows} rows, freshness checks, python "
+        f"{sys.version.split()[0]}, {os.cpu_count()} cpus, {args.repeat} run(s) per configuration"
+    )
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
-    with tempfile.TemporaryDirectory(prefix="floe_telemetry_bench_") as tmp, HungServer() as hung_lineage, \
-            HungServer() as hung_otlp:
+    with (
+        tempfile.TemporaryDirectory(prefix="floe_telemetry_bench_") as tmp,
+        HungServer() as hung_lineage,
+        HungServer() as hung_otlp,
+    ):
         layout = check_run.Layout(Path(tmp))
         t = time.perf_counter()
         check_run.build_warehouse(layout, n, args.rows)
@@ -291,38 +306,64 @@ def main(argv: Sequence[str] | None = None) -> None:
             for mode in MODES:
                 r = run_child(mode, layout, n, envs[mode], args.exit_timeout if round_ == 0 else 0.0, round_)
                 runs[mode].append(r)
-                exit_note = (f"; exit took {r['exit_s']:.2f} s{' (killed)' if r['killed_at_exit'] else ''}"
-                             if round_ == 0 else "")
-                print(f"  round {round_ + 1} {mode:7}: run {r['wall_s']:.3f} s, {r['checks']} checks "
-                      f"({r['failed']} failing, {r['violations']} violations), lineage queued {r['queued']} "
-                      f"sent {r['sent']} failed {r['failed_emits']} dropped {r['dropped']}, otel "
-                      f"{r['otel'] or 'off'}{exit_note}", flush=True)
+                exit_note = (
+                    f"; exit took {r['exit_s']:.2f} s{' (killed)' if r['killed_at_exit'] else ''}"
+                    if round_ == 0
+                    else ""
+                )
+                print(
+                    f"  round {round_ + 1} {mode:7}: run {r['wall_s']:.3f} s, {r['checks']} checks "
+                    f"({r['failed']} failing, {r['violations']} violations), lineage queued {r['queued']} "
+                    f"sent {r['sent']} failed {r['failed_emits']} dropped {r['dropped']}, otel "
+                    f"{r['otel'] or 'off'}{exit_note}",
+                    flush=True,
+                )
         connections = (hung_lineage.connections, hung_otlp.connections)
 
     walls = {m: sorted(r["wall_s"] for r in v) for m, v in runs.items()}
     fastest = {m: w[0] for m, w in walls.items()}
     median = {m: statistics.median(w) for m, w in walls.items()}
-    print(f"\n{args.repeat} run(s) per configuration; overhead = median run wall time against 'off' (fastest runs "
-          f"alongside). The hung servers saw {connections[0]} lineage and {connections[1]} OTLP connections.")
-    rows: list[tuple[str, ...]] = [("configuration", "median s", "fastest s", "ms/table", "overhead (median)",
-                                    "overhead (fastest)", "within 10 %", "lineage queued/sent/failed/dropped",
-                                    "exit s")]
+    print(
+        f"\n{args.repeat} run(s) per configuration; overhead = median run wall time against 'off' (fastest runs "
+        f"alongside). The hung servers saw {connections[0]} lineage and {connections[1]} OTLP connections."
+    )
+    rows: list[tuple[str, ...]] = [
+        (
+            "configuration",
+            "median s",
+            "fastest s",
+            "ms/table",
+            "overhead (median)",
+            "overhead (fastest)",
+            "within 10 %",
+            "lineage queued/sent/failed/dropped",
+            "exit s",
+        )
+    ]
     labels = {"off": "off (no telemetry, no lineage)", "hung": "hung receivers", "refused": "refused port"}
     for mode in MODES:
         last = runs[mode][-1]
         over = (median[mode] - median["off"]) / median["off"] * 100
         over_fast = (fastest[mode] - fastest["off"]) / fastest["off"] * 100
-        rows.append((
-            labels[mode], f"{median[mode]:.3f}", f"{fastest[mode]:.3f}", f"{median[mode] / n * 1000:.1f}",
-            "-" if mode == "off" else f"{over:+.1f} %", "-" if mode == "off" else f"{over_fast:+.1f} %",
-            "-" if mode == "off" else ("yes" if over <= 10.0 else "NO"),
-            f"{last['queued']}/{last['sent']}/{last['failed_emits']}/{last['dropped']}",
-            f"{runs[mode][0]['exit_s']:.2f}{' (killed)' if runs[mode][0]['killed_at_exit'] else ''}",
-        ))
+        rows.append(
+            (
+                labels[mode],
+                f"{median[mode]:.3f}",
+                f"{fastest[mode]:.3f}",
+                f"{median[mode] / n * 1000:.1f}",
+                "-" if mode == "off" else f"{over:+.1f} %",
+                "-" if mode == "off" else f"{over_fast:+.1f} %",
+                "-" if mode == "off" else ("yes" if over <= 10.0 else "NO"),
+                f"{last['queued']}/{last['sent']}/{last['failed_emits']}/{last['dropped']}",
+                f"{runs[mode][0]['exit_s']:.2f}{' (killed)' if runs[mode][0]['killed_at_exit'] else ''}",
+            )
+        )
     print_table(rows)
-    print("Lineage counters are as of the end of the run (last round); sending continues in the emitter's thread. "
-          "Exit time (first round) comes after the run: OTel's shutdown flush against its exporter timeouts, and "
-          "the emitter's drain of at most 2 s.")
+    print(
+        "Lineage counters are as of the end of the run (last round); sending continues in the emitter's thread. "
+        "Exit time (first round) comes after the run: OTel's shutdown flush against its exporter timeouts, and "
+        "the emitter's drain of at most 2 s."
+    )
     print(f"Total benchmark time {time.perf_counter() - started:.0f} s.")
 
 

@@ -39,11 +39,10 @@ def crons_for_interval(minutes: int) -> list[str]:
     for t in range(0, period, m):
         by_hour.setdefault(t // 60, []).append(t % 60)
     return [
-        f"{','.join(str(x) for x in minutes_)} {hour}-23/{step_h} * * *"
-        for hour, minutes_ in sorted(by_hour.items())
+        f"{','.join(str(x) for x in minutes_)} {hour}-23/{step_h} * * *" for hour, minutes_ in sorted(by_hour.items())
     ]
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:
     """Split keys into steps of at most `size` (Dagster's asset-job resolution is O(N^2) per step)."""
-    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]

@@ -26,8 +26,9 @@ _SEVERITY_ORDER = {s.value: s.rank for s in ViolationSeverity}
 @click.group(help="floe-monitoring: data contract monitoring on Dagster.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def cli(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 # -- contracts ---------------------------------------------------------------------------------
@@ -47,8 +48,9 @@ def contracts_validate(paths: tuple[Path, ...]) -> None:
         click.echo(f"ERROR {p}: no such file or directory", err=True)
     report = load_contracts([p for p in targets if p.exists()])
     for c in report.contracts:
-        click.echo(f"OK    {c.source}: {c.name} {c.version} ({c.dialect}; "
-                   f"{', '.join(t.ref.identifier for t in c.tables)})")
+        click.echo(
+            f"OK    {c.source}: {c.name} {c.version} ({c.dialect}; {', '.join(t.ref.identifier for t in c.tables)})"
+        )
     for e in report.errors:
         click.echo(f"ERROR {e}")
     click.echo(f"{len(report.contracts)} valid, {len(report.errors) + len(missing)} invalid")
@@ -142,12 +144,14 @@ def run_checks(contract: str | None, check_type: str | None) -> list[Evaluation]
     keys: list[dg.AssetCheckKey] | None = None
     if contract:
         keys = [
-            k for k in defs.resolve_asset_graph().asset_check_keys
+            k
+            for k in defs.resolve_asset_graph().asset_check_keys
             if _check_contract(defs, k) == contract and (not check_type or k.name == check_type)
         ]
         if not keys:
-            raise click.ClickException(f"no checks for contract {contract!r}"
-                                       + (f" and type {check_type!r}" if check_type else ""))
+            raise click.ClickException(
+                f"no checks for contract {contract!r}" + (f" and type {check_type!r}" if check_type else "")
+            )
         adhoc = dg.define_asset_job("floe_cli_checks", selection=dg.AssetSelection.checks(*keys))
         defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[adhoc]))
         jobs = ["floe_cli_checks"]
@@ -155,7 +159,9 @@ def run_checks(contract: str | None, check_type: str | None) -> list[Evaluation]
     out: list[Evaluation] = []
     for name in jobs:
         result = defs.resolve_job_def(name).execute_in_process(
-            instance=instance, raise_on_error=False, tags={"floe/launched_by": "floe-cli"},
+            instance=instance,
+            raise_on_error=False,
+            tags={"floe/launched_by": "floe-cli"},
             run_config={"loggers": {"console": {"config": {"log_level": _dagster_log_level()}}}},
         )
         if not result.success:
@@ -164,12 +170,17 @@ def run_checks(contract: str | None, check_type: str | None) -> list[Evaluation]
         for ev in result.get_asset_check_evaluations():
             md = {k: v.value for k, v in ev.metadata.items()}
             default_status = "pass" if ev.passed else "fail"
-            out.append(Evaluation(
-                contract=str(md.get("floe/contract", "-")),
-                table=str(md.get("floe/table", "/".join(ev.asset_key.path))),
-                check=ev.check_name, passed=ev.passed, status=str(md.get("floe/status", default_status)),
-                severity=str(md.get("floe/severity", "none")), description=ev.description or "",
-            ))
+            out.append(
+                Evaluation(
+                    contract=str(md.get("floe/contract", "-")),
+                    table=str(md.get("floe/table", "/".join(ev.asset_key.path))),
+                    check=ev.check_name,
+                    passed=ev.passed,
+                    status=str(md.get("floe/status", default_status)),
+                    severity=str(md.get("floe/severity", "none")),
+                    description=ev.description or "",
+                )
+            )
     return out
 
 
@@ -193,8 +204,11 @@ def _instance() -> "dg.DagsterInstance":
     if os.environ.get("DAGSTER_HOME"):
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
         return dg.DagsterInstance.get()
-    click.echo("DAGSTER_HOME is not set: Dagster run history is kept in memory only "
-               "(the floe store still records every result)", err=True)
+    click.echo(
+        "DAGSTER_HOME is not set: Dagster run history is kept in memory only "
+        "(the floe store still records every result)",
+        err=True,
+    )
     return dg.DagsterInstance.ephemeral()
 
 
@@ -202,8 +216,16 @@ def print_summary(evals: Sequence[Evaluation]) -> None:
     rows = [("CONTRACT", "TABLE", "CHECK", "RESULT", "SEVERITY", "DETAIL")]
     for e in sorted(evals, key=lambda e: (e.contract, e.table, e.check)):
         result = "PASS" if e.passed else ("ERROR" if e.status == "error" else "FAIL")
-        rows.append((e.contract, e.table, e.check, result, e.severity.upper() if e.severity != "none" else "-",
-                     e.description if len(e.description) <= 110 else e.description[:107] + "..."))
+        rows.append(
+            (
+                e.contract,
+                e.table,
+                e.check,
+                result,
+                e.severity.upper() if e.severity != "none" else "-",
+                e.description if len(e.description) <= 110 else e.description[:107] + "...",
+            )
+        )
     _print_rows(rows)
 
 
@@ -249,10 +271,17 @@ def db_upgrade() -> None:
         raise click.ClickException(str(exc)) from None
 
 
-@db.command("cleanup", help="Delete raw rows (check results, violations, pings, settled alerts) older than the "
-                             "retention window, in batches. Daily aggregates are kept.")
-@click.option("--retention-days", type=click.IntRange(min=1), default=None,
-              help="Keep this many days (default: retention_days of the monitoring config, 90).")
+@db.command(
+    "cleanup",
+    help="Delete raw rows (check results, violations, pings, settled alerts) older than the "
+    "retention window, in batches. Daily aggregates are kept.",
+)
+@click.option(
+    "--retention-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep this many days (default: retention_days of the monitoring config, 90).",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
 def db_cleanup(retention_days: int | None, batch_size: int) -> None:
     from floe_monitoring_defs.config import load_config
@@ -265,9 +294,11 @@ def db_cleanup(retention_days: int | None, batch_size: int) -> None:
         result = AggregateStore(MonitoringStore(default_db_url())).cleanup(utcnow(), days, batch_size)
     except (StoreError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"deleted rows older than {result.cutoff.isoformat()}: {result.results_deleted} check results, "
-               f"{result.violations_deleted} violations, {result.pings_deleted} pings, "
-               f"{result.alerts_deleted} alert entries (daily aggregates kept)")
+    click.echo(
+        f"deleted rows older than {result.cutoff.isoformat()}: {result.results_deleted} check results, "
+        f"{result.violations_deleted} violations, {result.pings_deleted} pings, "
+        f"{result.alerts_deleted} alert entries (daily aggregates kept)"
+    )
 
 
 # -- SLA reports -------------------------------------------------------------------------------
@@ -278,16 +309,34 @@ def sla() -> None:
     pass
 
 
-@sla.command("report", help="SLA compliance from the store: daily = yesterday + today so far, weekly = the last 7 "
-                            "whole UTC days + today, monthly = 30 + today. Examples: floe sla report --contract "
-                            "orders_v1 --window weekly --format table; floe sla report --format json")
+@sla.command(
+    "report",
+    help="SLA compliance from the store: daily = yesterday + today so far, weekly = the last 7 "
+    "whole UTC days + today, monthly = 30 + today. Examples: floe sla report --contract "
+    "orders_v1 --window weekly --format table; floe sla report --format json",
+)
 @click.option("--contract", help="Only this contract (default: every contract with data in the window).")
-@click.option("--window", type=click.Choice(["daily", "weekly", "monthly"], case_sensitive=False), default="weekly",
-              show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"], case_sensitive=False), default="table",
-              show_default=True, help="json: the report model (an object with --contract, else a list).")
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]), default=None,
-              help="Report as of this UTC time instead of now.")
+@click.option(
+    "--window",
+    type=click.Choice(["daily", "weekly", "monthly"], case_sensitive=False),
+    default="weekly",
+    show_default=True,
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"], case_sensitive=False),
+    default="table",
+    show_default=True,
+    help="json: the report model (an object with --contract, else a list).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+    default=None,
+    help="Report as of this UTC time instead of now.",
+)
 def sla_report(contract: str | None, window: str, fmt: str, as_of: "datetime | None") -> None:
     import json
 
@@ -303,8 +352,9 @@ def sla_report(contract: str | None, window: str, fmt: str, as_of: "datetime | N
         store = MonitoringStore(default_db_url())
         reporter = SLAReporter(store, default_target_pct=settings.default_target_pct)
         now = None if as_of is None else ensure_utc(as_of)
-        reports = [reporter.report(contract, window.lower(), now)] if contract else reporter.reports(
-            window.lower(), now)
+        reports = (
+            [reporter.report(contract, window.lower(), now)] if contract else reporter.reports(window.lower(), now)
+        )
     except (StoreError, ReportError, ConfigError, ValueError) as exc:
         click.echo(f"Error: Failed to generate report: {exc}", err=True)
         sys.exit(1)
@@ -324,10 +374,21 @@ def sla_report(contract: str | None, window: str, fmt: str, as_of: "datetime | N
 
 
 @cli.command(help="Build a local Iceberg warehouse with example tables and run every check on it.")
-@click.option("--dir", "demo_dir", type=click.Path(path_type=Path), default=Path(".floe_demo"), show_default=True,
-              help="Where the warehouse, the Dagster home and the store go.")
-@click.option("--contracts", "contracts_dir", type=click.Path(path_type=Path, exists=True),
-              default=Path("examples/contracts"), show_default=True)
+@click.option(
+    "--dir",
+    "demo_dir",
+    type=click.Path(path_type=Path),
+    default=Path(".floe_demo"),
+    show_default=True,
+    help="Where the warehouse, the Dagster home and the store go.",
+)
+@click.option(
+    "--contracts",
+    "contracts_dir",
+    type=click.Path(path_type=Path, exists=True),
+    default=Path("examples/contracts"),
+    show_default=True,
+)
 def demo(demo_dir: Path, contracts_dir: Path) -> None:
     from floe_monitoring_defs.demo import apply_env, build_warehouse, write_env_file
 
@@ -349,8 +410,12 @@ def demo(demo_dir: Path, contracts_dir: Path) -> None:
         if e.status == "error":
             click.echo(f"  {e.contract}: {e.check} check could not complete: {e.description}")
             continue
-        kind = {"freshness": "stale", "schema_drift": "drifted", "availability": "unavailable",
-                "quality": "failing quality rules"}.get(e.check, e.check)
+        kind = {
+            "freshness": "stale",
+            "schema_drift": "drifted",
+            "availability": "unavailable",
+            "quality": "failing quality rules",
+        }.get(e.check, e.check)
         click.echo(f"  {e.contract}: {kind} ({e.severity.upper()})")
     early = [e for e in evals if e.passed and e.severity == "info"]
     for e in early:

@@ -73,11 +73,19 @@ class AlertConfig(BaseModel):
     sensor_interval_seconds: int = Field(5, ge=1)  # alert_dispatch_sensor cadence
 
 
-BUILTIN_METRICS = frozenset({
-    "floe_contract_violations", "floe_contract_freshness_seconds", "floe_contract_availability_ratio",
-    "floe_contract_quality_score", "floe_contract_check_duration_seconds", "floe_alert_delivery_failures",
-    "floe_alerts_suppressed", "floe_quality_engine_unavailable", "floe_lineage_emit_failures",
-})
+BUILTIN_METRICS = frozenset(
+    {
+        "floe_contract_violations",
+        "floe_contract_freshness_seconds",
+        "floe_contract_availability_ratio",
+        "floe_contract_quality_score",
+        "floe_contract_check_duration_seconds",
+        "floe_alert_delivery_failures",
+        "floe_alerts_suppressed",
+        "floe_quality_engine_unavailable",
+        "floe_lineage_emit_failures",
+    }
+)
 MetricLabel = Literal["contract", "contract_version", "table", "check_type", "domain"]
 
 

@@ -18,8 +18,12 @@ from floe_monitoring_defs.telemetry.setup import configure_telemetry
 log = logging.getLogger("floe_monitoring")
 
 # The check types this code location schedules.
-SCHEDULED_TYPES = (ViolationType.FRESHNESS, ViolationType.SCHEMA_DRIFT, ViolationType.QUALITY,
-                   ViolationType.AVAILABILITY)
+SCHEDULED_TYPES = (
+    ViolationType.FRESHNESS,
+    ViolationType.SCHEMA_DRIFT,
+    ViolationType.QUALITY,
+    ViolationType.AVAILABILITY,
+)
 
 
 def plan_checks(report: LoadReport, config: MonitoringConfig) -> tuple[list[CheckGroup], LoadReport]:
@@ -51,12 +55,13 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     config = load_config(settings.config_path)  # a bad config fails the load: better at deploy than at 3 a.m.
     report = load_all(settings.contracts_dir)
     if not report.contracts and not report.errors:
-        log.info("no contracts found under %s; the code location is idle until contracts are added",
-                 settings.contracts_dir)
+        log.info(
+            "no contracts found under %s; the code location is idle until contracts are added", settings.contracts_dir
+        )
     groups, report = plan_checks(report, config)
     for err in report.errors:
         log.warning("contract not loaded: %s", err)
-    log.info("loaded %d contracts (%d failed) from %s", len(report.contracts), len(report.errors),
-             settings.contracts_dir)
+    log.info(
+        "loaded %d contracts (%d failed) from %s", len(report.contracts), len(report.errors), settings.contracts_dir
+    )
     return build_definitions(report, groups, config, settings)
-

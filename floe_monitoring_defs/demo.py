@@ -87,12 +87,17 @@ def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> 
         identifier_field_ids=[1],
     )
     t = cat.create_table("sales.orders", schema=orders)
-    t.append(pa.table({
-        "order_id": [f"o-{i:05d}" for i in range(rows)],
-        "customer_email": [f"buyer{i}@example.com" for i in range(rows)],
-        "total_amount": [Decimal(f"{10 + i}.50") for i in range(rows)],
-        "updated_at": _ts(now, 10, rows),
-    }, schema=t.schema().as_arrow()))
+    t.append(
+        pa.table(
+            {
+                "order_id": [f"o-{i:05d}" for i in range(rows)],
+                "customer_email": [f"buyer{i}@example.com" for i in range(rows)],
+                "total_amount": [Decimal(f"{10 + i}.50") for i in range(rows)],
+                "updated_at": _ts(now, 10, rows),
+            },
+            schema=t.schema().as_arrow(),
+        )
+    )
 
     # crm.customers: stale (newest row 9 hours old against a 6-hour SLA), and failing quality rules:
     # every 10th email is malformed, every 25th lifetime value negative.
@@ -105,13 +110,22 @@ def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> 
         identifier_field_ids=[1],
     )
     t = cat.create_table("crm.customers", schema=customers)
-    t.append(pa.table({
-        "customer_id": [f"c-{i:05d}" for i in range(rows)],
-        "email": [f"person{i}-at-example.com" if i % 10 == 0 else f"person{i}@example.com" for i in range(rows)],
-        "segment": ["smb" if i % 2 else "enterprise" for i in range(rows)],
-        "lifetime_value": [Decimal(f"-{i}.00") if i % 25 == 0 and i else Decimal(f"{i * 3}.00") for i in range(rows)],
-        "updated_at": _ts(now, 9 * 60, rows),
-    }, schema=t.schema().as_arrow()))
+    t.append(
+        pa.table(
+            {
+                "customer_id": [f"c-{i:05d}" for i in range(rows)],
+                "email": [
+                    f"person{i}-at-example.com" if i % 10 == 0 else f"person{i}@example.com" for i in range(rows)
+                ],
+                "segment": ["smb" if i % 2 else "enterprise" for i in range(rows)],
+                "lifetime_value": [
+                    Decimal(f"-{i}.00") if i % 25 == 0 and i else Decimal(f"{i * 3}.00") for i in range(rows)
+                ],
+                "updated_at": _ts(now, 9 * 60, rows),
+            },
+            schema=t.schema().as_arrow(),
+        )
+    )
 
     # catalog.products: drifted. The contract says price DECIMAL(10,2) and has `category`;
     # the table has price FLOAT, no `category`, and an undeclared `discontinued` column.
@@ -124,13 +138,18 @@ def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> 
         identifier_field_ids=[1],
     )
     t = cat.create_table("catalog.products", schema=products)
-    t.append(pa.table({
-        "sku": [f"sku-{i:04d}" for i in range(rows)],
-        "name": [f"Product {i}" for i in range(rows)],
-        "price": [float(i) + 0.99 for i in range(rows)],
-        "discontinued": [i % 7 == 0 for i in range(rows)],
-        "updated_at": _ts(now, 30, rows),
-    }, schema=t.schema().as_arrow()))
+    t.append(
+        pa.table(
+            {
+                "sku": [f"sku-{i:04d}" for i in range(rows)],
+                "name": [f"Product {i}" for i in range(rows)],
+                "price": [float(i) + 0.99 for i in range(rows)],
+                "discontinued": [i % 7 == 0 for i in range(rows)],
+                "updated_at": _ts(now, 30, rows),
+            },
+            schema=t.schema().as_arrow(),
+        )
+    )
 
     # ops.shipments: 51 minutes old against a 1-hour SLA: 85 % consumed, an INFO early warning.
     shipments = Schema(
@@ -141,12 +160,17 @@ def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> 
         identifier_field_ids=[1],
     )
     t = cat.create_table("ops.shipments", schema=shipments)
-    t.append(pa.table({
-        "shipment_id": list(range(rows)),
-        "carrier": ["ups" if i % 3 else "dhl" for i in range(rows)],
-        "parcels": [1 + i % 4 for i in range(rows)],
-        "shipped_at": _ts(now, 51, rows),
-    }, schema=t.schema().as_arrow()))
+    t.append(
+        pa.table(
+            {
+                "shipment_id": list(range(rows)),
+                "carrier": ["ups" if i % 3 else "dhl" for i in range(rows)],
+                "parcels": [1 + i % 4 for i in range(rows)],
+                "shipped_at": _ts(now, 51, rows),
+            },
+            schema=t.schema().as_arrow(),
+        )
+    )
     return paths
 
 

@@ -304,8 +304,11 @@ class HTTPRecorder:
     def _hold(self, fault: _Fault) -> None:
         """Keep a hung request open until the hang ends, the fault is cleared or the server stops."""
         with self._changed:
-            while (self._fault is fault and not self._stopping.is_set()
-                   and (fault.until is None or time.monotonic() < fault.until)):
+            while (
+                self._fault is fault
+                and not self._stopping.is_set()
+                and (fault.until is None or time.monotonic() < fault.until)
+            ):
                 wait = 0.1 if fault.until is None else max(min(fault.until - time.monotonic(), 0.1), 0.001)
                 self._changed.wait(wait)
 
@@ -340,8 +343,9 @@ class HTTPRecorder:
     def _record(self, request: RecordedRequest, status: int | None) -> None:
         with self._changed:
             self._requests.append(
-                RecordedRequest(request.method, request.path, request.headers, request.body, request.received_at,
-                                status)
+                RecordedRequest(
+                    request.method, request.path, request.headers, request.body, request.received_at, status
+                )
             )
             self._changed.notify_all()
 
@@ -487,24 +491,34 @@ def pagerduty_responder(routing_key: str | None = None) -> Responder:
 
     def respond(request: RecordedRequest) -> Reply:
         path = urllib.parse.urlsplit(request.path).path
-        mock = MockRequest("https://events.pagerduty.com", request.method.lower(), path, data=request.body,
-                           content_type=request.headers.get("content-type", "").split(";")[0])
+        mock = MockRequest(
+            "https://events.pagerduty.com",
+            request.method.lower(),
+            path,
+            data=request.body,
+            content_type=request.headers.get("content-type", "").split(";")[0],
+        )
         try:
             spec.validate_request(mock)
         except Exception as exc:
             raise ReceiverRejected(f"PagerDuty OpenAPI: {type(exc).__name__}: {exc}") from exc
         event = request.json()
         if routing_key is not None and event.get("routing_key") != routing_key:
-            return Reply.json(400, {"status": "invalid event", "message": "Event object is invalid",
-                                    "errors": ["invalid routing key"]})
+            return Reply.json(
+                400,
+                {"status": "invalid event", "message": "Event object is invalid", "errors": ["invalid routing key"]},
+            )
         if event.get("event_action") in ("acknowledge", "resolve") and not event.get("dedup_key"):
             raise ReceiverRejected("dedup_key is required for acknowledge and resolve")  # docs, not in the file
         if len(event.get("dedup_key") or "") > 255:
             raise ReceiverRejected("dedup_key over 255 characters")
         if len((event.get("payload") or {}).get("summary") or "") > 1024:
             raise ReceiverRejected("payload.summary over 1024 characters")
-        answer = {"status": "success", "message": "Event processed",
-                  "dedup_key": event.get("dedup_key") or "generated-key"}
+        answer = {
+            "status": "success",
+            "message": "Event processed",
+            "dedup_key": event.get("dedup_key") or "generated-key",
+        }
         reply = Reply.json(202, answer)
         spec.validate_response(mock, MockResponse(reply.body, status_code=202, content_type="application/json"))
         return reply
@@ -536,10 +550,29 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
         unavailable("the openssl command is needed to make a test certificate")
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        [str(openssl), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            str(openssl),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return cert, key
 
@@ -593,8 +626,11 @@ def run_smtp_server(
     if username is not None:
 
         def authenticate(_server: Any, _session: Any, _envelope: Any, mechanism: str, data: Any) -> Any:
-            ok = (isinstance(data, LoginPassword) and data.login.decode() == username
-                  and data.password.decode() == password)
+            ok = (
+                isinstance(data, LoginPassword)
+                and data.login.decode() == username
+                and data.password.decode() == password
+            )
             server.auth_attempts.append((mechanism, ok))
             # handled=False on failure, else aiosmtpd sends no reply and the client hangs (wire-formats 5)
             return AuthResult(success=True) if ok else AuthResult(success=False, handled=False)
@@ -678,11 +714,16 @@ def run_alertmanager(binary: str = ALERTMANAGER_BINARY) -> Iterator[Alertmanager
             logfile = workdir / "alertmanager.log"
             with logfile.open("wb") as out:
                 process = subprocess.Popen(
-                    [binary, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
-                     f"--web.listen-address=127.0.0.1:{port}",
-                     "--cluster.listen-address=",  # else gossip binds 0.0.0.0:9094
-                     "--log.level=warn"],
-                    stdout=out, stderr=subprocess.STDOUT,
+                    [
+                        binary,
+                        f"--config.file={config}",
+                        f"--storage.path={workdir / 'data'}",
+                        f"--web.listen-address=127.0.0.1:{port}",
+                        "--cluster.listen-address=",  # else gossip binds 0.0.0.0:9094
+                        "--log.level=warn",
+                    ],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                 )
             if _wait_ready(url, process, timeout=15):
                 break
@@ -712,7 +753,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def alertmanager() -> Iterator[AlertmanagerProcess]:
     with run_alertmanager() as am:
         yield am
-
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -745,10 +785,16 @@ def alert_item(kind: AlertKind = AlertKind.VIOLATION, item_id: str | None = None
     return AlertItem(id=item_id or f"viol-{uuid.uuid4().hex[:12]}", kind=kind, event=violation_event(**event))
 
 
-def alert_batch(*items: AlertItem, consumers: tuple[str, ...] = ("finance-dashboard",),
-                dagster_url: str | None = None) -> AlertBatch:
+def alert_batch(
+    *items: AlertItem, consumers: tuple[str, ...] = ("finance-dashboard",), dagster_url: str | None = None
+) -> AlertBatch:
     """A batch of `items` (default: one ERROR freshness violation) of the first item's contract."""
     chosen = items or (alert_item(),)
     first = chosen[0].event
-    return AlertBatch(contract_name=first.contract_name, contract_version=first.contract_version, items=chosen,
-                      affected_consumers=consumers, dagster_url=dagster_url)
+    return AlertBatch(
+        contract_name=first.contract_name,
+        contract_version=first.contract_version,
+        items=chosen,
+        affected_consumers=consumers,
+        dagster_url=dagster_url,
+    )

@@ -218,10 +218,15 @@ class Telemetry:
 
         self.registry = CollectorRegistry()
         self.reader = InMemoryMetricReader()
-        views = [View(instrument_name="floe_contract_check_duration_seconds",
-                      aggregation=ExplicitBucketHistogramAggregation(boundaries=DURATION_BUCKETS_SECONDS))]
-        metrics.set_meter_provider(MeterProvider(
-            metric_readers=[self.reader, PrometheusMetricReader(registry=self.registry)], views=views))
+        views = [
+            View(
+                instrument_name="floe_contract_check_duration_seconds",
+                aggregation=ExplicitBucketHistogramAggregation(boundaries=DURATION_BUCKETS_SECONDS),
+            )
+        ]
+        metrics.set_meter_provider(
+            MeterProvider(metric_readers=[self.reader, PrometheusMetricReader(registry=self.registry)], views=views)
+        )
         self.spans = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(self.spans))

@@ -29,8 +29,11 @@ from referencing import Registry, Resource
 
 SCHEMAS = Path(__file__).parent / "contract" / "schemas"
 OPENLINEAGE_FILES = (
-    "OpenLineage.json", "DataQualityAssertionsDatasetFacet.json", "ErrorMessageRunFacet.json",
-    "TagsRunFacet.json", "FloeTraceRunFacet.json",
+    "OpenLineage.json",
+    "DataQualityAssertionsDatasetFacet.json",
+    "ErrorMessageRunFacet.json",
+    "TagsRunFacet.json",
+    "FloeTraceRunFacet.json",
 )
 CONTRACT_VIOLATION_FILE = "contract-violation-facet.json"
 RUN_EVENT_REF = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
@@ -57,8 +60,9 @@ def contract_violation_validator() -> jsonschema.protocols.Validator:
 
 
 def ref_validator(ref: str, *, formats: bool = True) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator({"$ref": ref}, registry=registry(),
-                                           format_checker=FORMAT_CHECKER if formats else None)
+    return jsonschema.Draft202012Validator(
+        {"$ref": ref}, registry=registry(), format_checker=FORMAT_CHECKER if formats else None
+    )
 
 
 def leaves(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:

@@ -42,13 +42,20 @@ class DispatchReport:
 
     def summary(self) -> str:
         sup = ", ".join(f"{k} {v}" for k, v in sorted(self.suppressed.items())) or "none"
-        return (f"routed {self.routed}, no route {self.no_route}, suppressed: {sup}; "
-                f"{self.batches} batches, {self.delivered} delivered, {self.failed} failed (will retry)")
+        return (
+            f"routed {self.routed}, no route {self.no_route}, suppressed: {sup}; "
+            f"{self.batches} batches, {self.delivered} delivered, {self.failed} failed (will retry)"
+        )
 
 
 class AlertDispatcher:
-    def __init__(self, alerts: AlertStore, channels: Mapping[str, AlertChannel], config: AlertConfig,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        alerts: AlertStore,
+        channels: Mapping[str, AlertChannel],
+        config: AlertConfig,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.alerts = alerts
         self.channels = dict(channels)
         self.config = config
@@ -99,11 +106,23 @@ class AlertDispatcher:
                     self.alerts.mark(entry, "suppressed", reason, now)
                     report.suppressed[reason] = report.suppressed.get(reason, 0) + 1
                     monitor_metrics().suppressed.add(1, {"contract": contract, "reason": reason})
-                    log.info("alert %s for %s (%s, %s) suppressed: %s", entry.id, contract, vtype,
-                             entry.event.severity.value, reason)
+                    log.info(
+                        "alert %s for %s (%s, %s) suppressed: %s",
+                        entry.id,
+                        contract,
+                        vtype,
+                        entry.event.severity.value,
+                        reason,
+                    )
                 else:
-                    self.alerts.mark(entry, "routed", None, now, targets,
-                                     dedup_window=timedelta(minutes=self.config.dedup_window_minutes))
+                    self.alerts.mark(
+                        entry,
+                        "routed",
+                        None,
+                        now,
+                        targets,
+                        dedup_window=timedelta(minutes=self.config.dedup_window_minutes),
+                    )
                     report.routed += 1
 
     def _suppression(self, entry: OutboxEntry, now: datetime) -> str | None:
@@ -134,14 +153,16 @@ class AlertDispatcher:
         for (channel_name, contract), deliveries in groups.items():
             channel = self.channels.get(channel_name)
             if channel is None:  # the channel was removed from the config: keep the deliveries for later
-                log.warning("channel %s is no longer configured; %d alerts for %s wait", channel_name,
-                            len(deliveries), contract)
+                log.warning(
+                    "channel %s is no longer configured; %d alerts for %s wait", channel_name, len(deliveries), contract
+                )
                 continue
             report.batches += 1
             self._deliver_batch(channel, contract, deliveries, report)
 
-    def _deliver_batch(self, channel: AlertChannel, contract: str, deliveries: list[Delivery],
-                       report: DispatchReport) -> None:
+    def _deliver_batch(
+        self, channel: AlertChannel, contract: str, deliveries: list[Delivery], report: DispatchReport
+    ) -> None:
         by_kind: dict[bool, list[Delivery]] = {True: [], False: []}
         for d in deliveries:
             by_kind[d.entry.kind == AlertKind.RESOLVED.value].append(d)
@@ -157,9 +178,10 @@ class AlertDispatcher:
             # so the receiver's `traceparent` belongs to that check's trace (FR-035).
             parent = propagate.extract({k: v for k, v in latest.event.metadata.items() if k == "traceparent"})
             with tracer().start_as_current_span(
-                    "floe.alert.deliver", context=parent,
-                    attributes={"alert.channel": channel.name, "alert.items": len(items),
-                                "floe.contract.name": contract}) as span:
+                "floe.alert.deliver",
+                context=parent,
+                attributes={"alert.channel": channel.name, "alert.items": len(items), "floe.contract.name": contract},
+            ) as span:
                 result = self._call(channel, batch, resolved)
                 span.set_attribute("alert.delivery_status", "delivered" if result.ok else "failed")
             latency = (time.perf_counter() - started) * 1000
@@ -168,11 +190,18 @@ class AlertDispatcher:
             retry_at = None
             if not result.ok:
                 tries = max(d.attempts for d in part)
-                delay = min(self.config.retry_max_seconds, self.config.retry_base_seconds * (2 ** tries))
+                delay = min(self.config.retry_max_seconds, self.config.retry_base_seconds * (2**tries))
                 retry_at = now + timedelta(seconds=delay)
                 monitor_metrics().delivery_failures.add(len(part), {"channel": channel.name})
-                log.warning("delivery of %d alerts for %s to %s failed (%s: %s); retry at %s", len(part), contract,
-                            channel.name, result.status, result.error, retry_at.isoformat())
+                log.warning(
+                    "delivery of %d alerts for %s to %s failed (%s: %s); retry at %s",
+                    len(part),
+                    contract,
+                    channel.name,
+                    result.status,
+                    result.error,
+                    retry_at.isoformat(),
+                )
                 report.failed += len(part)
             else:
                 report.delivered += len(part)

@@ -97,11 +97,15 @@ class AvailabilityWindow:
     def of_single_ping(cls, ping: PingResult) -> AvailabilityWindow:
         """The window when no history can be read (store down): this ping alone."""
         return cls(
-            since=ping.checked_at, total=1, ok=int(ping.ok), uptime_pct=100.0 if ping.ok else 0.0,
+            since=ping.checked_at,
+            total=1,
+            ok=int(ping.ok),
+            uptime_pct=100.0 if ping.ok else 0.0,
             consecutive_failures=0 if ping.ok else 1,
             last_failure_at=None if ping.ok else ping.checked_at,
             last_failure_reason=None if ping.ok else ping.reason,
-            latest_ok=ping.ok, previous_ok=None,
+            latest_ok=ping.ok,
+            previous_ok=None,
         )
 
 
@@ -112,8 +116,7 @@ def uptime_pct(total: int, ok: int) -> float:
 # -- ping -------------------------------------------------------------------------------------------
 
 
-def ping_table(source: TableLoader, ref: TableRef, timeout_s: float,
-               clock: Callable[[], datetime]) -> PingResult:
+def ping_table(source: TableLoader, ref: TableRef, timeout_s: float, clock: Callable[[], datetime]) -> PingResult:
     """Load the table's metadata through its catalog, giving up after `timeout_s` seconds.
 
     The round trip runs in a daemon thread; on timeout that thread is abandoned (a catalog that never
@@ -141,7 +144,10 @@ def ping_table(source: TableLoader, ref: TableRef, timeout_s: float,
     catalog = _catalog_name(source, ref)
     if not finished or not box:
         return PingResult(
-            ok=False, latency_ms=latency_ms, reason=REASON_TIMEOUT, checked_at=checked_at,
+            ok=False,
+            latency_ms=latency_ms,
+            reason=REASON_TIMEOUT,
+            checked_at=checked_at,
             message=f"catalog {catalog!r} did not return table {ref.identifier} within {timeout_s:g}s",
         )
     error = box[0]
@@ -255,8 +261,7 @@ def evaluate_availability(
         "latency_ms": f"{ping.latency_ms:.1f}",
         "error_budget_consumed_pct": f"{budget:.1f}" if math.isfinite(budget) else "inf",
     }
-    outcome_kw: dict[str, Any] = {"details": details, "measured_value": uptime / 100.0,
-                                  "threshold": target_pct / 100.0}
+    outcome_kw: dict[str, Any] = {"details": details, "measured_value": uptime / 100.0, "threshold": target_pct / 100.0}
     shown = format_pct(uptime)
     if window.consecutive_failures:
         plural = "s" if window.consecutive_failures != 1 else ""
@@ -272,23 +277,38 @@ def evaluate_availability(
     finding: Finding | None = None
     if severity is ViolationSeverity.ERROR:
         finding = Finding(
-            kind="below_sla", severity=severity, expected=expected, actual=actual, metadata=metadata,
+            kind="below_sla",
+            severity=severity,
+            expected=expected,
+            actual=actual,
+            metadata=metadata,
             message=f"{subject} is {shown} over the last {window_text}{streak}; the SLA is {target_text}",
         )
     elif severity is not None and (severity is ViolationSeverity.WARNING or ping.ok):
         consumed = f"{budget:.0f}%"
         finding = Finding(
-            kind="approaching_sla", severity=severity, expected=expected, actual=actual, metadata=metadata,
-            message=(f"{subject} is {shown} over the last {window_text}{streak}: {consumed} of the error "
-                     f"budget of the {target_text} SLA consumed"),
+            kind="approaching_sla",
+            severity=severity,
+            expected=expected,
+            actual=actual,
+            metadata=metadata,
+            message=(
+                f"{subject} is {shown} over the last {window_text}{streak}: {consumed} of the error "
+                f"budget of the {target_text} SLA consumed"
+            ),
         )
     elif not ping.ok:
         used = f" ({budget:.0f}% of the error budget consumed)" if severity is not None else ""
         finding = Finding(
-            kind="ping_failed", severity=ViolationSeverity.INFO, expected=expected, actual=actual,
+            kind="ping_failed",
+            severity=ViolationSeverity.INFO,
+            expected=expected,
+            actual=actual,
             metadata={**metadata, "reason": ping.reason or ""},
-            message=(f"{subject}: ping failed ({ping.reason}); {shown} over the last {window_text} is "
-                     f"still within the {target_text} SLA{used}"),
+            message=(
+                f"{subject}: ping failed ({ping.reason}); {shown} over the last {window_text} is "
+                f"still within the {target_text} SLA{used}"
+            ),
         )
     if finding is None:
         return CheckOutcome(ViolationType.AVAILABILITY, CheckStatus.PASS, **outcome_kw)

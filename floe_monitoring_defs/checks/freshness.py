@@ -40,17 +40,23 @@ def evaluate_freshness(
     `hide_timestamp` keeps the value of a classified column out of every message.
     """
     source = f"max({reading.column})" if reading.column else "last data commit"
-    base = {"method": reading.method, "threshold_seconds": threshold.total_seconds(),
-            "threshold": threshold_text, "tolerance_seconds": tolerance_seconds}
+    base = {
+        "method": reading.method,
+        "threshold_seconds": threshold.total_seconds(),
+        "threshold": threshold_text,
+        "tolerance_seconds": tolerance_seconds,
+    }
     if reading.column:
         base["column"] = reading.column
         base["files_considered"] = reading.files_considered
         base["files_scanned"] = reading.files_scanned
     if reading.last_update is None:
         return CheckOutcome(
-            ViolationType.FRESHNESS, CheckStatus.ERROR,
+            ViolationType.FRESHNESS,
+            CheckStatus.ERROR,
             reason=f"cannot tell the age of the data: the table has no data yet ({source} is empty)",
-            details={**base, "error": "no data"}, threshold=threshold.total_seconds(),
+            details={**base, "error": "no data"},
+            threshold=threshold.total_seconds(),
         )
     last = ensure_utc(reading.last_update)
     raw_age = (ensure_utc(now) - last).total_seconds()
@@ -72,14 +78,21 @@ def evaluate_freshness(
         message = f"Data is {format_age(age)} old{when}; the freshness SLA is {threshold_text}"
         kind = "stale"
     else:
-        message = (f"Data is {format_age(age)} old{when}: {pct:.0f}% of the {threshold_text} "
-                   f"freshness SLA consumed")
+        message = f"Data is {format_age(age)} old{when}: {pct:.0f}% of the {threshold_text} freshness SLA consumed"
         kind = "approaching_stale"
     finding = Finding(
-        kind=kind, severity=severity, message=message, element=reading.column,
-        expected=f"<= {threshold_text} ({int(limit)}s)", actual=f"{int(age)}s",
-        metadata={"age_seconds": f"{age:.0f}", "threshold_seconds": f"{limit:.0f}",
-                  "sla_consumed_pct": f"{pct:.1f}", "method": reading.method},
+        kind=kind,
+        severity=severity,
+        message=message,
+        element=reading.column,
+        expected=f"<= {threshold_text} ({int(limit)}s)",
+        actual=f"{int(age)}s",
+        metadata={
+            "age_seconds": f"{age:.0f}",
+            "threshold_seconds": f"{limit:.0f}",
+            "sla_consumed_pct": f"{pct:.1f}",
+            "method": reading.method,
+        },
     )
     status = CheckStatus.PASS if severity.value == "info" else CheckStatus.FAIL
     return CheckOutcome(ViolationType.FRESHNESS, status, findings=(finding,), **outcome_kw)  # type: ignore[arg-type]

@@ -45,8 +45,9 @@ _ERROR_FRACTION = 0.5
 
 def skipped_outcome(reason: str, **details: Any) -> CheckOutcome:
     """The quality check did not run (no engine, no rules): SKIPPED with the reason, no findings."""
-    return CheckOutcome(ViolationType.QUALITY, CheckStatus.SKIPPED, reason=reason,
-                        details={"skipped": reason, **details})
+    return CheckOutcome(
+        ViolationType.QUALITY, CheckStatus.SKIPPED, reason=reason, details={"skipped": reason, **details}
+    )
 
 
 def score_severity(score: float, threshold: float, thresholds: SeverityThresholds) -> ViolationSeverity | None:
@@ -66,10 +67,21 @@ def _where(r: RuleResult, table: MonitoredTable) -> str:
 
 def _rule_detail(r: RuleResult) -> dict[str, Any]:
     return {
-        "rule": r.name, "column": r.element, "metric": r.metric, "type": r.rule_type, "status": r.status,
-        "passed": r.passed, "expected": r.expected or None, "actual": r.actual or None, "weight": r.weight,
-        "severity": r.severity.value, "rows_checked": r.rows_checked, "error": r.error, "note": r.note,
-        "source_path": r.source_path or None, "value": r.value,
+        "rule": r.name,
+        "column": r.element,
+        "metric": r.metric,
+        "type": r.rule_type,
+        "status": r.status,
+        "passed": r.passed,
+        "expected": r.expected or None,
+        "actual": r.actual or None,
+        "weight": r.weight,
+        "severity": r.severity.value,
+        "rows_checked": r.rows_checked,
+        "error": r.error,
+        "note": r.note,
+        "source_path": r.source_path or None,
+        "value": r.value,
     }
 
 
@@ -107,8 +119,13 @@ def evaluate_quality(
             reason = f"no quality rule could be evaluated: {errored[0].error}"
             if len(errored) > 1:
                 reason += f" (and {len(errored) - 1} more)"
-            return CheckOutcome(ViolationType.QUALITY, CheckStatus.ERROR, reason=reason,
-                                details={**details, "error": reason}, threshold=threshold)
+            return CheckOutcome(
+                ViolationType.QUALITY,
+                CheckStatus.ERROR,
+                reason=reason,
+                details={**details, "error": reason},
+                threshold=threshold,
+            )
         return skipped_outcome("no executable quality rule (only text or custom rules)", **details)
 
     total = sum(r.weight for r in evaluated)
@@ -118,31 +135,58 @@ def evaluate_quality(
     for r in evaluated:
         if r.passed:
             continue
-        findings.append(Finding(
-            kind="rule_failed", severity=r.severity, element=r.element, expected=r.expected, actual=r.actual,
-            message=(f"Quality rule {r.name} failed on {_where(r, table)}: expected {r.expected}, "
-                     f"measured {r.actual}"
-                     + (f" over {r.rows_checked} rows" if r.rows_checked is not None else "")),
-            metadata={"rule": r.name, "metric": r.metric, "weight": format_number(r.weight),
-                      "rows_checked": "" if r.rows_checked is None else str(r.rows_checked),
-                      "quality_score": f"{score:.4f}", "source_path": r.source_path},
-        ))
+        findings.append(
+            Finding(
+                kind="rule_failed",
+                severity=r.severity,
+                element=r.element,
+                expected=r.expected,
+                actual=r.actual,
+                message=(
+                    f"Quality rule {r.name} failed on {_where(r, table)}: expected {r.expected}, "
+                    f"measured {r.actual}" + (f" over {r.rows_checked} rows" if r.rows_checked is not None else "")
+                ),
+                metadata={
+                    "rule": r.name,
+                    "metric": r.metric,
+                    "weight": format_number(r.weight),
+                    "rows_checked": "" if r.rows_checked is None else str(r.rows_checked),
+                    "quality_score": f"{score:.4f}",
+                    "source_path": r.source_path,
+                },
+            )
+        )
     severity = score_severity(score, threshold, thresholds)
     if severity is not None:
         failed = len(findings)
-        findings.append(Finding(
-            kind="score_below_threshold", severity=severity, element=None,
-            expected=f">= {threshold:.2f}", actual=f"{score:.2f}",
-            message=(f"Quality score {score:.2f} of table {table.ref.identifier} is below the threshold "
-                     f"{threshold:.2f}: {failed} of {len(evaluated)} rules failed"),
-            metadata={"quality_score": f"{score:.4f}", "threshold": f"{threshold:.4f}",
-                      "rules_evaluated": str(len(evaluated)), "rules_failed": str(failed),
-                      "rules_errored": str(len(errored))},
-        ))
+        findings.append(
+            Finding(
+                kind="score_below_threshold",
+                severity=severity,
+                element=None,
+                expected=f">= {threshold:.2f}",
+                actual=f"{score:.2f}",
+                message=(
+                    f"Quality score {score:.2f} of table {table.ref.identifier} is below the threshold "
+                    f"{threshold:.2f}: {failed} of {len(evaluated)} rules failed"
+                ),
+                metadata={
+                    "quality_score": f"{score:.4f}",
+                    "threshold": f"{threshold:.4f}",
+                    "rules_evaluated": str(len(evaluated)),
+                    "rules_failed": str(failed),
+                    "rules_errored": str(len(errored)),
+                },
+            )
+        )
     failing = any(f.severity >= ViolationSeverity.WARNING for f in findings)
     return CheckOutcome(
-        ViolationType.QUALITY, CheckStatus.FAIL if failing else CheckStatus.PASS, findings=tuple(findings),
-        details=details, measured_value=score, threshold=threshold,
+        ViolationType.QUALITY,
+        CheckStatus.FAIL if failing else CheckStatus.PASS,
+        findings=tuple(findings),
+        details=details,
+        measured_value=score,
+        threshold=threshold,
     )
 
 
@@ -190,8 +234,18 @@ def run_quality(
         return error_outcome(ViolationType.QUALITY, str(exc), table=monitored.ref.identifier, engine=engine_name)
     except Exception as exc:  # an engine bug must not fail the check as a violation
         log.exception("quality engine %s failed on %s", engine_name, monitored.ref.identifier)
-        return error_outcome(ViolationType.QUALITY,
-                             f"quality engine {engine_name} failed unexpectedly: {type(exc).__name__}",
-                             table=monitored.ref.identifier, engine=engine_name)
-    return evaluate_quality(monitored, results, threshold, thresholds, engine=engine_name,
-                            columns_read=data.columns_read, snapshot_id=data.snapshot_id)
+        return error_outcome(
+            ViolationType.QUALITY,
+            f"quality engine {engine_name} failed unexpectedly: {type(exc).__name__}",
+            table=monitored.ref.identifier,
+            engine=engine_name,
+        )
+    return evaluate_quality(
+        monitored,
+        results,
+        threshold,
+        thresholds,
+        engine=engine_name,
+        columns_read=data.columns_read,
+        snapshot_id=data.snapshot_id,
+    )

@@ -57,11 +57,18 @@ MAX_PARALLEL_PINGS = 16
 class HistoryStore(Protocol):
     """The part of MonitoringStore the runner needs (kept narrow so tests can pass a real store only)."""
 
-    def record_check(self, result: CheckResult, violations: Sequence[ContractViolationEvent], *,
-                     table_name: str | None = None, enqueued: list[str] | None = None) -> list[str]: ...
+    def record_check(
+        self,
+        result: CheckResult,
+        violations: Sequence[ContractViolationEvent],
+        *,
+        table_name: str | None = None,
+        enqueued: list[str] | None = None,
+    ) -> list[str]: ...
 
-    def count_failed_checks(self, contract_names: Sequence[str], check_type: ViolationType,
-                            since: datetime) -> dict[str, int]: ...
+    def count_failed_checks(
+        self, contract_names: Sequence[str], check_type: ViolationType, since: datetime
+    ) -> dict[str, int]: ...
 
     def schema_baseline(self, contract_name: str, table_name: str) -> dict[str, int]: ...
 
@@ -69,11 +76,19 @@ class HistoryStore(Protocol):
 
     def availability_window(self, contract_name: str, table_name: str, since: datetime) -> AvailabilityWindow: ...
 
-    def refresh_sla_status(self, contract_name: str, check_type: ViolationType, now: datetime,
-                           current_value: float, threshold: float, window_hours: int = 24) -> SLAStatus: ...
+    def refresh_sla_status(
+        self,
+        contract_name: str,
+        check_type: ViolationType,
+        now: datetime,
+        current_value: float,
+        threshold: float,
+        window_hours: int = 24,
+    ) -> SLAStatus: ...
 
-    def save_schema_baseline(self, contract_name: str, table_name: str, columns: dict[str, int],
-                             recorded_at: datetime) -> None: ...
+    def save_schema_baseline(
+        self, contract_name: str, table_name: str, columns: dict[str, int], recorded_at: datetime
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -93,8 +108,13 @@ class CheckRun:
 
 
 class CheckRunner:
-    def __init__(self, source: TableSource, store: HistoryStore | None, config: MonitoringConfig,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        source: TableSource,
+        store: HistoryStore | None,
+        config: MonitoringConfig,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.source = source
         self.store = store
         self.config = config
@@ -123,7 +143,8 @@ class CheckRunner:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PINGS, len(todo)), thread_name_prefix="floe-ping") as pool:
             futures = {
                 (c.name, t.ref.identifier): pool.submit(
-                    ping_table, self.source, t.ref, float(self._config(c).check_timeout_seconds), self.clock)
+                    ping_table, self.source, t.ref, float(self._config(c).check_timeout_seconds), self.clock
+                )
                 for c, t in todo
             }
             return {key: f.result() for key, f in futures.items()}
@@ -147,8 +168,9 @@ class CheckRunner:
                 log.error("cannot read violation history (%s); CRITICAL escalation is off for this run", exc)
         return counts
 
-    def evaluate(self, check_type: ViolationType, contract: MonitoredContract, table: MonitoredTable,
-                 config: MonitoringConfig) -> CheckOutcome:
+    def evaluate(
+        self, check_type: ViolationType, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig
+    ) -> CheckOutcome:
         if check_type is ViolationType.FRESHNESS:
             return self._freshness(contract, table, config)
         if check_type is ViolationType.SCHEMA_DRIFT:
@@ -170,8 +192,12 @@ class CheckRunner:
             return error_outcome(ViolationType.FRESHNESS, str(exc), table=table.ref.identifier)
         col = table.column(table.freshness_column) if table.freshness_column else None
         return evaluate_freshness(
-            reading, now=self.clock(), threshold=sla.threshold, threshold_text=sla.text,
-            thresholds=config.severity_thresholds, tolerance_seconds=config.clock_skew_tolerance_seconds,
+            reading,
+            now=self.clock(),
+            threshold=sla.threshold,
+            threshold_text=sla.text,
+            thresholds=config.severity_thresholds,
+            tolerance_seconds=config.clock_skew_tolerance_seconds,
             hide_timestamp=bool(col and col.sensitive),
         )
 
@@ -198,15 +224,17 @@ class CheckRunner:
             return error_outcome(ViolationType.QUALITY, str(exc), table=table.ref.identifier)
         return run_quality(data, table, engine, config.quality_threshold, config.severity_thresholds)
 
-    def _availability(self, contract: MonitoredContract, table: MonitoredTable,
-                      config: MonitoringConfig) -> CheckOutcome:
+    def _availability(
+        self, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig
+    ) -> CheckOutcome:
         sla = contract.availability
         if sla is None:
             reason = "the contract has no availability SLA"
             return CheckOutcome(ViolationType.AVAILABILITY, CheckStatus.SKIPPED, reason=reason)
         ident = table.ref.identifier
         ping = self._pings.pop((contract.name, ident), None) or ping_table(
-            self.source, table.ref, float(config.check_timeout_seconds), self.clock)
+            self.source, table.ref, float(config.check_timeout_seconds), self.clock
+        )
         window = AvailabilityWindow.of_single_ping(ping)
         if self.store is not None:
             try:
@@ -214,11 +242,14 @@ class CheckRunner:
                 window = self.store.availability_window(contract.name, ident, self.clock() - AVAILABILITY_WINDOW)
             except Exception as exc:  # degraded: grade this ping alone, say so
                 log.error("availability history of %s unavailable (%s); grading this ping alone", contract.name, exc)
-        outcome = evaluate_availability(ping, window, sla.target_pct, sla.text, config.severity_thresholds,
-                                        table=ident)
+        outcome = evaluate_availability(ping, window, sla.target_pct, sla.text, config.severity_thresholds, table=ident)
         if outcome.details.get("recovered"):
-            log.info("%s (%s) recovered after %s failed pings", contract.name, ident,
-                     outcome.details.get("recovered_after_failures"))
+            log.info(
+                "%s (%s) recovered after %s failed pings",
+                contract.name,
+                ident,
+                outcome.details.get("recovered_after_failures"),
+            )
         return outcome
 
     def _schema_drift(self, contract: MonitoredContract, table: MonitoredTable) -> CheckOutcome:
@@ -241,8 +272,13 @@ class CheckRunner:
         return outcome
 
     @staticmethod
-    def _record_metrics(contract: MonitoredContract, check_type: ViolationType, outcome: CheckOutcome,
-                        violations: Sequence[ContractViolationEvent], duration: float) -> None:
+    def _record_metrics(
+        contract: MonitoredContract,
+        check_type: ViolationType,
+        outcome: CheckOutcome,
+        violations: Sequence[ContractViolationEvent],
+        duration: float,
+    ) -> None:
         m = monitor_metrics()
         m.record_duration(contract.name, check_type.value, duration)
         for v in violations:  # INFO early warnings too: the severity label tells them apart
@@ -250,11 +286,16 @@ class CheckRunner:
         if outcome.measured_value is not None and outcome.status in (CheckStatus.PASS, CheckStatus.FAIL):
             m.set_gauge(check_type.value, contract.name, outcome.measured_value)
 
-    def run_one(self, check_type: ViolationType, contract: MonitoredContract, table: MonitoredTable,
-                prior_failures: int = 0) -> CheckRun:
+    def run_one(
+        self, check_type: ViolationType, contract: MonitoredContract, table: MonitoredTable, prior_failures: int = 0
+    ) -> CheckRun:
         """One check execution inside its own span (FR-034); violations carry the span's traceparent."""
-        attrs = {"floe.contract.name": contract.name, "floe.contract.version": contract.version,
-                 "floe.check.type": check_type.value, "floe.table": table.ref.identifier}
+        attrs = {
+            "floe.contract.name": contract.name,
+            "floe.contract.version": contract.version,
+            "floe.check.type": check_type.value,
+            "floe.table": table.ref.identifier,
+        }
         with tracer().start_as_current_span(f"floe.check.{check_type.value}", attributes=attrs) as span:
             run = self._run_one(check_type, contract, table, prior_failures)
             span.set_attribute("floe.check.status", run.result.status.value)
@@ -266,8 +307,9 @@ class CheckRunner:
                 span.set_status(Status(StatusCode.ERROR, str(run.outcome.reason or "check error")[:200]))
             return run
 
-    def _run_one(self, check_type: ViolationType, contract: MonitoredContract, table: MonitoredTable,
-                 prior_failures: int) -> CheckRun:
+    def _run_one(
+        self, check_type: ViolationType, contract: MonitoredContract, table: MonitoredTable, prior_failures: int
+    ) -> CheckRun:
         started = time.perf_counter()
         config = self._config(contract)
         try:
@@ -287,7 +329,8 @@ class CheckRunner:
                 contract_version=contract.version,
                 violation_type=check_type,
                 severity=escalate(f.severity, prior_failures, config.severity_thresholds)
-                if outcome.status is CheckStatus.FAIL else f.severity,
+                if outcome.status is CheckStatus.FAIL
+                else f.severity,
                 message=f.message,
                 element=f.element,
                 expected_value=f.expected,
@@ -295,8 +338,13 @@ class CheckRunner:
                 timestamp=now,
                 affected_consumers=list(contract.consumers),
                 check_duration_seconds=duration,
-                metadata={**f.metadata, "drift": f.kind, "table": table.ref.identifier,
-                          "prior_failures_in_window": str(prior_failures), **trace_meta},
+                metadata={
+                    **f.metadata,
+                    "drift": f.kind,
+                    "table": table.ref.identifier,
+                    "prior_failures_in_window": str(prior_failures),
+                    **trace_meta,
+                },
             )
             for f in outcome.findings
         )
@@ -305,26 +353,46 @@ class CheckRunner:
         if outcome.reason:
             details["reason"] = outcome.reason
         result = CheckResult(
-            contract_name=contract.name, check_type=check_type, status=outcome.status,
-            duration_seconds=duration, timestamp=now, details=details,
+            contract_name=contract.name,
+            check_type=check_type,
+            status=outcome.status,
+            duration_seconds=duration,
+            timestamp=now,
+            details=details,
             violation=worst if outcome.status is CheckStatus.FAIL else None,
         )
         self._record_metrics(contract, check_type, outcome, violations, duration)
-        self.custom_metrics.record(check_type.value, outcome.details, {
-            "contract": contract.name, "contract_version": contract.version, "table": table.ref.identifier,
-            "check_type": check_type.value, "domain": contract.domain or ""})
+        self.custom_metrics.record(
+            check_type.value,
+            outcome.details,
+            {
+                "contract": contract.name,
+                "contract_version": contract.version,
+                "table": table.ref.identifier,
+                "check_type": check_type.value,
+                "domain": contract.domain or "",
+            },
+        )
         ids: list[str] = []
         enqueued: list[str] = []
         persisted = False
         if self.store is not None:
             try:
-                ids = self.store.record_check(result, violations, table_name=table.ref.identifier,
-                                              enqueued=enqueued)
+                ids = self.store.record_check(result, violations, table_name=table.ref.identifier, enqueued=enqueued)
                 persisted = True
                 self.store.refresh_sla_status(
-                    contract.name, check_type, now, current_value=outcome.measured_value or 0.0,
-                    threshold=outcome.threshold or 0.0, window_hours=AVAILABILITY_WINDOW_HOURS)
+                    contract.name,
+                    check_type,
+                    now,
+                    current_value=outcome.measured_value or 0.0,
+                    threshold=outcome.threshold or 0.0,
+                    window_hours=AVAILABILITY_WINDOW_HOURS,
+                )
             except Exception as exc:  # degraded mode (edge case 3): keep checking, say so loudly
-                log.error("check result of %s not %s: %s", contract.name,
-                          "reflected in contract_sla_status" if persisted else "persisted", exc)
+                log.error(
+                    "check result of %s not %s: %s",
+                    contract.name,
+                    "reflected in contract_sla_status" if persisted else "persisted",
+                    exc,
+                )
         return CheckRun(contract, table, outcome, result, violations, tuple(ids), persisted, len(enqueued))

@@ -116,12 +116,18 @@ def evaluate_schema_drift(
     ident = table.ref.identifier
     if actual is None:
         finding = Finding(
-            kind="table_missing", severity=S.ERROR,
+            kind="table_missing",
+            severity=S.ERROR,
             message=f"Table {ident} does not exist in the catalog",
-            expected=f"table {ident}", actual="missing",
+            expected=f"table {ident}",
+            actual="missing",
         )
-        return CheckOutcome(ViolationType.SCHEMA_DRIFT, CheckStatus.FAIL, (finding,),
-                            details={"table": ident, "drifts": [_row(finding)]}), {}
+        return CheckOutcome(
+            ViolationType.SCHEMA_DRIFT,
+            CheckStatus.FAIL,
+            (finding,),
+            details={"table": ident, "drifts": [_row(finding)]},
+        ), {}
 
     by_name = actual.by_name()
     by_id = actual.by_id()
@@ -147,26 +153,44 @@ def evaluate_schema_drift(
         if target is not None and target.name not in contract_names:
             renamed_to.add(target.name)
             matched[name] = target
-            findings.append(Finding(
-                kind="column_renamed", severity=S.ERROR, element=name,
-                message=f"Column {name!r} of {ident} was renamed to {target.name!r} (Iceberg field id {fid})",
-                expected=name, actual=target.name, metadata={"field_id": str(fid)},
-            ))
+            findings.append(
+                Finding(
+                    kind="column_renamed",
+                    severity=S.ERROR,
+                    element=name,
+                    message=f"Column {name!r} of {ident} was renamed to {target.name!r} (Iceberg field id {fid})",
+                    expected=name,
+                    actual=target.name,
+                    metadata={"field_id": str(fid)},
+                )
+            )
             continue
-        findings.append(Finding(
-            kind="column_removed", severity=S.CRITICAL, element=name,
-            message=f"Column {name!r} declared by the contract is missing from {ident}",
-            expected=f"{name} ({_describe(col)})", actual="missing",
-        ))
+        findings.append(
+            Finding(
+                kind="column_removed",
+                severity=S.CRITICAL,
+                element=name,
+                message=f"Column {name!r} declared by the contract is missing from {ident}",
+                expected=f"{name} ({_describe(col)})",
+                actual="missing",
+            )
+        )
 
     for a in actual.columns:
         if a.name not in contract_names and a.name not in renamed_to:
-            findings.append(Finding(
-                kind="column_added", severity=S.WARNING, element=a.name,
-                message=f"Column {a.name!r} ({a.type}, {_nullability(a.required)}) in {ident} is not in the contract",
-                expected="not declared", actual=f"{a.type}, {_nullability(a.required)}",
-                metadata={"field_id": str(a.field_id)},
-            ))
+            findings.append(
+                Finding(
+                    kind="column_added",
+                    severity=S.WARNING,
+                    element=a.name,
+                    message=(
+                        f"Column {a.name!r} ({a.type}, {_nullability(a.required)}) in {ident} is not in the contract"
+                    ),
+                    expected="not declared",
+                    actual=f"{a.type}, {_nullability(a.required)}",
+                    metadata={"field_id": str(a.field_id)},
+                )
+            )
 
     for col in table.columns:
         info = matched.get(col.physical_name)
@@ -174,32 +198,49 @@ def evaluate_schema_drift(
             continue
         exp = expected_type(col)
         if exp is not None and not type_compatible(exp, info.type):
-            findings.append(Finding(
-                kind="type_changed", severity=S.ERROR, element=col.physical_name,
-                message=f"Column {col.physical_name!r} of {ident} is {info.type}; the contract says {exp.text}",
-                expected=exp.text, actual=info.type,
-            ))
+            findings.append(
+                Finding(
+                    kind="type_changed",
+                    severity=S.ERROR,
+                    element=col.physical_name,
+                    message=f"Column {col.physical_name!r} of {ident} is {info.type}; the contract says {exp.text}",
+                    expected=exp.text,
+                    actual=info.type,
+                )
+            )
         if col.required != info.required:
             tightened = info.required and not col.required
-            findings.append(Finding(
-                kind="nullability_changed", severity=S.WARNING if tightened else S.ERROR,
-                element=col.physical_name,
-                message=(f"Column {col.physical_name!r} of {ident} is {_nullability(info.required)}; "
-                         f"the contract says {_nullability(col.required)}"),
-                expected=_nullability(col.required), actual=_nullability(info.required),
-            ))
+            findings.append(
+                Finding(
+                    kind="nullability_changed",
+                    severity=S.WARNING if tightened else S.ERROR,
+                    element=col.physical_name,
+                    message=(
+                        f"Column {col.physical_name!r} of {ident} is {_nullability(info.required)}; "
+                        f"the contract says {_nullability(col.required)}"
+                    ),
+                    expected=_nullability(col.required),
+                    actual=_nullability(info.required),
+                )
+            )
 
     declared_pk = tuple(sorted(table.primary_key))
     actual_pk = tuple(sorted(_rename_back(actual.identifier_fields, matched)))
     pk_note = None
     if actual.identifier_fields and declared_pk != actual_pk:
-        findings.append(Finding(
-            kind="primary_key_changed", severity=S.ERROR,
-            element=",".join(declared_pk) or None,
-            message=(f"Identifier fields of {ident} are [{', '.join(actual.identifier_fields)}]; "
-                     f"the contract's primary key is [{', '.join(declared_pk)}]"),
-            expected=",".join(declared_pk) or "none", actual=",".join(actual.identifier_fields),
-        ))
+        findings.append(
+            Finding(
+                kind="primary_key_changed",
+                severity=S.ERROR,
+                element=",".join(declared_pk) or None,
+                message=(
+                    f"Identifier fields of {ident} are [{', '.join(actual.identifier_fields)}]; "
+                    f"the contract's primary key is [{', '.join(declared_pk)}]"
+                ),
+                expected=",".join(declared_pk) or "none",
+                actual=",".join(actual.identifier_fields),
+            )
+        )
     elif declared_pk and not actual.identifier_fields:
         pk_note = "the table declares no identifier fields; primary key not compared"
 
@@ -213,8 +254,14 @@ def evaluate_schema_drift(
     if pk_note:
         details["primary_key"] = pk_note
     status = CheckStatus.FAIL if findings else CheckStatus.PASS
-    return CheckOutcome(ViolationType.SCHEMA_DRIFT, status, tuple(findings), details=details,
-                        measured_value=float(len(findings)), threshold=0.0), new_baseline
+    return CheckOutcome(
+        ViolationType.SCHEMA_DRIFT,
+        status,
+        tuple(findings),
+        details=details,
+        measured_value=float(len(findings)),
+        threshold=0.0,
+    ), new_baseline
 
 
 def _rename_back(identifier_fields: tuple[str, ...], matched: Mapping[str, ColumnInfo]) -> list[str]:
@@ -229,5 +276,10 @@ def _describe(col: ExpectedColumn) -> str:
 
 
 def _row(f: Finding) -> dict[str, str | None]:
-    return {"drift": f.kind, "column": f.element, "expected": f.expected, "actual": f.actual,
-            "severity": f.severity.value}
+    return {
+        "drift": f.kind,
+        "column": f.element,
+        "expected": f.expected,
+        "actual": f.actual,
+        "severity": f.severity.value,
+    }

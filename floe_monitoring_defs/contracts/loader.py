@@ -44,16 +44,36 @@ CONTRACT_SUFFIXES = (".yaml", ".yml")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
 _UNIT_SECONDS = {
-    "s": 1, "sec": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
 }
 # The floe dialect writes engine types as logicalType; strict ODCS only knows the canonical names.
 _LOGICAL_ALIASES = {
-    "int": "integer", "long": "integer", "bigint": "integer", "smallint": "integer",
-    "float": "number", "double": "number", "decimal": "number", "numeric": "number",
-    "datetime": "timestamp", "timestamptz": "timestamp", "bool": "boolean", "text": "string",
+    "int": "integer",
+    "long": "integer",
+    "bigint": "integer",
+    "smallint": "integer",
+    "float": "number",
+    "double": "number",
+    "decimal": "number",
+    "numeric": "number",
+    "datetime": "timestamp",
+    "timestamptz": "timestamp",
+    "bool": "boolean",
+    "text": "string",
 }
 _DIALECT_QUALITY_TYPES = frozenset({"format", "constraint", "null_check"})
 # Top-level keys of the floe dialect that strict ODCS has no place for; kept as metadata only.
@@ -234,14 +254,19 @@ def _consumers(custom: Mapping[str, Any], extras: Mapping[str, Any]) -> tuple[st
     return tuple(sorted(names))
 
 
-def _table_ref(doc: OpenDataContractStandard, custom: Mapping[str, Any], obj: SchemaObject,
-               source: str, idx: int) -> TableRef:
+def _table_ref(
+    doc: OpenDataContractStandard, custom: Mapping[str, Any], obj: SchemaObject, source: str, idx: int
+) -> TableRef:
     servers = [s for s in doc.servers or [] if (s.type or "").lower() == "iceberg"]
     server = servers[0] if servers else None
     ns_text = (server.namespace if server else None) or custom.get("floe.iceberg_namespace")
     if not ns_text:
-        raise _fail(source, "servers", "no Iceberg namespace: add a `servers` entry of type iceberg with "
-                    "`namespace` (or customProperties `floe.iceberg_namespace`)")
+        raise _fail(
+            source,
+            "servers",
+            "no Iceberg namespace: add a `servers` entry of type iceberg with "
+            "`namespace` (or customProperties `floe.iceberg_namespace`)",
+        )
     table = obj.physicalName or obj.name
     if not table:
         raise _fail(source, f"schema[{idx}]", "a schema object needs `physicalName` or `name`")
@@ -269,24 +294,35 @@ def _columns(obj: SchemaObject, source: str, idx: int) -> tuple[ExpectedColumn, 
         fid = custom.get("floe.iceberg_field_id")
         if fid is not None and not (isinstance(fid, int) and not isinstance(fid, bool)):
             raise _fail(source, f"{field}.customProperties.floe.iceberg_field_id", f"{fid!r} is not an integer")
-        cols.append(ExpectedColumn(
-            name=prop.name,
-            physical_name=physical,
-            logical_type=(prop.logicalType or None),
-            physical_type=prop.physicalType,
-            required=bool(prop.required) or bool(prop.primaryKey),
-            primary_key=bool(prop.primaryKey),
-            classification=prop.classification,
-            field_id=fid,
-            description=prop.description,
-        ))
+        cols.append(
+            ExpectedColumn(
+                name=prop.name,
+                physical_name=physical,
+                logical_type=(prop.logicalType or None),
+                physical_type=prop.physicalType,
+                required=bool(prop.required) or bool(prop.primaryKey),
+                primary_key=bool(prop.primaryKey),
+                classification=prop.classification,
+                field_id=fid,
+                description=prop.description,
+            )
+        )
     return tuple(cols)
 
 
 def _quality_rule(q: Any, table: str, element: str | None, field: str, source: str) -> QualityRule:
     ops = {
-        k: getattr(q, k) for k in ("mustBe", "mustNotBe", "mustBeGreaterThan", "mustBeGreaterOrEqualTo",
-                                   "mustBeLessThan", "mustBeLessOrEqualTo", "mustBeBetween", "mustNotBeBetween")
+        k: getattr(q, k)
+        for k in (
+            "mustBe",
+            "mustNotBe",
+            "mustBeGreaterThan",
+            "mustBeGreaterOrEqualTo",
+            "mustBeLessThan",
+            "mustBeLessOrEqualTo",
+            "mustBeBetween",
+            "mustNotBeBetween",
+        )
         if getattr(q, k) is not None
     }
     qtype = (q.type or ("library" if q.metric or q.rule else "custom")).lower()
@@ -298,9 +334,18 @@ def _quality_rule(q: Any, table: str, element: str | None, field: str, source: s
         raise _fail(source, f"{field}.query", "a `type: sql` rule needs a `query`")
     return QualityRule(
         name=q.name or q.id or f"{table}.{element or 'table'}.{q.metric or qtype}",
-        type=qtype, table=table, element=element, metric=q.metric, unit=q.unit, rule=q.rule, query=q.query,
-        operators=ops, arguments=dict(q.arguments or {}), severity=q.severity,
-        weight=float(weight) if weight is not None else None, source_path=field,
+        type=qtype,
+        table=table,
+        element=element,
+        metric=q.metric,
+        unit=q.unit,
+        rule=q.rule,
+        query=q.query,
+        operators=ops,
+        arguments=dict(q.arguments or {}),
+        severity=q.severity,
+        weight=float(weight) if weight is not None else None,
+        source_path=field,
     )
 
 
@@ -319,12 +364,18 @@ def _dialect_rules(extras: Mapping[str, Any], tables: list[MonitoredTable], sour
         table = next((t for t in tables if t.column(str(element))), tables[0] if tables else None)
         if table is None:
             raise _fail(source, f"{field}.element", f"no table declares column {element!r}")
-        rules.append(QualityRule(
-            name=str(q.get("name") or f"{element}_{qtype}"), type=qtype, table=table.schema_name,
-            element=str(element), rule=None if q.get("rule") is None else str(q["rule"]),
-            severity=q.get("severity"), source_path=field,
-            weight=float(q["weight"]) if isinstance(q.get("weight"), int | float) else None,
-        ))
+        rules.append(
+            QualityRule(
+                name=str(q.get("name") or f"{element}_{qtype}"),
+                type=qtype,
+                table=table.schema_name,
+                element=str(element),
+                rule=None if q.get("rule") is None else str(q["rule"]),
+                severity=q.get("severity"),
+                source_path=field,
+                weight=float(q["weight"]) if isinstance(q.get("weight"), int | float) else None,
+            )
+        )
     return rules
 
 
@@ -400,12 +451,24 @@ def parse_document(raw: Any, source: str) -> MonitoredContract:
         ]
         for j, prop in enumerate(obj.properties or []):
             rules += [
-                _quality_rule(q, obj.name or ref.name, prop.physicalName or prop.name,
-                              f"schema[{idx}].properties[{j}].quality[{k}]", source)
+                _quality_rule(
+                    q,
+                    obj.name or ref.name,
+                    prop.physicalName or prop.name,
+                    f"schema[{idx}].properties[{j}].quality[{k}]",
+                    source,
+                )
                 for k, q in enumerate(_prop_quality(prop))
             ]
-        tables.append(MonitoredTable(schema_name=obj.name or ref.name, ref=ref, columns=cols,
-                                     description=obj.description, quality_rules=tuple(rules)))
+        tables.append(
+            MonitoredTable(
+                schema_name=obj.name or ref.name,
+                ref=ref,
+                columns=cols,
+                description=obj.description,
+                quality_rules=tuple(rules),
+            )
+        )
     names = [t.schema_name for t in tables]
     if len(set(names)) != len(names):
         raise _fail(source, "schema", "two schema objects share a name")
@@ -414,7 +477,10 @@ def parse_document(raw: Any, source: str) -> MonitoredContract:
     dialect_rules = _dialect_rules(extras, tables, source)
     tables = [
         MonitoredTable(
-            schema_name=t.schema_name, ref=t.ref, columns=t.columns, description=t.description,
+            schema_name=t.schema_name,
+            ref=t.ref,
+            columns=t.columns,
+            description=t.description,
             freshness_column=fcols[t.schema_name],
             quality_rules=t.quality_rules + tuple(r for r in dialect_rules if r.table == t.schema_name),
         )
@@ -422,10 +488,20 @@ def parse_document(raw: Any, source: str) -> MonitoredContract:
     ]
     desc = doc.description.purpose if doc.description else None
     return MonitoredContract(
-        name=name, version=version, contract_id=doc.id or name, source=source, tables=tuple(tables),
-        status=doc.status, domain=doc.domain, description=(desc or "").strip() or None,
-        owners=_owners(doc, extras), tags=tuple(doc.tags or ()), consumers=_consumers(custom, extras),
-        freshness=freshness, availability=availability, monitoring_overrides=dict(overrides),
+        name=name,
+        version=version,
+        contract_id=doc.id or name,
+        source=source,
+        tables=tuple(tables),
+        status=doc.status,
+        domain=doc.domain,
+        description=(desc or "").strip() or None,
+        owners=_owners(doc, extras),
+        tags=tuple(doc.tags or ()),
+        consumers=_consumers(custom, extras),
+        freshness=freshness,
+        availability=availability,
+        monitoring_overrides=dict(overrides),
         dialect=dialect,
     )
 

@@ -20,9 +20,15 @@ log = logging.getLogger(__name__)
 
 
 class ContractRegistry(Protocol):
-    def register_contract(self, name: str, version: str, contract_data: Mapping[str, Any],
-                          connection_config: Mapping[str, Any], overrides: Mapping[str, Any] | None,
-                          registered_at: datetime) -> None: ...
+    def register_contract(
+        self,
+        name: str,
+        version: str,
+        contract_data: Mapping[str, Any],
+        connection_config: Mapping[str, Any],
+        overrides: Mapping[str, Any] | None,
+        registered_at: datetime,
+    ) -> None: ...
 
     def registered_contracts(self, *, active_only: bool = True) -> list[dict[str, Any]]: ...
 
@@ -31,10 +37,18 @@ def register_file(registry: ContractRegistry, path: Path, now: datetime) -> Moni
     """Validate a contract file and store its document; raises ContractLoadError naming the field."""
     raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     contract = parse_document(raw, str(path))
-    connection = [{"table": t.ref.identifier, "catalog": t.ref.catalog, "catalog_url": t.ref.catalog_url,
-                   "warehouse": t.ref.warehouse} for t in contract.tables]
-    registry.register_contract(contract.name, contract.version, raw, {"tables": connection},
-                               contract.monitoring_overrides or None, now)
+    connection = [
+        {
+            "table": t.ref.identifier,
+            "catalog": t.ref.catalog,
+            "catalog_url": t.ref.catalog_url,
+            "warehouse": t.ref.warehouse,
+        }
+        for t in contract.tables
+    ]
+    registry.register_contract(
+        contract.name, contract.version, raw, {"tables": connection}, contract.monitoring_overrides or None, now
+    )
     return contract
 
 
@@ -73,8 +87,9 @@ def merge_reports(files: LoadReport, registered: LoadReport) -> LoadReport:
             continue  # the file is the newer truth for a contract deployed both ways
         clash = next((t.ref.identifier for t in c.tables if t.ref.identifier in tables), None)
         if clash:
-            errors.append(ContractError(c.source, "schema",
-                                        f"table {clash} is already monitored by contract {tables[clash]!r}"))
+            errors.append(
+                ContractError(c.source, "schema", f"table {clash} is already monitored by contract {tables[clash]!r}")
+            )
             continue
         kept.append(c)
     return LoadReport(tuple(kept), tuple(errors))

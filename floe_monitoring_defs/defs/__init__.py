@@ -44,10 +44,19 @@ def build_definitions(
         name = job_name(group)
         jobs.append(checks_job(name, members, tags, f"{group.check_type.value} checks every {group.minutes} min"))
         schedules.append(no_overlap_schedule(f"{group.name}_schedule", name, group.minutes, running=running, tags=tags))
-    jobs.append(checks_job(REGISTRY_JOB, [registry_check], {"floe/check_type": "registry"},
-                           "Reports contract files that could not be loaded"))
-    schedules.append(no_overlap_schedule("floe_contract_registry_schedule", REGISTRY_JOB, 60, running=running,
-                                         tags={"floe/check_type": "registry"}))
+    jobs.append(
+        checks_job(
+            REGISTRY_JOB,
+            [registry_check],
+            {"floe/check_type": "registry"},
+            "Reports contract files that could not be loaded",
+        )
+    )
+    schedules.append(
+        no_overlap_schedule(
+            "floe_contract_registry_schedule", REGISTRY_JOB, 60, running=running, tags={"floe/check_type": "registry"}
+        )
+    )
     # -- SLA compliance (defs/sla.py): daily aggregates asset + schedule, retention job + schedule --------
     sla = build_sla_definitions(report, config, running=config.enabled)
     jobs.append(sla.job)  # a failed aggregation run alerts like any monitoring run
@@ -62,11 +71,12 @@ def build_definitions(
             dispatch_sensor(keys, config.alerts),
             failure_sensor(jobs),
         ],
-        resources=resources or {
+        resources=resources
+        or {
             "iceberg": IcebergCatalogResource(default_catalog=settings.default_catalog),
-            "floe_store": MonitoringStoreResource(db_url=dg.EnvVar("FLOE_MONITORING_DB_URL")
-                                                  if settings.db_url else None),
+            "floe_store": MonitoringStoreResource(
+                db_url=dg.EnvVar("FLOE_MONITORING_DB_URL") if settings.db_url else None
+            ),
             **channels,
         },
     )
-

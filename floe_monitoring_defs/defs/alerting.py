@@ -65,8 +65,10 @@ def dispatcher(store: MonitoringStore, resources: Any, keys: Sequence[str], conf
 
 def dispatch_sensor(keys: Sequence[str], config: AlertConfig) -> dg.SensorDefinition:
     @dg.sensor(
-        name="alert_dispatch_sensor", minimum_interval_seconds=config.sensor_interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING, required_resource_keys={"floe_store", *keys},
+        name="alert_dispatch_sensor",
+        minimum_interval_seconds=config.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        required_resource_keys={"floe_store", *keys},
         description="Routes and delivers what the alert outbox holds: dedup, rate limit, retries with backoff",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
@@ -81,10 +83,13 @@ def dispatch_sensor(keys: Sequence[str], config: AlertConfig) -> dg.SensorDefini
 
 def operational_event(job_name: str, run_id: str, message: str) -> ContractViolationEvent:
     return ContractViolationEvent(
-        contract_name=OPERATIONAL_CONTRACT, contract_version=OPERATIONAL_VERSION,
-        violation_type=ViolationType.AVAILABILITY, severity=ViolationSeverity.ERROR,
+        contract_name=OPERATIONAL_CONTRACT,
+        contract_version=OPERATIONAL_VERSION,
+        violation_type=ViolationType.AVAILABILITY,
+        severity=ViolationSeverity.ERROR,
         message=f"Monitoring run {run_id} of {job_name} failed: {message}"[:1000],
-        timestamp=utcnow(), check_duration_seconds=0.0,
+        timestamp=utcnow(),
+        check_duration_seconds=0.0,
         metadata={"job": job_name, "run_id": run_id, "operational": "run_failure"},
     )
 
@@ -94,7 +99,8 @@ def failure_sensor(jobs: Sequence[UnresolvedAssetJobDefinition]) -> dg.SensorDef
     through the same rules, dedup and retries as any violation."""
 
     @dg.run_failure_sensor(
-        name="monitoring_run_failure_sensor", monitored_jobs=list(jobs),
+        name="monitoring_run_failure_sensor",
+        monitored_jobs=list(jobs),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Turns a failed monitoring run into an operational alert through the same router",
     )
@@ -102,8 +108,11 @@ def failure_sensor(jobs: Sequence[UnresolvedAssetJobDefinition]) -> dg.SensorDef
         run = context.dagster_run
         first_line = (context.failure_event.message or "run failed").splitlines()[0]
         AlertStore(floe_store.store()).enqueue(
-            AlertKind.OPERATIONAL.value, operational_event(run.job_name, run.run_id, first_line), utcnow(),
-            alert_id=_run_alert_id(run.run_id))
+            AlertKind.OPERATIONAL.value,
+            operational_event(run.job_name, run.run_id, first_line),
+            utcnow(),
+            alert_id=_run_alert_id(run.run_id),
+        )
         context.log.info(f"operational alert queued for failed run {run.run_id} of {run.job_name}")
 
     return _sensor
@@ -116,6 +125,7 @@ def _run_alert_id(run_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"floe-monitoring:run-failure:{run_id}"))
 
 
-def eager_dispatch(store: MonitoringStore, resources: Mapping[str, Any] | Any, keys: Sequence[str],
-                   config: AlertConfig, contract: str) -> DispatchReport:
+def eager_dispatch(
+    store: MonitoringStore, resources: Mapping[str, Any] | Any, keys: Sequence[str], config: AlertConfig, contract: str
+) -> DispatchReport:
     return dispatcher(store, resources, keys, config).dispatch([contract])

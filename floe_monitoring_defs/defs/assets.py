@@ -23,18 +23,21 @@ def group_name(contract: MonitoredContract) -> str:
 
 
 def column_schema(table: MonitoredTable) -> dg.TableSchema:
-    return dg.TableSchema(columns=[
-        dg.TableColumn(
-            name=c.physical_name,
-            type=c.physical_type or c.logical_type or "unknown",
-            description=c.description,
-            constraints=dg.TableColumnConstraints(
-                nullable=not c.required, unique=c.primary_key,
-                other=[f"classification: {c.classification}"] if c.classification else None,
-            ),
-        )
-        for c in table.columns
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=c.physical_name,
+                type=c.physical_type or c.logical_type or "unknown",
+                description=c.description,
+                constraints=dg.TableColumnConstraints(
+                    nullable=not c.required,
+                    unique=c.primary_key,
+                    other=[f"classification: {c.classification}"] if c.classification else None,
+                ),
+            )
+            for c in table.columns
+        ]
+    )
 
 
 def table_spec(contract: MonitoredContract, table: MonitoredTable) -> dg.AssetSpec:

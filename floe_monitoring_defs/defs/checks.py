@@ -28,8 +28,17 @@ _DESCRIPTIONS = {
     ViolationType.QUALITY: "The contract's quality rules, weighted into a score against the threshold",
     ViolationType.AVAILABILITY: "Catalog round trip + table metadata load; rolling 24 h uptime against the SLA",
 }
-_AVAILABILITY_EVIDENCE = ("uptime_pct", "consecutive_failures", "total_pings", "successful_pings", "latency_ms",
-                          "reason", "last_failure_at", "last_failure_reason", "recovered")
+_AVAILABILITY_EVIDENCE = (
+    "uptime_pct",
+    "consecutive_failures",
+    "total_pings",
+    "successful_pings",
+    "latency_ms",
+    "reason",
+    "last_failure_at",
+    "last_failure_reason",
+    "recovered",
+)
 _QUALITY_EVIDENCE = ("score", "threshold", "rows_checked", "engine")
 
 
@@ -56,7 +65,8 @@ def to_check_result(run: CheckRun) -> dg.AssetCheckResult:
     worst = run.max_severity
     failed = status is CheckStatus.ERROR or (status is CheckStatus.FAIL)
     dagster_severity = (
-        dg.AssetCheckSeverity.WARN if status is CheckStatus.FAIL and worst is ViolationSeverity.WARNING
+        dg.AssetCheckSeverity.WARN
+        if status is CheckStatus.FAIL and worst is ViolationSeverity.WARNING
         else dg.AssetCheckSeverity.ERROR
     )
     outcome = run.outcome
@@ -81,18 +91,34 @@ def to_check_result(run: CheckRun) -> dg.AssetCheckResult:
             metadata["last_update"] = outcome.details["last_update"]
     if run.result.check_type is ViolationType.SCHEMA_DRIFT and outcome.findings:
         metadata["drift"] = dg.MetadataValue.table(
-            records=[dg.TableRecord({"drift": f.kind, "column": f.element or "", "expected": f.expected or "",
-                                     "actual": f.actual or "", "severity": v.severity.value})
-                     for f, v in zip(outcome.findings, run.violations, strict=True)],
-            schema=dg.TableSchema(columns=[dg.TableColumn(n) for n in
-                                           ("drift", "column", "expected", "actual", "severity")]),
+            records=[
+                dg.TableRecord(
+                    {
+                        "drift": f.kind,
+                        "column": f.element or "",
+                        "expected": f.expected or "",
+                        "actual": f.actual or "",
+                        "severity": v.severity.value,
+                    }
+                )
+                for f, v in zip(outcome.findings, run.violations, strict=True)
+            ],
+            schema=dg.TableSchema(
+                columns=[dg.TableColumn(n) for n in ("drift", "column", "expected", "actual", "severity")]
+            ),
         )
     if run.result.check_type is ViolationType.AVAILABILITY:
-        metadata.update({k: _scalar(outcome.details[k]) for k in _AVAILABILITY_EVIDENCE
-                         if outcome.details.get(k) is not None})
+        metadata.update(
+            {k: _scalar(outcome.details[k]) for k in _AVAILABILITY_EVIDENCE if outcome.details.get(k) is not None}
+        )
     if run.result.check_type is ViolationType.QUALITY:
-        metadata.update({f"quality_{k}": _scalar(outcome.details[k]) for k in _QUALITY_EVIDENCE
-                         if outcome.details.get(k) is not None})
+        metadata.update(
+            {
+                f"quality_{k}": _scalar(outcome.details[k])
+                for k in _QUALITY_EVIDENCE
+                if outcome.details.get(k) is not None
+            }
+        )
         if outcome.details.get("columns_read") is not None:
             metadata["quality_columns_read"] = ", ".join(map(str, outcome.details["columns_read"]))
         rules = outcome.details.get("rules") or []
@@ -113,8 +139,12 @@ def to_check_result(run: CheckRun) -> dg.AssetCheckResult:
     else:
         description = "within contract"
     return dg.AssetCheckResult(
-        asset_key=asset_key(run.table), check_name=run.result.check_type.value,
-        passed=not failed, severity=dagster_severity, description=description[:2000], metadata=metadata,
+        asset_key=asset_key(run.table),
+        check_name=run.result.check_type.value,
+        passed=not failed,
+        severity=dagster_severity,
+        description=description[:2000],
+        metadata=metadata,
     )
 
 
@@ -126,8 +156,9 @@ def _cell(value: Any) -> str | int | float | bool:
     return "" if value is None else value if isinstance(value, bool | int | float | str) else str(value)
 
 
-def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
-                      config: MonitoringConfig, channel_keys: Sequence[str] = ()) -> dg.AssetChecksDefinition:
+def build_multi_check(
+    group: CheckGroup, part: int, targets: Sequence[Target], config: MonitoringConfig, channel_keys: Sequence[str] = ()
+) -> dg.AssetChecksDefinition:
     lookup = {check_key(group.check_type, t): t for t in targets}
     specs = [
         # No per-spec metadata: the asset carries the contract, and normalizing metadata on 1,000s of
@@ -139,7 +170,9 @@ def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
     suffix = f"_part{part}" if part else ""
 
     @dg.multi_asset_check(
-        specs=specs, name=f"{group.name}{suffix}", can_subset=True,
+        specs=specs,
+        name=f"{group.name}{suffix}",
+        can_subset=True,
         description=f"{_DESCRIPTIONS[check_type]} (every {group.minutes} min)",
         op_tags={"floe/check_type": check_type.value},
         # Resources by key (Dagster cannot mix decorator keys with typed parameters, and the channel
@@ -157,8 +190,7 @@ def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
         missing = [t for t in selected if t[0].source_path is not None and not t[0].source_path.exists()]
         for contract, _table in missing:  # edge case 2: deleted while monitored
             context.log.warning(
-                f"contract {contract.name} ({contract.source}) was removed; skipping it until the code location "
-                "reloads"
+                f"contract {contract.name} ({contract.source}) was removed; skipping it until the code location reloads"
             )
         for run in runner.run(check_type, [t for t in selected if t not in missing]):
             if run.violations:  # queued for a background sender: never blocks or fails the check
@@ -170,47 +202,58 @@ def build_multi_check(group: CheckGroup, part: int, targets: Sequence[Target],
                     report = eager_dispatch(store, context.resources, channel_keys, config.alerts, run.contract.name)
                     context.log.info(f"alerts for {run.contract.name}: {report.summary()}")
                 except Exception as exc:
-                    context.log.warning(f"eager alert dispatch for {run.contract.name} failed ({exc}); "
-                                        "alert_dispatch_sensor will retry")
+                    context.log.warning(
+                        f"eager alert dispatch for {run.contract.name} failed ({exc}); alert_dispatch_sensor will retry"
+                    )
             yield to_check_result(run)
         # Give queued lineage events a moment to leave, bounded to 5 % of the step so that a slow or down
         # collector cannot slow monitoring down (what is still queued at exit is counted as dropped).
         lineage.flush(timeout=max(0.05, 0.05 * (time.monotonic() - started)))
         for contract, table in missing:
             yield dg.AssetCheckResult(
-                asset_key=asset_key(table), check_name=check_type.value, passed=True,
-                severity=dg.AssetCheckSeverity.WARN, description="skipped: the contract file was removed",
+                asset_key=asset_key(table),
+                check_name=check_type.value,
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                description="skipped: the contract file was removed",
                 metadata={"floe/status": CheckStatus.SKIPPED.value, "floe/contract": contract.name},
             )
 
     return _checks
 
 
-def build_check_groups(groups: Sequence[CheckGroup], config: MonitoringConfig,
-                       channel_keys: Sequence[str] = ()) -> dict[str, list[dg.AssetChecksDefinition]]:
+def build_check_groups(
+    groups: Sequence[CheckGroup], config: MonitoringConfig, channel_keys: Sequence[str] = ()
+) -> dict[str, list[dg.AssetChecksDefinition]]:
     """group name -> its steps (one per chunk of at most MAX_CHECKS_PER_STEP checks)."""
     out: dict[str, list[dg.AssetChecksDefinition]] = {}
     for group in groups:
         keyed = {check_key(group.check_type, t).to_user_string(): t for t in group.targets}
         out[group.name] = [
             build_multi_check(group, part, [keyed[n] for n in names], config, channel_keys)
-            for part, names in enumerate(chunks(sorted(keyed), MAX_CHECKS_PER_STEP)) if names
+            for part, names in enumerate(chunks(sorted(keyed), MAX_CHECKS_PER_STEP))
+            if names
         ]
     return out
 
 
 def build_registry_check(report: LoadReport) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=REGISTRY_KEY, name=REGISTRY_CHECK_NAME,
-                    description="Every contract file parses and validates against ODCS")
+    @dg.asset_check(
+        asset=REGISTRY_KEY,
+        name=REGISTRY_CHECK_NAME,
+        description="Every contract file parses and validates against ODCS",
+    )
     def _registry_check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         for err in report.errors:
             context.log.warning(f"contract not loaded: {err}")
         return dg.AssetCheckResult(
             passed=not report.errors,
             severity=dg.AssetCheckSeverity.ERROR,
-            description=(f"{len(report.contracts)} contracts loaded" if not report.errors else
-                         f"{len(report.errors)} contract(s) failed to load: " +
-                         "; ".join(str(e) for e in report.errors))[:2000],
+            description=(
+                f"{len(report.contracts)} contracts loaded"
+                if not report.errors
+                else f"{len(report.errors)} contract(s) failed to load: " + "; ".join(str(e) for e in report.errors)
+            )[:2000],
             metadata={
                 "floe/contracts_loaded": len(report.contracts),
                 "floe/contracts_failed": len(report.errors),

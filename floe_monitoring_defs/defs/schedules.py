@@ -13,23 +13,29 @@ from floe_monitoring_defs.contracts.loader import iter_contract_files
 
 # A run of the same job in any of these states means the previous tick is still going (FR-006).
 IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
 ]
 
 
-def checks_job(name: str, checks: Sequence[dg.AssetChecksDefinition], tags: dict[str, str],
-               description: str) -> UnresolvedAssetJobDefinition:
-    return dg.define_asset_job(name, selection=dg.AssetSelection.checks(*checks), tags=tags,
-                               description=description)
+def checks_job(
+    name: str, checks: Sequence[dg.AssetChecksDefinition], tags: dict[str, str], description: str
+) -> UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(name, selection=dg.AssetSelection.checks(*checks), tags=tags, description=description)
 
 
-def no_overlap_schedule(name: str, job_name: str, minutes: int, *, running: bool,
-                        tags: dict[str, str]) -> dg.ScheduleDefinition:
+def no_overlap_schedule(
+    name: str, job_name: str, minutes: int, *, running: bool, tags: dict[str, str]
+) -> dg.ScheduleDefinition:
     crons = crons_for_interval(minutes)
 
     @dg.schedule(
-        name=name, job_name=job_name, cron_schedule=crons if len(crons) > 1 else crons[0],
+        name=name,
+        job_name=job_name,
+        cron_schedule=crons if len(crons) > 1 else crons[0],
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED,
         description=f"Runs {job_name} every {minutes} minutes; skips a tick while the previous run is going",
@@ -38,8 +44,10 @@ def no_overlap_schedule(name: str, job_name: str, minutes: int, *, running: bool
         busy = context.instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=IN_FLIGHT), limit=1)
         if busy:
             run = busy[0]
-            message = (f"previous run {run.run_id} of {job_name} is still {run.status.value}; "
-                       f"skipping this tick so checks of the same contract and type never overlap")
+            message = (
+                f"previous run {run.run_id} of {job_name} is still {run.status.value}; "
+                f"skipping this tick so checks of the same contract and type never overlap"
+            )
             context.log.warning(message)
             return dg.SkipReason(message)
         return dg.RunRequest(tags=tags)
@@ -57,9 +65,12 @@ def contracts_fingerprint(contracts_dir: Path) -> dict[str, str]:
 def registry_sensor(contracts_dir: Path, loaded: dict[str, str]) -> dg.SensorDefinition:
     """Notices contracts added, changed or removed since the code location loaded (edge cases 1, 2)."""
 
-    @dg.sensor(name="contract_registry_sensor", minimum_interval_seconds=60,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Watches {contracts_dir} for contracts added, changed or removed")
+    @dg.sensor(
+        name="contract_registry_sensor",
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Watches {contracts_dir} for contracts added, changed or removed",
+    )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         now = contracts_fingerprint(contracts_dir)
         added = sorted(set(now) - set(loaded))

@@ -105,8 +105,9 @@ def _parse_literal(text: str) -> Any:
 
 
 def _is_string(t: pa.DataType) -> bool:
-    return bool(pa.types.is_string(t) or pa.types.is_large_string(t)
-                or getattr(pa.types, "is_string_view", lambda _t: False)(t))
+    return bool(
+        pa.types.is_string(t) or pa.types.is_large_string(t) or getattr(pa.types, "is_string_view", lambda _t: False)(t)
+    )
 
 
 def _is_numeric(t: pa.DataType) -> bool:
@@ -172,7 +173,7 @@ class CompiledRule:
 
 
 def _unit(rule: QualityRule) -> str:
-    unit = (rule.unit or rule.arguments.get("unit") or "rows")
+    unit = rule.unit or rule.arguments.get("unit") or "rows"
     unit = str(unit).strip().lower()
     if unit not in UNITS:
         raise RuleError(f"unit {unit!r} is not supported (rows or percent)")
@@ -191,8 +192,9 @@ def compile_rule(rule: QualityRule, schema: pa.Schema) -> CompiledRule:
     """Compile one rule against the table's schema; raises `RuleError` when it cannot run."""
     rtype = (rule.type or "library").strip().lower()
     if rtype in NOT_EXECUTABLE:
-        return CompiledRule(rule, rtype, "skip", note=f"`type: {rtype}` rules are not executable by this engine",
-                            element=rule.element)
+        return CompiledRule(
+            rule, rtype, "skip", note=f"`type: {rtype}` rules are not executable by this engine", element=rule.element
+        )
     if rtype == "sql":
         return _compile_sql(rule, schema)
     if rtype in DIALECT_TYPES:
@@ -210,8 +212,9 @@ def compile_rule(rule: QualityRule, schema: pa.Schema) -> CompiledRule:
     if metric == "rowCount":
         if unit == "percent":
             raise RuleError("rowCount is a number of rows; `unit: percent` does not apply")
-        return CompiledRule(rule, metric, "row_count", parse_comparison(rule.operators, _POSITIVE), unit,
-                            element=rule.element)
+        return CompiledRule(
+            rule, metric, "row_count", parse_comparison(rule.operators, _POSITIVE), unit, element=rule.element
+        )
     comparison = parse_comparison(rule.operators, _ZERO)
     if metric == "duplicateValues" and not rule.element:
         props = args.get("properties")
@@ -305,6 +308,7 @@ def constraint_predicate(col: str, text: str | None) -> str:
 
 # -- type: sql ------------------------------------------------------------------------------------------
 
+
 def substitute_placeholders(query: str, element: str | None) -> str:
     def repl(m: re.Match[str]) -> str:
         key = m.group(1).lower()
@@ -344,9 +348,9 @@ def referenced_columns(query: str, names: Sequence[str]) -> tuple[str, ...]:
         text = re.split(r"[\s.(),;]", text, maxsplit=1)[0] if not text.startswith('"') else text
         if text.startswith('"'):
             close = text.find('"', 1)
-            while close != -1 and text[close + 1:close + 2] == '"':
+            while close != -1 and text[close + 1 : close + 2] == '"':
                 close = text.find('"', close + 2)
-            exact.add(text[1:close if close != -1 else None].replace('""', '"'))
+            exact.add(text[1 : close if close != -1 else None].replace('""', '"'))
         else:
             folded.add(text.lower())
     return tuple(n for n in names if n in exact or n.lower() in folded)
@@ -358,8 +362,7 @@ def _compile_sql(rule: QualityRule, schema: pa.Schema) -> CompiledRule:
     if rule.element and rule.element not in schema.names:
         raise RuleError(f"column {rule.element!r} is not in the table")
     query = single_select(substitute_placeholders(rule.query, rule.element))
-    comparison = parse_comparison(rule.operators, None) if any(
-        v is not None for v in rule.operators.values()) else None
+    comparison = parse_comparison(rule.operators, None) if any(v is not None for v in rule.operators.values()) else None
     unit = str(rule.unit).strip().lower() if rule.unit else "value"
     cols = referenced_columns(query, schema.names)
     return CompiledRule(rule, "sql", "sql", comparison, unit, cols, query=query, element=rule.element)

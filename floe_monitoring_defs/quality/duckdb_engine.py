@@ -70,8 +70,10 @@ class _ReadGuard:
         if self.error is not None:
             if isinstance(self.error, QualityReadError):
                 raise self.error
-            raise QualityReadError(f"cannot read the table: {type(self.error).__name__}: "
-                                   f"{str(self.error).splitlines()[0][:300] if str(self.error) else ''}")
+            raise QualityReadError(
+                f"cannot read the table: {type(self.error).__name__}: "
+                f"{str(self.error).splitlines()[0][:300] if str(self.error) else ''}"
+            )
 
 
 class DuckDBQualityEngine:
@@ -103,8 +105,9 @@ class DuckDBQualityEngine:
 
     # -- run ------------------------------------------------------------------------------------------
 
-    def run(self, source: QualityDataSource, monitored: MonitoredTable,
-            rules: Sequence[QualityRule]) -> list[RuleResult]:
+    def run(
+        self, source: QualityDataSource, monitored: MonitoredTable, rules: Sequence[QualityRule]
+    ) -> list[RuleResult]:
         started = time.perf_counter()
         schema = source.schema()
         sensitive = {c.physical_name: (c.classification or "") for c in monitored.columns if c.sensitive}
@@ -153,8 +156,13 @@ class DuckDBQualityEngine:
         if sqls:
             for i, result in self._sql_rules(source, monitored, sqls, sensitive).items():
                 results[i] = result
-        log.debug("quality engine duckdb: %d rules on %s in %.3fs (columns read: %s)", len(rules),
-                  source.name, time.perf_counter() - started, ", ".join(source.columns_read))
+        log.debug(
+            "quality engine duckdb: %d rules on %s in %.3fs (columns read: %s)",
+            len(rules),
+            source.name,
+            time.perf_counter() - started,
+            ", ".join(source.columns_read),
+        )
         return [results[i] for i in range(len(rules))]
 
     def _probe(self, c: CompiledRule, schema: pa.Schema) -> str | None:
@@ -174,8 +182,9 @@ class DuckDBQualityEngine:
             con.close()
         return None
 
-    def _aggregate_pass(self, source: QualityDataSource, runnable: list[tuple[int, CompiledRule]],
-                        sensitive: dict[str, str]) -> tuple[int, dict[int, int | str]]:
+    def _aggregate_pass(
+        self, source: QualityDataSource, runnable: list[tuple[int, CompiledRule]], sensitive: dict[str, str]
+    ) -> tuple[int, dict[int, int | str]]:
         """All aggregate rules in one scan; if that fails, each rule alone (to isolate the bad one)."""
         names = source.schema().names
         wanted = {col for _, c in runnable for col in c.columns}
@@ -183,8 +192,11 @@ class DuckDBQualityEngine:
         try:
             row = self._select(source, cols, [c.expression or "0" for _, c in runnable])
         except duckdb.Error as exc:
-            log.warning("quality: the combined pass over %s failed (%s); evaluating rules one by one",
-                        source.name, type(exc).__name__)
+            log.warning(
+                "quality: the combined pass over %s failed (%s); evaluating rules one by one",
+                source.name,
+                type(exc).__name__,
+            )
         else:
             return int(row[0]), {i: int(v) for (i, _), v in zip(runnable, row[1:], strict=True)}
         rows: int | None = None
@@ -221,8 +233,13 @@ class DuckDBQualityEngine:
         assert row is not None  # an aggregate without GROUP BY always returns one row
         return tuple(row)
 
-    def _sql_rules(self, source: QualityDataSource, monitored: MonitoredTable,
-                   sqls: list[tuple[int, CompiledRule]], sensitive: dict[str, str]) -> dict[int, RuleResult]:
+    def _sql_rules(
+        self,
+        source: QualityDataSource,
+        monitored: MonitoredTable,
+        sqls: list[tuple[int, CompiledRule]],
+        sensitive: dict[str, str],
+    ) -> dict[int, RuleResult]:
         schema = source.schema()
         wanted = {col for _, c in sqls for col in c.columns}
         cols = [n for n in schema.names if n in wanted] or [_narrowest(schema)]
@@ -247,8 +264,9 @@ class DuckDBQualityEngine:
             con.close()
         return out
 
-    def _one_sql(self, con: duckdb.DuckDBPyConnection, c: CompiledRule, rows: int,
-                 sensitive: dict[str, str]) -> RuleResult:
+    def _one_sql(
+        self, con: duckdb.DuckDBPyConnection, c: CompiledRule, rows: int, sensitive: dict[str, str]
+    ) -> RuleResult:
         assert c.query is not None
         try:
             cur = con.execute(c.query)
@@ -257,8 +275,11 @@ class DuckDBQualityEngine:
         except duckdb.Error as exc:
             return _error(c.rule, _engine_error(exc, c.columns, sensitive))
         if width != 1 or len(got) != 1:
-            return _error(c.rule, f"the query must return one row with one column; it returned {len(got)}"
-                                  f"{'+' if len(got) > 1 else ''} row(s) with {width} column(s)")
+            return _error(
+                c.rule,
+                f"the query must return one row with one column; it returned {len(got)}"
+                f"{'+' if len(got) > 1 else ''} row(s) with {width} column(s)",
+            )
         value = got[0][0]
         if value is None:
             return _error(c.rule, "the query returned NULL; it must return a number")
@@ -266,10 +287,19 @@ class DuckDBQualityEngine:
             if c.comparison is None:
                 passed = value
                 return RuleResult(
-                    name=c.rule.name, passed=passed, metric="sql", expected="true",
-                    actual="true" if value else "false", weight=rule_weight(c.rule),
-                    severity=rule_severity(c.rule), element=c.element, rows_checked=rows,
-                    value=1.0 if value else 0.0, unit="value", rule_type="sql", source_path=c.rule.source_path,
+                    name=c.rule.name,
+                    passed=passed,
+                    metric="sql",
+                    expected="true",
+                    actual="true" if value else "false",
+                    weight=rule_weight(c.rule),
+                    severity=rule_severity(c.rule),
+                    element=c.element,
+                    rows_checked=rows,
+                    value=1.0 if value else 0.0,
+                    unit="value",
+                    rule_type="sql",
+                    source_path=c.rule.source_path,
                 )
             value = 1 if value else 0
         if not isinstance(value, int | float | Decimal):
@@ -300,24 +330,51 @@ def _prefix(rule: QualityRule) -> str:
 def _error(rule: QualityRule, reason: str) -> RuleResult:
     metric = (rule.metric or rule.rule) if (rule.type or "library") == "library" else rule.type
     return RuleResult(
-        name=rule.name, passed=None, metric=str(metric or rule.type), expected="", actual="",
-        weight=rule_weight(rule), severity=rule_severity(rule), element=rule.element,
-        error=f"{_prefix(rule)}: {reason}", rule_type=rule.type, source_path=rule.source_path,
+        name=rule.name,
+        passed=None,
+        metric=str(metric or rule.type),
+        expected="",
+        actual="",
+        weight=rule_weight(rule),
+        severity=rule_severity(rule),
+        element=rule.element,
+        error=f"{_prefix(rule)}: {reason}",
+        rule_type=rule.type,
+        source_path=rule.source_path,
     )
 
 
 def _result(c: CompiledRule, value: float | None, rows: int | None, note: str | None = None) -> RuleResult:
     if value is None or c.comparison is None:
         return RuleResult(
-            name=c.rule.name, passed=None, metric=c.metric, expected="", actual="", weight=rule_weight(c.rule),
-            severity=rule_severity(c.rule), element=c.element, rows_checked=rows, note=note,
-            unit=c.unit, rule_type=c.rule.type, source_path=c.rule.source_path,
+            name=c.rule.name,
+            passed=None,
+            metric=c.metric,
+            expected="",
+            actual="",
+            weight=rule_weight(c.rule),
+            severity=rule_severity(c.rule),
+            element=c.element,
+            rows_checked=rows,
+            note=note,
+            unit=c.unit,
+            rule_type=c.rule.type,
+            source_path=c.rule.source_path,
         )
     return RuleResult(
-        name=c.rule.name, passed=c.comparison.holds(value), metric=c.metric,
-        expected=describe_expected(c.comparison, c.unit), actual=format_value(value, c.unit),
-        weight=rule_weight(c.rule), severity=rule_severity(c.rule), element=c.element, rows_checked=rows,
-        value=value, unit=c.unit, rule_type=c.rule.type, source_path=c.rule.source_path,
+        name=c.rule.name,
+        passed=c.comparison.holds(value),
+        metric=c.metric,
+        expected=describe_expected(c.comparison, c.unit),
+        actual=format_value(value, c.unit),
+        weight=rule_weight(c.rule),
+        severity=rule_severity(c.rule),
+        element=c.element,
+        rows_checked=rows,
+        value=value,
+        unit=c.unit,
+        rule_type=c.rule.type,
+        source_path=c.rule.source_path,
     )
 
 
@@ -329,8 +386,7 @@ def _engine_error(exc: BaseException, columns: Sequence[str], sensitive: dict[st
         return text[:300]
     touched = [c for c in columns if c in sensitive]
     if touched:
-        return (f"{kind} (details withheld: column {touched[0]!r} is classified "
-                f"{sensitive[touched[0]] or 'sensitive'})")
+        return f"{kind} (details withheld: column {touched[0]!r} is classified {sensitive[touched[0]] or 'sensitive'})"
     known = set(columns) | {OBJECT}
 
     def mask(m: re.Match[str]) -> str:

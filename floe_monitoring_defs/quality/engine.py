@@ -152,5 +152,6 @@ class QualityEngine(Protocol):
 
     name: str
 
-    def run(self, source: QualityDataSource, monitored: MonitoredTable,
-            rules: Sequence[QualityRule]) -> list[RuleResult]: ...
+    def run(
+        self, source: QualityDataSource, monitored: MonitoredTable, rules: Sequence[QualityRule]
+    ) -> list[RuleResult]: ...

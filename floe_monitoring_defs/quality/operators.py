@@ -111,8 +111,9 @@ def parse_comparison(operators: Mapping[str, Any], default: Mapping[str, Any] | 
                 raise RuleError(f"{op}: expected a list of two numbers [low, high], got {raw!r}")
             low, high = _number(raw[0], op), _number(raw[1], op)
             if low > high:
-                raise RuleError(f"{op}: the low bound {format_number(low)} is above the high bound "
-                                f"{format_number(high)}")
+                raise RuleError(
+                    f"{op}: the low bound {format_number(low)} is above the high bound {format_number(high)}"
+                )
             checks.append((op, (low, high)))
         else:
             checks.append((op, (_number(raw, op),)))

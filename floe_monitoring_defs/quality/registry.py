@@ -34,13 +34,13 @@ def load_engine(name: str = DEFAULT_ENGINE, **options: Any) -> QualityEngine:
     if not found:
         installed = ", ".join(available_engines()) or "none"
         raise QualityEngineUnavailable(
-            name, f"no entry point {name!r} in group {ENTRY_POINT_GROUP} (installed: {installed})")
+            name, f"no entry point {name!r} in group {ENTRY_POINT_GROUP} (installed: {installed})"
+        )
     ep = found[0]
     try:
         factory = ep.load()
     except Exception as exc:  # ImportError of the engine's library, or a broken plugin
-        raise QualityEngineUnavailable(
-            name, f"cannot import {ep.value}: {type(exc).__name__}: {exc}") from exc
+        raise QualityEngineUnavailable(name, f"cannot import {ep.value}: {type(exc).__name__}: {exc}") from exc
     try:
         engine = factory(**options)
     except QualityEngineUnavailable:

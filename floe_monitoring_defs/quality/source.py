@@ -68,16 +68,18 @@ class IcebergQualitySource:
         try:
             return int(self._full_scan.count())
         except Exception as exc:
-            raise QualityReadError(f"cannot count the rows of {self.identifier}: {type(exc).__name__}: "
-                                   f"{_short(exc)}") from exc
+            raise QualityReadError(
+                f"cannot count the rows of {self.identifier}: {type(exc).__name__}: {_short(exc)}"
+            ) from exc
 
     def _plan(self) -> list[FileScanTask]:
         if self._tasks is None:
             try:
                 self._tasks = list(self._full_scan.plan_files()) if self._snapshot_id is not None else []
             except Exception as exc:
-                raise QualityReadError(f"cannot plan the scan of {self.identifier}: {type(exc).__name__}: "
-                                       f"{_short(exc)}") from exc
+                raise QualityReadError(
+                    f"cannot plan the scan of {self.identifier}: {type(exc).__name__}: {_short(exc)}"
+                ) from exc
         return self._tasks
 
     def scan(self, columns: Sequence[str]) -> pa.RecordBatchReader:
@@ -92,8 +94,7 @@ class IcebergQualitySource:
         projected = scan.projection()
         target = schema_to_pyarrow(projected)
         self._read.update(cols)
-        arrow_scan = ArrowScan(self._table.metadata, self._table.io, projected, scan.row_filter,
-                               scan.case_sensitive)
+        arrow_scan = ArrowScan(self._table.metadata, self._table.io, projected, scan.row_filter, scan.case_sensitive)
         batches = self._batches(arrow_scan, tasks)
         return pa.RecordBatchReader.from_batches(target, batches).cast(target)
 
@@ -115,8 +116,9 @@ class IcebergQualitySource:
                     try:
                         batches = pending.popleft().result()
                     except Exception as exc:
-                        raise QualityReadError(f"cannot read the data of {self.identifier}: "
-                                               f"{type(exc).__name__}: {_short(exc)}") from exc
+                        raise QualityReadError(
+                            f"cannot read the data of {self.identifier}: {type(exc).__name__}: {_short(exc)}"
+                        ) from exc
                     nxt: Any = next(todo, None)
                     if nxt is not None:
                         pending.append(pool.submit(read, nxt))

@@ -46,9 +46,15 @@ class ContractPeriod:
 
 def _bucket(start: datetime, end: datetime, tot: Totals) -> WeeklyBucket:
     return WeeklyBucket(
-        start=start, end=end, total_checks=tot.total, passed_checks=tot.passed, evaluated_checks=tot.evaluated,
-        compliance_pct=tot.compliance_pct if tot.evaluated else None, violation_count=tot.violation_count,
-        quality_score_avg=tot.quality_avg, uptime_pct=tot.uptime_pct,
+        start=start,
+        end=end,
+        total_checks=tot.total,
+        passed_checks=tot.passed,
+        evaluated_checks=tot.evaluated,
+        compliance_pct=tot.compliance_pct if tot.evaluated else None,
+        violation_count=tot.violation_count,
+        quality_score_avg=tot.quality_avg,
+        uptime_pct=tot.uptime_pct,
     )
 
 
@@ -72,29 +78,51 @@ def build_report(p: ContractPeriod) -> SLAComplianceReport:
         tot = p.totals[ctype]
         weekly = [_bucket(s, e, week.get(ctype, Totals())) for s, e, week in p.weeks]
         resolved = list(p.resolutions.get(ctype, ()))
-        summaries.append(CheckTypeSummary(
-            check_type=ViolationType(ctype),
-            total_checks=tot.total, passed_checks=tot.passed, failed_checks=tot.failed, error_checks=tot.error,
-            compliance_pct=tot.compliance_pct, avg_duration_seconds=tot.avg_duration_seconds,
-            violation_count=tot.violation_count, trend=compute_trend([w.compliance_pct for w in weekly]),
-            skipped_checks=tot.skipped, expected_checks=tot.expected, monitoring_coverage_pct=tot.coverage_pct,
-            violations_by_severity=tot.by_severity(), uptime_pct=tot.uptime_pct,
-            quality_score_avg=tot.quality_avg, quality_score_min=tot.quality_min, quality_score_max=tot.quality_max,
-            error_budget=_budget(ctype, tot, p.targets.get(ctype, p.default_target_pct)),
-            mttd_seconds=tot.mttd_seconds, detections=tot.detections,
-            mttr_seconds=mean(resolved), incidents_resolved=len(resolved), weekly=weekly,
-        ))
+        summaries.append(
+            CheckTypeSummary(
+                check_type=ViolationType(ctype),
+                total_checks=tot.total,
+                passed_checks=tot.passed,
+                failed_checks=tot.failed,
+                error_checks=tot.error,
+                compliance_pct=tot.compliance_pct,
+                avg_duration_seconds=tot.avg_duration_seconds,
+                violation_count=tot.violation_count,
+                trend=compute_trend([w.compliance_pct for w in weekly]),
+                skipped_checks=tot.skipped,
+                expected_checks=tot.expected,
+                monitoring_coverage_pct=tot.coverage_pct,
+                violations_by_severity=tot.by_severity(),
+                uptime_pct=tot.uptime_pct,
+                quality_score_avg=tot.quality_avg,
+                quality_score_min=tot.quality_min,
+                quality_score_max=tot.quality_max,
+                error_budget=_budget(ctype, tot, p.targets.get(ctype, p.default_target_pct)),
+                mttd_seconds=tot.mttd_seconds,
+                detections=tot.detections,
+                mttr_seconds=mean(resolved),
+                incidents_resolved=len(resolved),
+                weekly=weekly,
+            )
+        )
     overall = total_of([p.totals[c] for c in types])
     weeks = [_bucket(s, e, total_of(list(week.values()))) for s, e, week in p.weeks]
     freshness = p.totals.get(ViolationType.FRESHNESS.value)
     quality_weekly = [None if w.quality_score_avg is None else w.quality_score_avg * 100.0 for w in weeks]
     all_resolved = [s for ctype in p.resolutions for s in p.resolutions[ctype]]
     return SLAComplianceReport(
-        contract_name=p.contract_name, period_start=p.period_start, period_end=p.period_end,
-        overall_compliance_pct=overall.compliance_pct, check_summaries=summaries,
-        total_violations=overall.violation_count, total_checks_executed=overall.total,
-        monitoring_coverage_pct=overall.coverage_pct, generated_at=p.generated_at,
-        window=p.window, expected_checks=overall.expected, uptime_pct=overall.uptime_pct,
+        contract_name=p.contract_name,
+        period_start=p.period_start,
+        period_end=p.period_end,
+        overall_compliance_pct=overall.compliance_pct,
+        check_summaries=summaries,
+        total_violations=overall.violation_count,
+        total_checks_executed=overall.total,
+        monitoring_coverage_pct=overall.coverage_pct,
+        generated_at=p.generated_at,
+        window=p.window,
+        expected_checks=overall.expected,
+        uptime_pct=overall.uptime_pct,
         freshness_compliance_pct=freshness.compliance_pct if freshness is not None and freshness.evaluated else None,
         quality_score_avg=overall.quality_avg,
         # Scores are 0..1: trended in percentage points so the spec's +-2.0 threshold means the same.
@@ -102,6 +130,9 @@ def build_report(p: ContractPeriod) -> SLAComplianceReport:
         trend=compute_trend([w.compliance_pct for w in weeks]),
         violations_by_type={c: p.totals[c].violation_count for c in types},
         violations_by_severity={s: overall.by_severity()[s] for s in SEVERITIES},
-        weekly=weeks, mttd_seconds=overall.mttd_seconds, mttr_seconds=mean(all_resolved),
-        days_from_aggregates=p.days_from_aggregates, days_from_raw_rows=p.days_from_raw_rows,
+        weekly=weeks,
+        mttd_seconds=overall.mttd_seconds,
+        mttr_seconds=mean(all_resolved),
+        days_from_aggregates=p.days_from_aggregates,
+        days_from_raw_rows=p.days_from_raw_rows,
     )

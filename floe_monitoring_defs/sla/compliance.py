@@ -67,17 +67,24 @@ class Totals:
             return NotImplemented
         a, b = self.violations, other.violations
         return Totals(
-            total=self.total + other.total, passed=self.passed + other.passed, failed=self.failed + other.failed,
-            error=self.error + other.error, skipped=self.skipped + other.skipped,
+            total=self.total + other.total,
+            passed=self.passed + other.passed,
+            failed=self.failed + other.failed,
+            error=self.error + other.error,
+            skipped=self.skipped + other.skipped,
             duration_sum=self.duration_sum + other.duration_sum,
-            quality_n=self.quality_n + other.quality_n, quality_sum=self.quality_sum + other.quality_sum,
+            quality_n=self.quality_n + other.quality_n,
+            quality_sum=self.quality_sum + other.quality_sum,
             quality_min=_min(self.quality_min, other.quality_min),
             quality_max=_max(self.quality_max, other.quality_max),
-            ping_n=self.ping_n + other.ping_n, ping_ok=self.ping_ok + other.ping_ok,
+            ping_n=self.ping_n + other.ping_n,
+            ping_ok=self.ping_ok + other.ping_ok,
             violations={s: a.get(s, 0) + b.get(s, 0) for s in {*a, *b}} if a and b else dict(a or b),
-            expected=None if self.expected is None and other.expected is None
+            expected=None
+            if self.expected is None and other.expected is None
             else (self.expected or 0) + (other.expected or 0),
-            covered=self.covered + other.covered, detections=self.detections + other.detections,
+            covered=self.covered + other.covered,
+            detections=self.detections + other.detections,
             detection_seconds=self.detection_seconds + other.detection_seconds,
         )
 
@@ -175,8 +182,14 @@ def error_budget(target_pct: float, sli_pct: float, sli: str = "compliance") -> 
     else:
         burn = 0.0 if consumed == 0 else None
     return ErrorBudget(
-        target_pct=target, sli=sli, sli_pct=level, budget_pct=budget, consumed_pct=consumed,
-        remaining_pct=budget - consumed, burn_rate=burn, exhausted=consumed > budget,
+        target_pct=target,
+        sli=sli,
+        sli_pct=level,
+        budget_pct=budget,
+        consumed_pct=consumed,
+        remaining_pct=budget - consumed,
+        burn_rate=burn,
+        exhausted=consumed > budget,
     )
 
 

@@ -84,13 +84,16 @@ def expectations_for(
                 continue
             interval = effective_interval(cfg.check_intervals.minutes_for(check_type)) if scheduled else None
             out[(contract.name, check_type.value)] = Expectation(
-                interval_minutes=interval, tables=len(contract.tables),
-                target_pct=target_for(contract, check_type, default_target_pct))
+                interval_minutes=interval,
+                tables=len(contract.tables),
+                target_pct=target_for(contract, check_type, default_target_pct),
+            )
     return out
 
 
-def expected_from_stored(expected_per_day: int | None, interval_minutes: int | None,
-                         target_pct: float | None) -> Expectation | None:
+def expected_from_stored(
+    expected_per_day: int | None, interval_minutes: int | None, target_pct: float | None
+) -> Expectation | None:
     """The expectation a stored aggregate row recorded (tables = expected per day / ticks per day)."""
     if expected_per_day is None or not interval_minutes or DAY_MINUTES % interval_minutes:
         return None

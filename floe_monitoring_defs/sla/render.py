@@ -61,8 +61,10 @@ def format_spec_table(report: SLAComplianceReport) -> list[str]:
         LINE,
     ]
     for s in report.check_summaries:
-        lines.append(f"{s.check_type.value:<20} {s.total_checks:>8} {s.passed_checks:>8} {s.failed_checks:>8} "
-                     f"{s.compliance_pct:>11.1f}% {s.trend.value:>12}")
+        lines.append(
+            f"{s.check_type.value:<20} {s.total_checks:>8} {s.passed_checks:>8} {s.failed_checks:>8} "
+            f"{s.compliance_pct:>11.1f}% {s.trend.value:>12}"
+        )
     lines.append(RULE)
     return lines
 
@@ -80,36 +82,52 @@ def format_extras(report: SLAComplianceReport) -> list[str]:
         "",
         "DETAILS",
         LINE,
-        f"{'Check Type':<20} {'Error':>6} {'Skipped':>8} {'Expected':>9} {'Coverage':>9} {'Uptime':>9} "
-        f"{'Quality':>9}",
+        f"{'Check Type':<20} {'Error':>6} {'Skipped':>8} {'Expected':>9} {'Coverage':>9} {'Uptime':>9} {'Quality':>9}",
         LINE,
     ]
     for s in report.check_summaries:
         expected = NA if s.expected_checks is None else str(s.expected_checks)
-        lines.append(f"{s.check_type.value:<20} {s.error_checks:>6} {s.skipped_checks:>8} {expected:>9} "
-                     f"{_pct(s.monitoring_coverage_pct):>9} {_pct(s.uptime_pct, 2):>9} "
-                     f"{_num(s.quality_score_avg):>9}")
-    lines += ["", "ERROR BUDGET (budget = 100 - target; burn rate 1.0 spends it exactly)", LINE,
-              f"{'Check Type':<20} {'Target':>8} {'SLI':>8} {'Budget':>8} {'Consumed':>8} {'Left':>8} "
-              f"{'Burn':>10}", LINE]
+        lines.append(
+            f"{s.check_type.value:<20} {s.error_checks:>6} {s.skipped_checks:>8} {expected:>9} "
+            f"{_pct(s.monitoring_coverage_pct):>9} {_pct(s.uptime_pct, 2):>9} "
+            f"{_num(s.quality_score_avg):>9}"
+        )
+    lines += [
+        "",
+        "ERROR BUDGET (budget = 100 - target; burn rate 1.0 spends it exactly)",
+        LINE,
+        f"{'Check Type':<20} {'Target':>8} {'SLI':>8} {'Budget':>8} {'Consumed':>8} {'Left':>8} {'Burn':>10}",
+        LINE,
+    ]
     for s in report.check_summaries:
         b = s.error_budget
         if b is None:
             lines.append(f"{s.check_type.value:<20} {'(nothing evaluated)':>55}")
             continue
         burn = "n/a" if b.burn_rate is None else f"{b.burn_rate:.2f}"
-        lines.append(f"{s.check_type.value:<20} {_pct(b.target_pct, 2):>8} {_pct(b.sli_pct, 2):>8} "
-                     f"{_pct(b.budget_pct, 2):>8} {_pct(b.consumed_pct, 2):>8} {_pct(b.remaining_pct, 2):>8} "
-                     f"{burn + (' !' if b.exhausted else ''):>10}")
-    lines += ["", "VIOLATIONS BY TYPE AND SEVERITY", LINE,
-              f"{'Check Type':<20}" + "".join(f" {s.capitalize():>9}" for s in SEVERITIES) + f" {'Total':>9}", LINE]
+        lines.append(
+            f"{s.check_type.value:<20} {_pct(b.target_pct, 2):>8} {_pct(b.sli_pct, 2):>8} "
+            f"{_pct(b.budget_pct, 2):>8} {_pct(b.consumed_pct, 2):>8} {_pct(b.remaining_pct, 2):>8} "
+            f"{burn + (' !' if b.exhausted else ''):>10}"
+        )
+    lines += [
+        "",
+        "VIOLATIONS BY TYPE AND SEVERITY",
+        LINE,
+        f"{'Check Type':<20}" + "".join(f" {s.capitalize():>9}" for s in SEVERITIES) + f" {'Total':>9}",
+        LINE,
+    ]
     for s in report.check_summaries:
         sev = s.violations_by_severity
-        lines.append(f"{s.check_type.value:<20}" + "".join(f" {sev.get(x, 0):>9}" for x in SEVERITIES)
-                     + f" {s.violation_count:>9}")
+        lines.append(
+            f"{s.check_type.value:<20}"
+            + "".join(f" {sev.get(x, 0):>9}" for x in SEVERITIES)
+            + f" {s.violation_count:>9}"
+        )
     totals = report.violations_by_severity
-    lines.append(f"{'all':<20}" + "".join(f" {totals.get(x, 0):>9}" for x in SEVERITIES)
-                 + f" {report.total_violations:>9}")
+    lines.append(
+        f"{'all':<20}" + "".join(f" {totals.get(x, 0):>9}" for x in SEVERITIES) + f" {report.total_violations:>9}"
+    )
     detections = sum(s.detections for s in report.check_summaries)
     resolved = sum(s.incidents_resolved for s in report.check_summaries)
     lines += [
@@ -125,12 +143,19 @@ def format_extras(report: SLAComplianceReport) -> list[str]:
 def _weekly(report: SLAComplianceReport) -> list[str]:
     if not report.weekly:
         return []
-    lines = ["", "WEEKLY TREND (4 whole weeks before today, each computed on its own)", LINE,
-             f"{'Week':<24} {'Checks':>8} {'Compliance':>11} {'Violations':>11} {'Quality':>9} {'Uptime':>9}", LINE]
+    lines = [
+        "",
+        "WEEKLY TREND (4 whole weeks before today, each computed on its own)",
+        LINE,
+        f"{'Week':<24} {'Checks':>8} {'Compliance':>11} {'Violations':>11} {'Quality':>9} {'Uptime':>9}",
+        LINE,
+    ]
     for w in report.weekly:
         label = f"{w.start.date().isoformat()}..{(w.end - timedelta(days=1)).date().isoformat()}"
-        lines.append(f"{label:<24} {w.total_checks:>8} {_pct(w.compliance_pct):>11} {w.violation_count:>11} "
-                     f"{_num(w.quality_score_avg):>9} {_pct(w.uptime_pct, 2):>9}")
+        lines.append(
+            f"{label:<24} {w.total_checks:>8} {_pct(w.compliance_pct):>11} {w.violation_count:>11} "
+            f"{_num(w.quality_score_avg):>9} {_pct(w.uptime_pct, 2):>9}"
+        )
     lines.append(f"Trend: {report.trend.value}   quality trend: {report.quality_trend.value}")
     return lines
 

@@ -46,27 +46,39 @@ def window_days(window: ReportWindow | str | int) -> tuple[str, int]:
 class SLAReporter:
     """Builds SLA compliance reports from the store (aggregates first, raw rows only where needed)."""
 
-    def __init__(self, store: MonitoringStore, *, default_target_pct: float = DEFAULT_TARGET_PCT,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        store: MonitoringStore,
+        *,
+        default_target_pct: float = DEFAULT_TARGET_PCT,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.store = store
         self.aggregates = AggregateStore(store)
         self.default_target_pct = default_target_pct
         self.clock = clock
 
-    def report(self, contract: str, window: ReportWindow | str | int = ReportWindow.WEEKLY,
-               now: datetime | None = None) -> SLAComplianceReport:
+    def report(
+        self, contract: str, window: ReportWindow | str | int = ReportWindow.WEEKLY, now: datetime | None = None
+    ) -> SLAComplianceReport:
         """The report of one contract; `ReportError` when the store has nothing on it in the window."""
         found = self.reports(window, now=now, contract=contract)
         if not found:
             name, days = window_days(window)
             end = ensure_utc(now) if now is not None else self.clock()
             start = day_start(end) - timedelta(days=days)
-            raise ReportError(f"no monitoring data for contract {contract!r} between {start.isoformat()} "
-                              f"and {end.isoformat()} ({name} window)")
+            raise ReportError(
+                f"no monitoring data for contract {contract!r} between {start.isoformat()} "
+                f"and {end.isoformat()} ({name} window)"
+            )
         return found[0]
 
-    def reports(self, window: ReportWindow | str | int = ReportWindow.WEEKLY, now: datetime | None = None,
-                contract: str | None = None) -> list[SLAComplianceReport]:
+    def reports(
+        self,
+        window: ReportWindow | str | int = ReportWindow.WEEKLY,
+        now: datetime | None = None,
+        contract: str | None = None,
+    ) -> list[SLAComplianceReport]:
         """One report per contract with data in the window (only `contract` when given), by name."""
         name, days = window_days(window)
         generated = self.clock()
@@ -102,19 +114,28 @@ class SLAReporter:
         weekly = [_by_contract(w) for w in weeks]
         resolved = _by_contract(resolutions)
         return [
-            build_report(ContractPeriod(
-                contract_name=c, window=name, period_start=start, period_end=end, generated_at=generated,
-                totals=by_contract[c],
-                weeks=[(week_bounds[i], week_bounds[i + 1], weekly[i].get(c, {})) for i in range(WEEKS)],
-                targets=targets.get(c, {}), resolutions=resolved.get(c, {}),
-                days_from_aggregates=agg_days, days_from_raw_rows=raw_days,
-                default_target_pct=self.default_target_pct,
-            ))
+            build_report(
+                ContractPeriod(
+                    contract_name=c,
+                    window=name,
+                    period_start=start,
+                    period_end=end,
+                    generated_at=generated,
+                    totals=by_contract[c],
+                    weeks=[(week_bounds[i], week_bounds[i + 1], weekly[i].get(c, {})) for i in range(WEEKS)],
+                    targets=targets.get(c, {}),
+                    resolutions=resolved.get(c, {}),
+                    days_from_aggregates=agg_days,
+                    days_from_raw_rows=raw_days,
+                    default_target_pct=self.default_target_pct,
+                )
+            )
             for c in sorted(by_contract)
         ]
 
-    def _collect(self, bounds: Sequence[datetime], known: set[date], stored: Mapping[Key, Expectation],
-                 contract: str | None) -> list[dict[Key, Totals]]:
+    def _collect(
+        self, bounds: Sequence[datetime], known: set[date], stored: Mapping[Key, Expectation], contract: str | None
+    ) -> list[dict[Key, Totals]]:
         """Totals per (contract, type) for each [bounds[i], bounds[i+1]): stored days from the aggregates,
         the rest (days not aggregated, and the part of a day before the last bound) from raw rows."""
         last_day = day_start(bounds[-1])

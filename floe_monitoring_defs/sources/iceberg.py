@@ -75,8 +75,9 @@ def catalog_properties_from_server(ref: TableRef) -> dict[str, str]:
 class IcebergSource:
     """A TableSource over pyiceberg catalogs, one cached client per catalog."""
 
-    def __init__(self, default_catalog: str | None = None,
-                 catalog_properties: dict[str, dict[str, str]] | None = None) -> None:
+    def __init__(
+        self, default_catalog: str | None = None, catalog_properties: dict[str, dict[str, str]] | None = None
+    ) -> None:
         self._default_catalog = default_catalog
         self._overrides = catalog_properties or {}
         self._catalogs: dict[tuple[str, str | None, str | None], Catalog] = {}
@@ -176,8 +177,7 @@ def schema_info(table: Table) -> TableSchemaInfo:
     schema = table.schema()
     ids = set(schema.identifier_field_ids)
     cols = tuple(
-        ColumnInfo(name=f.name, field_id=f.field_id, type=str(f.field_type), required=f.required)
-        for f in schema.fields
+        ColumnInfo(name=f.name, field_id=f.field_id, type=str(f.field_type), required=f.required) for f in schema.fields
     )
     return TableSchemaInfo(
         columns=cols,
@@ -229,9 +229,7 @@ def last_update(table: Table, column: str | None) -> FreshnessReading:
         ) from None
     ftype = field.field_type
     if not (isinstance(ftype, DateType | TimestampType | TimestamptzType) or str(ftype) in _NANO_TYPES):
-        raise ColumnNotFoundError(
-            f"freshness column {column!r} has type {ftype}, not a timestamp or date"
-        )
+        raise ColumnNotFoundError(f"freshness column {column!r} has type {ftype}, not a timestamp or date")
     snap = table.current_snapshot()
     if snap is None:
         return FreshnessReading(None, "column_bounds", column=column)
@@ -253,8 +251,11 @@ def last_update(table: Table, column: str | None) -> FreshnessReading:
             best = value if best is None or value > best else best
     if not missing:
         return FreshnessReading(
-            None if best is None else _to_datetime(ftype, best), "column_bounds", column=column,
-            files_considered=considered, snapshot_id=snap.snapshot_id,
+            None if best is None else _to_datetime(ftype, best),
+            "column_bounds",
+            column=column,
+            files_considered=considered,
+            snapshot_id=snap.snapshot_id,
         )
     # pyiceberg's predicate classes confuse type checkers (their stubs differ by version): call untyped.
     at_least: Any = GreaterThanOrEqual
@@ -265,13 +266,25 @@ def last_update(table: Table, column: str | None) -> FreshnessReading:
 
     col = arrow.column(column)
     scanned_max = pc.max(col).as_py() if len(col) else None
-    candidates = [x for x in (_arrow_to_datetime(scanned_max), None if best is None else _to_datetime(ftype, best))
-                  if x is not None]
-    log.info("freshness of %s: %d of %d data files had no upper bound for %s; scanned them",
-             table.name(), missing, considered, column)
+    candidates = [
+        x
+        for x in (_arrow_to_datetime(scanned_max), None if best is None else _to_datetime(ftype, best))
+        if x is not None
+    ]
+    log.info(
+        "freshness of %s: %d of %d data files had no upper bound for %s; scanned them",
+        table.name(),
+        missing,
+        considered,
+        column,
+    )
     return FreshnessReading(
-        max(candidates) if candidates else None, "column_scan", column=column,
-        files_considered=considered, files_scanned=missing, snapshot_id=snap.snapshot_id,
+        max(candidates) if candidates else None,
+        "column_scan",
+        column=column,
+        files_considered=considered,
+        files_scanned=missing,
+        snapshot_id=snap.snapshot_id,
     )
 
 

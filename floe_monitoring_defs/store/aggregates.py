@@ -32,8 +32,12 @@ log = logging.getLogger(__name__)
 DETECTION_LOOKBACK = timedelta(days=1)
 DEFAULT_BATCH_SIZE = 5000
 REPORT_WORK_MEM = "64MB"  # PostgreSQL work_mem of the report's aggregate reads
-_SEVERITY_COLUMNS = {"info": "info_violations", "warning": "warning_violations", "error": "error_violations",
-                     "critical": "critical_violations"}
+_SEVERITY_COLUMNS = {
+    "info": "info_violations",
+    "warning": "warning_violations",
+    "error": "error_violations",
+    "critical": "critical_violations",
+}
 
 
 def day_start(value: date | datetime) -> datetime:
@@ -121,11 +125,19 @@ class AggregateStore:
             for key in sorted(keys):
                 exp = expectations.get(key)
                 totals = raw.get(key, Totals()).with_expected(None if exp is None else exp.expected_between(start, end))
-                out.append(DailyAggregate(
-                    contract_name=key[0], check_type=key[1], date=day, totals=totals,
-                    expected_checks=totals.expected, coverage_pct=totals.coverage_pct,
-                    interval_minutes=None if exp is None else exp.interval_minutes,
-                    target_pct=None if exp is None else exp.target_pct, computed_at=computed_at))
+                out.append(
+                    DailyAggregate(
+                        contract_name=key[0],
+                        check_type=key[1],
+                        date=day,
+                        totals=totals,
+                        expected_checks=totals.expected,
+                        coverage_pct=totals.coverage_pct,
+                        interval_minutes=None if exp is None else exp.interval_minutes,
+                        target_pct=None if exp is None else exp.target_pct,
+                        computed_at=computed_at,
+                    )
+                )
             conn.execute(sa.delete(agg).where(agg.c.date == day))
             if out:
                 conn.execute(agg.insert(), [_row(a) for a in out])
@@ -167,25 +179,40 @@ class AggregateStore:
             where.append(src.contract_name == contract)
         # The bucket of each row in a subquery, grouped outside: PostgreSQL would not match a CASE with
         # bound parameters in GROUP BY to the same CASE in the select list.
-        rows = sa.select(t.contract_daily_aggregates,
-                         (sa.case(*whens, else_=len(bounds) - 2) if whens else sa.literal(0)).label("bucket")
-                         ).where(*where).subquery()
+        rows = (
+            sa.select(
+                t.contract_daily_aggregates,
+                (sa.case(*whens, else_=len(bounds) - 2) if whens else sa.literal(0)).label("bucket"),
+            )
+            .where(*where)
+            .subquery()
+        )
         a = rows.c
-        capped = sa.case((a.expected_checks.is_(None), 0), (a.total_checks < a.expected_checks, a.total_checks),
-                         else_=a.expected_checks)
+        capped = sa.case(
+            (a.expected_checks.is_(None), 0),
+            (a.total_checks < a.expected_checks, a.total_checks),
+            else_=a.expected_checks,
+        )
         cols = [
-            sa.func.sum(a.total_checks), sa.func.sum(a.passed_checks), sa.func.sum(a.failed_checks),
-            sa.func.sum(a.error_checks), sa.func.sum(a.skipped_checks),
+            sa.func.sum(a.total_checks),
+            sa.func.sum(a.passed_checks),
+            sa.func.sum(a.failed_checks),
+            sa.func.sum(a.error_checks),
+            sa.func.sum(a.skipped_checks),
             sa.func.sum(a.avg_duration_seconds * a.total_checks),
-            sa.func.sum(a.quality_scored_checks), sa.func.sum(a.avg_quality_score * a.quality_scored_checks),
-            sa.func.min(a.min_quality_score), sa.func.max(a.max_quality_score),
-            sa.func.sum(a.ping_checks), sa.func.sum(a.ping_ok_checks),
+            sa.func.sum(a.quality_scored_checks),
+            sa.func.sum(a.avg_quality_score * a.quality_scored_checks),
+            sa.func.min(a.min_quality_score),
+            sa.func.max(a.max_quality_score),
+            sa.func.sum(a.ping_checks),
+            sa.func.sum(a.ping_ok_checks),
             *(sa.func.sum(a[col]) for col in _SEVERITY_COLUMNS.values()),
-            sa.func.sum(a.expected_checks), sa.func.sum(capped),
-            sa.func.sum(a.detections), sa.func.sum(a.detection_seconds),
+            sa.func.sum(a.expected_checks),
+            sa.func.sum(capped),
+            sa.func.sum(a.detections),
+            sa.func.sum(a.detection_seconds),
         ]
-        q = (sa.select(a.contract_name, a.check_type, a.bucket, *cols)
-             .group_by(a.contract_name, a.check_type, a.bucket))
+        q = sa.select(a.contract_name, a.check_type, a.bucket, *cols).group_by(a.contract_name, a.check_type, a.bucket)
         out: list[dict[Key, Totals]] = [{} for _ in bounds[1:]]
         with self._tx("reading daily aggregates") as conn:
             if self.store.dialect == "postgresql":
@@ -193,22 +220,55 @@ class AggregateStore:
                 # (the default 4 MB). SET LOCAL ends with this read-only transaction.
                 conn.execute(sa.text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
             for row in conn.execute(q):
-                (name, ctype, idx, total, passed, failed, error, skipped, dur, qn, qsum, qmin, qmax, pn, pok,
-                 vi, vw, ve, vc, expected, covered, det, det_s) = row
+                (
+                    name,
+                    ctype,
+                    idx,
+                    total,
+                    passed,
+                    failed,
+                    error,
+                    skipped,
+                    dur,
+                    qn,
+                    qsum,
+                    qmin,
+                    qmax,
+                    pn,
+                    pok,
+                    vi,
+                    vw,
+                    ve,
+                    vc,
+                    expected,
+                    covered,
+                    det,
+                    det_s,
+                ) = row
                 out[int(idx)][(name, ctype)] = Totals(
-                    total=int(total or 0), passed=int(passed or 0), failed=int(failed or 0),
-                    error=int(error or 0), skipped=int(skipped or 0), duration_sum=float(dur or 0.0),
-                    quality_n=int(qn or 0), quality_sum=float(qsum or 0.0),
+                    total=int(total or 0),
+                    passed=int(passed or 0),
+                    failed=int(failed or 0),
+                    error=int(error or 0),
+                    skipped=int(skipped or 0),
+                    duration_sum=float(dur or 0.0),
+                    quality_n=int(qn or 0),
+                    quality_sum=float(qsum or 0.0),
                     quality_min=None if qmin is None else float(qmin),
                     quality_max=None if qmax is None else float(qmax),
-                    ping_n=int(pn or 0), ping_ok=int(pok or 0),
+                    ping_n=int(pn or 0),
+                    ping_ok=int(pok or 0),
                     violations=_severities(vi, vw, ve, vc),
-                    expected=None if expected is None else int(expected), covered=int(covered or 0),
-                    detections=int(det or 0), detection_seconds=float(det_s or 0.0))
+                    expected=None if expected is None else int(expected),
+                    covered=int(covered or 0),
+                    detections=int(det or 0),
+                    detection_seconds=float(det_s or 0.0),
+                )
         return out
 
-    def daily_aggregates(self, *, contract: str | None = None, start: date | None = None,
-                         end: date | None = None) -> list[DailyAggregate]:
+    def daily_aggregates(
+        self, *, contract: str | None = None, start: date | None = None, end: date | None = None
+    ) -> list[DailyAggregate]:
         """Stored rows, by date, contract and check type; [start, end) when given."""
         a = t.contract_daily_aggregates.c
         q = sa.select(t.contract_daily_aggregates).order_by(a.date, a.contract_name, a.check_type)
@@ -225,7 +285,8 @@ class AggregateStore:
         """The cadence and target each (contract, check type) had when `day` was aggregated."""
         a = t.contract_daily_aggregates.c
         q = sa.select(a.contract_name, a.check_type, a.expected_checks, a.interval_minutes, a.target_pct).where(
-            a.date == day)
+            a.date == day
+        )
         if contract is not None:
             q = q.where(a.contract_name == contract)
         out: dict[Key, Expectation] = {}
@@ -238,12 +299,12 @@ class AggregateStore:
                     out[(name, ctype)] = exp
         return out
 
-    def resolution_times(self, start: datetime, end: datetime,
-                         contract: str | None = None) -> dict[Key, list[float]]:
+    def resolution_times(self, start: datetime, end: datetime, contract: str | None = None) -> dict[Key, list[float]]:
         """Seconds from opening to resolution of the incidents resolved in [start, end), per (contract, type)."""
         i = t.incidents.c
         q = sa.select(i.contract_name, i.violation_type, i.created_at, i.resolved_at).where(
-            i.resolved_at.is_not(None), i.resolved_at >= ensure_utc(start), i.resolved_at < ensure_utc(end))
+            i.resolved_at.is_not(None), i.resolved_at >= ensure_utc(start), i.resolved_at < ensure_utc(end)
+        )
         if contract is not None:
             q = q.where(i.contract_name == contract)
         out: dict[Key, list[float]] = {}
@@ -272,21 +333,32 @@ class AggregateStore:
         d = t.alert_deliveries
         settled = sa.or_(
             o.c.state.in_(("suppressed", "no_route")),
-            sa.and_(o.c.state == "routed",
-                    ~sa.exists().where(d.c.outbox_id == o.c.id, d.c.state != "delivered")),
+            sa.and_(o.c.state == "routed", ~sa.exists().where(d.c.outbox_id == o.c.id, d.c.state != "delivered")),
         )
         violations = self._delete_batches("violations", v, v.c.id, [v.c.detected_at < cutoff], batch_size)
         results = self._delete_batches("check results", r, r.c.id, [r.c.checked_at < cutoff], batch_size)
         pings = self._delete_batches("availability pings", p, p.c.id, [p.c.checked_at < cutoff], batch_size)
-        alerts = self._delete_batches("alert outbox entries", o, o.c.id, [o.c.created_at < cutoff, settled],
-                                      batch_size)
-        log.info("retention (%d days, before %s): deleted %d check results, %d violations, %d pings, "
-                 "%d alert entries", retention_days, cutoff.isoformat(), results, violations, pings, alerts)
-        return CleanupResult(cutoff=cutoff, results_deleted=results, violations_deleted=violations,
-                             pings_deleted=pings, alerts_deleted=alerts)
+        alerts = self._delete_batches("alert outbox entries", o, o.c.id, [o.c.created_at < cutoff, settled], batch_size)
+        log.info(
+            "retention (%d days, before %s): deleted %d check results, %d violations, %d pings, %d alert entries",
+            retention_days,
+            cutoff.isoformat(),
+            results,
+            violations,
+            pings,
+            alerts,
+        )
+        return CleanupResult(
+            cutoff=cutoff,
+            results_deleted=results,
+            violations_deleted=violations,
+            pings_deleted=pings,
+            alerts_deleted=alerts,
+        )
 
-    def _delete_batches(self, what: str, table: sa.Table, id_col: sa.Column[Any],
-                        where: list[sa.ColumnElement[bool]], batch_size: int) -> int:
+    def _delete_batches(
+        self, what: str, table: sa.Table, id_col: sa.Column[Any], where: list[sa.ColumnElement[bool]], batch_size: int
+    ) -> int:
         deleted = 0
         while True:
             ids = sa.select(id_col).where(*where).limit(batch_size).scalar_subquery()
@@ -314,11 +386,20 @@ def _raw_totals(conn: Connection, start: datetime, end: datetime, contract: str 
         where.append(c.contract_name == contract)
     results = (
         sa.select(
-            c.contract_name, c.check_type, sa.func.count(),
-            count_of(CheckStatus.PASS), count_of(CheckStatus.FAIL), count_of(CheckStatus.ERROR),
-            count_of(CheckStatus.SKIPPED), sa.func.sum(c.duration_seconds),
-            sa.func.count(score), sa.func.sum(score), sa.func.min(score), sa.func.max(score),
-            sa.func.count(ping_ok), sa.func.sum(sa.case((ping_ok, 1), else_=0)),
+            c.contract_name,
+            c.check_type,
+            sa.func.count(),
+            count_of(CheckStatus.PASS),
+            count_of(CheckStatus.FAIL),
+            count_of(CheckStatus.ERROR),
+            count_of(CheckStatus.SKIPPED),
+            sa.func.sum(c.duration_seconds),
+            sa.func.count(score),
+            sa.func.sum(score),
+            sa.func.min(score),
+            sa.func.max(score),
+            sa.func.count(ping_ok),
+            sa.func.sum(sa.case((ping_ok, 1), else_=0)),
         )
         .where(*where)
         .group_by(c.contract_name, c.check_type)
@@ -327,16 +408,27 @@ def _raw_totals(conn: Connection, start: datetime, end: datetime, contract: str 
     vwhere = [v.detected_at >= start, v.detected_at < end]
     if contract is not None:
         vwhere.append(v.contract_name == contract)
-    violations = (sa.select(v.contract_name, v.violation_type, v.severity, sa.func.count()).where(*vwhere)
-                  .group_by(v.contract_name, v.violation_type, v.severity))
+    violations = (
+        sa.select(v.contract_name, v.violation_type, v.severity, sa.func.count())
+        .where(*vwhere)
+        .group_by(v.contract_name, v.violation_type, v.severity)
+    )
 
     fields: dict[Key, dict[str, Any]] = {}
     for name, ctype, total, passed, failed, error, skipped, dur, qn, qsum, qmin, qmax, pn, pok in conn.execute(results):
         fields[(name, ctype)] = {
-            "total": int(total), "passed": int(passed or 0), "failed": int(failed or 0), "error": int(error or 0),
-            "skipped": int(skipped or 0), "duration_sum": float(dur or 0.0), "quality_n": int(qn or 0),
-            "quality_sum": float(qsum or 0.0), "quality_min": None if qmin is None else float(qmin),
-            "quality_max": None if qmax is None else float(qmax), "ping_n": int(pn or 0), "ping_ok": int(pok or 0),
+            "total": int(total),
+            "passed": int(passed or 0),
+            "failed": int(failed or 0),
+            "error": int(error or 0),
+            "skipped": int(skipped or 0),
+            "duration_sum": float(dur or 0.0),
+            "quality_n": int(qn or 0),
+            "quality_sum": float(qsum or 0.0),
+            "quality_min": None if qmin is None else float(qmin),
+            "quality_max": None if qmax is None else float(qmax),
+            "ping_n": int(pn or 0),
+            "ping_ok": int(pok or 0),
         }
     for name, vtype, severity, count in conn.execute(violations):
         entry = fields.setdefault((name, vtype), {})
@@ -358,17 +450,24 @@ def _detections(conn: Connection, start: datetime, end: datetime, contract: str 
     part, order = (c.contract_name, c.check_type, c.table_name), (c.checked_at, c.id)
     series = (
         sa.select(
-            c.contract_name, c.check_type, c.status, c.checked_at,
+            c.contract_name,
+            c.check_type,
+            c.status,
+            c.checked_at,
             sa.func.lag(c.status).over(partition_by=part, order_by=order).label("prev_status"),
             sa.func.lag(c.checked_at, type_=t.UTCDateTime()).over(partition_by=part, order_by=order).label("prev_at"),
         )
-        .where(c.checked_at >= start - DETECTION_LOOKBACK, c.checked_at < end,
-               sa.tuple_(c.contract_name, c.check_type).in_(failing))
+        .where(
+            c.checked_at >= start - DETECTION_LOOKBACK,
+            c.checked_at < end,
+            sa.tuple_(c.contract_name, c.check_type).in_(failing),
+        )
         .subquery()
     )
     s = series.c
     q = sa.select(s.contract_name, s.check_type, s.checked_at, s.prev_at).where(
-        s.status == CheckStatus.FAIL.value, s.prev_status == CheckStatus.PASS.value, s.checked_at >= start)
+        s.status == CheckStatus.FAIL.value, s.prev_status == CheckStatus.PASS.value, s.checked_at >= start
+    )
     out: dict[Key, tuple[int, float]] = {}
     for name, ctype, failed_at, passed_at in conn.execute(q):
         count, seconds = out.get((name, ctype), (0, 0.0))
@@ -385,18 +484,31 @@ def _row(a: DailyAggregate) -> dict[str, Any]:
     tot = a.totals
     sev = tot.by_severity()
     return {
-        "contract_name": a.contract_name, "check_type": a.check_type, "date": a.date,
-        "total_checks": tot.total, "passed_checks": tot.passed, "failed_checks": tot.failed,
-        "error_checks": tot.error, "skipped_checks": tot.skipped,
+        "contract_name": a.contract_name,
+        "check_type": a.check_type,
+        "date": a.date,
+        "total_checks": tot.total,
+        "passed_checks": tot.passed,
+        "failed_checks": tot.failed,
+        "error_checks": tot.error,
+        "skipped_checks": tot.skipped,
         "avg_duration_seconds": tot.duration_sum / tot.total if tot.total else None,
-        "min_quality_score": tot.quality_min, "max_quality_score": tot.quality_max,
-        "avg_quality_score": tot.quality_avg, "uptime_pct": tot.uptime_pct,
+        "min_quality_score": tot.quality_min,
+        "max_quality_score": tot.quality_max,
+        "avg_quality_score": tot.quality_avg,
+        "uptime_pct": tot.uptime_pct,
         "violation_count": tot.violation_count,
         **{col: sev[s] for s, col in _SEVERITY_COLUMNS.items()},
-        "expected_checks": a.expected_checks, "coverage_pct": a.coverage_pct,
-        "interval_minutes": a.interval_minutes, "target_pct": a.target_pct,
-        "quality_scored_checks": tot.quality_n, "ping_checks": tot.ping_n, "ping_ok_checks": tot.ping_ok,
-        "detections": tot.detections, "detection_seconds": tot.detection_seconds, "computed_at": a.computed_at,
+        "expected_checks": a.expected_checks,
+        "coverage_pct": a.coverage_pct,
+        "interval_minutes": a.interval_minutes,
+        "target_pct": a.target_pct,
+        "quality_scored_checks": tot.quality_n,
+        "ping_checks": tot.ping_n,
+        "ping_ok_checks": tot.ping_ok,
+        "detections": tot.detections,
+        "detection_seconds": tot.detection_seconds,
+        "computed_at": a.computed_at,
     }
 
 
@@ -404,19 +516,33 @@ def _aggregate(m: Mapping[str, Any]) -> DailyAggregate:
     total = int(m["total_checks"])
     expected = m["expected_checks"]
     totals = Totals(
-        total=total, passed=int(m["passed_checks"]), failed=int(m["failed_checks"]), error=int(m["error_checks"]),
-        skipped=int(m["skipped_checks"]), duration_sum=float(m["avg_duration_seconds"] or 0.0) * total,
+        total=total,
+        passed=int(m["passed_checks"]),
+        failed=int(m["failed_checks"]),
+        error=int(m["error_checks"]),
+        skipped=int(m["skipped_checks"]),
+        duration_sum=float(m["avg_duration_seconds"] or 0.0) * total,
         quality_n=int(m["quality_scored_checks"]),
         quality_sum=float(m["avg_quality_score"] or 0.0) * int(m["quality_scored_checks"]),
-        quality_min=m["min_quality_score"], quality_max=m["max_quality_score"],
-        ping_n=int(m["ping_checks"]), ping_ok=int(m["ping_ok_checks"]),
+        quality_min=m["min_quality_score"],
+        quality_max=m["max_quality_score"],
+        ping_n=int(m["ping_checks"]),
+        ping_ok=int(m["ping_ok_checks"]),
         violations=_severities(*(m[col] for col in _SEVERITY_COLUMNS.values())),
-        detections=int(m["detections"]), detection_seconds=float(m["detection_seconds"]),
+        detections=int(m["detections"]),
+        detection_seconds=float(m["detection_seconds"]),
     ).with_expected(None if expected is None else int(expected))
     return DailyAggregate(
-        contract_name=m["contract_name"], check_type=m["check_type"], date=_as_date(m["date"]), totals=totals,
-        expected_checks=totals.expected, coverage_pct=m["coverage_pct"], interval_minutes=m["interval_minutes"],
-        target_pct=m["target_pct"], computed_at=m["computed_at"])
+        contract_name=m["contract_name"],
+        check_type=m["check_type"],
+        date=_as_date(m["date"]),
+        totals=totals,
+        expected_checks=totals.expected,
+        coverage_pct=m["coverage_pct"],
+        interval_minutes=m["interval_minutes"],
+        target_pct=m["target_pct"],
+        computed_at=m["computed_at"],
+    )
 
 
 def _as_date(value: Any) -> date:

@@ -20,8 +20,12 @@ from floe_monitoring_defs.models import ContractViolationEvent, ViolationSeverit
 from floe_monitoring_defs.store import tables as t
 from floe_monitoring_defs.store.repository import MonitoringStore
 
-PRIORITY = {ViolationSeverity.CRITICAL: "P1", ViolationSeverity.ERROR: "P2",
-            ViolationSeverity.WARNING: "P3", ViolationSeverity.INFO: "P4"}
+PRIORITY = {
+    ViolationSeverity.CRITICAL: "P1",
+    ViolationSeverity.ERROR: "P2",
+    ViolationSeverity.WARNING: "P3",
+    ViolationSeverity.INFO: "P4",
+}
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,14 @@ class Incident:
 
 def _entry(row: sa.Row[tuple[object, ...]]) -> OutboxEntry:
     m = row._mapping
-    return OutboxEntry(id=str(uuid.UUID(str(m["id"]))), kind=m["kind"],
-                       event=ContractViolationEvent.model_validate(m["event"]), created_at=m["created_at"],
-                       state=m["state"], reason=m["reason"])
+    return OutboxEntry(
+        id=str(uuid.UUID(str(m["id"]))),
+        kind=m["kind"],
+        event=ContractViolationEvent.model_validate(m["event"]),
+        created_at=m["created_at"],
+        state=m["state"],
+        reason=m["reason"],
+    )
 
 
 class AlertStore:
@@ -98,11 +107,21 @@ class AlertStore:
         """Add an alert that no check result carries (an operational alert)."""
         alert_id = alert_id or str(uuid.uuid4())
         with self._tx("enqueuing an alert", write=True) as conn:  # idempotent per alert id
-            conn.execute(self.store._insert_missing(t.alert_outbox, ["id"]), {
-                "id": alert_id, "kind": kind, "contract_name": event.contract_name,
-                "violation_type": event.violation_type.value, "severity": event.severity.value,
-                "event": event.model_dump(mode="json"), "created_at": now, "state": "pending",
-                "reason": None, "routed_at": None})
+            conn.execute(
+                self.store._insert_missing(t.alert_outbox, ["id"]),
+                {
+                    "id": alert_id,
+                    "kind": kind,
+                    "contract_name": event.contract_name,
+                    "violation_type": event.violation_type.value,
+                    "severity": event.severity.value,
+                    "event": event.model_dump(mode="json"),
+                    "created_at": now,
+                    "state": "pending",
+                    "reason": None,
+                    "routed_at": None,
+                },
+            )
         return alert_id
 
     # -- routing -------------------------------------------------------------------------------
@@ -124,37 +143,68 @@ class AlertStore:
             return None
         m = row._mapping
         sev = ViolationSeverity(m["last_severity"]) if m["last_severity"] else None
-        return DedupState(m["last_alerted_at"], sev, m["alert_count_window"], m["window_start"],
-                          m["last_seen_at"] or m["last_alerted_at"])
+        return DedupState(
+            m["last_alerted_at"],
+            sev,
+            m["alert_count_window"],
+            m["window_start"],
+            m["last_seen_at"] or m["last_alerted_at"],
+        )
 
     def routed_since(self, contract_name: str, since: datetime) -> int:
         """Alert occurrences routed for the contract since `since` (the violations of one check run,
         routed together, count once)."""
         c = t.alert_outbox.c
-        occurrences = (sa.select(c.violation_type, c.routed_at).distinct()
-                       .where(c.contract_name == contract_name, c.state == "routed", c.routed_at >= since,
-                              c.kind != "resolved").subquery())
+        occurrences = (
+            sa.select(c.violation_type, c.routed_at)
+            .distinct()
+            .where(c.contract_name == contract_name, c.state == "routed", c.routed_at >= since, c.kind != "resolved")
+            .subquery()
+        )
         q = sa.select(sa.func.count()).select_from(occurrences)
         with self._tx("counting routed alerts") as conn:
             return int(conn.execute(q).scalar_one())
 
-    def mark(self, entry: OutboxEntry, state: str, reason: str | None, now: datetime,
-             channels: Sequence[str] = (), dedup_window: timedelta | None = None) -> None:
+    def mark(
+        self,
+        entry: OutboxEntry,
+        state: str,
+        reason: str | None,
+        now: datetime,
+        channels: Sequence[str] = (),
+        dedup_window: timedelta | None = None,
+    ) -> None:
         """Record a routing decision; for `routed`, create one delivery per channel and update dedup."""
         with self._tx("routing an alert", write=True) as conn:
-            conn.execute(sa.update(t.alert_outbox).where(t.alert_outbox.c.id == entry.id)
-                         .values(state=state, reason=reason, routed_at=now if state == "routed" else None))
+            conn.execute(
+                sa.update(t.alert_outbox)
+                .where(t.alert_outbox.c.id == entry.id)
+                .values(state=state, reason=reason, routed_at=now if state == "routed" else None)
+            )
             if entry.kind == "violation" and state == "suppressed":
                 self._seen(conn, entry.event, now)
             if entry.kind == "resolved" and state in ("routed", "no_route"):
                 self.clear_dedup(conn, entry.event)
             if state != "routed":
                 return
-            conn.execute(t.alert_deliveries.insert(), [
-                {"id": str(uuid.uuid4()), "outbox_id": entry.id, "channel": ch,
-                 "contract_name": entry.event.contract_name, "state": "pending", "attempts": 0,
-                 "next_attempt_at": now, "last_error": None, "created_at": now, "delivered_at": None}
-                for ch in channels])
+            conn.execute(
+                t.alert_deliveries.insert(),
+                [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "outbox_id": entry.id,
+                        "channel": ch,
+                        "contract_name": entry.event.contract_name,
+                        "state": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "last_error": None,
+                        "created_at": now,
+                        "delivered_at": None,
+                    }
+                    for ch in channels
+                ],
+            )
             if entry.kind == "violation" and dedup_window is not None:
                 self._touch_dedup(conn, entry.event, now, dedup_window)
 
@@ -168,17 +218,32 @@ class AlertStore:
         key = self._key(event)
         row = conn.execute(sa.select(t.alert_dedup_state).where(*key)).first()
         if row is None:
-            conn.execute(t.alert_dedup_state.insert(), {
-                "contract_name": event.contract_name, "violation_type": event.violation_type.value,
-                "last_alerted_at": now, "alert_count_window": 1, "window_start": now,
-                "last_severity": event.severity.value, "last_seen_at": now})
+            conn.execute(
+                t.alert_dedup_state.insert(),
+                {
+                    "contract_name": event.contract_name,
+                    "violation_type": event.violation_type.value,
+                    "last_alerted_at": now,
+                    "alert_count_window": 1,
+                    "window_start": now,
+                    "last_severity": event.severity.value,
+                    "last_seen_at": now,
+                },
+            )
             return
         m = row._mapping
         new_episode = now - (m["last_seen_at"] or m["last_alerted_at"]) >= window
-        conn.execute(sa.update(t.alert_dedup_state).where(*key).values(
-            last_alerted_at=now, last_severity=event.severity.value, last_seen_at=now,
-            alert_count_window=1 if new_episode else m["alert_count_window"] + 1,
-            window_start=now if new_episode else m["window_start"]))
+        conn.execute(
+            sa.update(t.alert_dedup_state)
+            .where(*key)
+            .values(
+                last_alerted_at=now,
+                last_severity=event.severity.value,
+                last_seen_at=now,
+                alert_count_window=1 if new_episode else m["alert_count_window"] + 1,
+                window_start=now if new_episode else m["window_start"],
+            )
+        )
 
     def _seen(self, conn: Connection, event: ContractViolationEvent, now: datetime) -> None:
         """A suppressed repeat still extends the episode."""
@@ -190,15 +255,25 @@ class AlertStore:
 
     # -- delivery ------------------------------------------------------------------------------
 
-    def claim_due(self, now: datetime, lease: timedelta, contracts: Sequence[str] | None = None,
-                  limit: int = 500) -> list[Delivery]:
+    def claim_due(
+        self, now: datetime, lease: timedelta, contracts: Sequence[str] | None = None, limit: int = 500
+    ) -> list[Delivery]:
         """Due pending deliveries, leased until `now + lease` so no other process sends them meanwhile."""
         d, o = t.alert_deliveries.c, t.alert_outbox.c
-        q = (sa.select(t.alert_deliveries, t.alert_outbox.c.kind, o.event, o.created_at.label("o_created"),
-                       o.state.label("o_state"), o.reason.label("o_reason"))
-             .join(t.alert_outbox, o.id == d.outbox_id)
-             .where(d.state == "pending", d.next_attempt_at <= now)
-             .order_by(d.next_attempt_at, o.created_at).limit(limit))
+        q = (
+            sa.select(
+                t.alert_deliveries,
+                t.alert_outbox.c.kind,
+                o.event,
+                o.created_at.label("o_created"),
+                o.state.label("o_state"),
+                o.reason.label("o_reason"),
+            )
+            .join(t.alert_outbox, o.id == d.outbox_id)
+            .where(d.state == "pending", d.next_attempt_at <= now)
+            .order_by(d.next_attempt_at, o.created_at)
+            .limit(limit)
+        )
         if contracts is not None:
             q = q.where(d.contract_name.in_(list(contracts)))
         if self.store.dialect == "postgresql":
@@ -206,14 +281,22 @@ class AlertStore:
         with self._tx("claiming alert deliveries", write=True) as conn:
             rows = list(conn.execute(q))
             if rows:
-                conn.execute(sa.update(t.alert_deliveries).where(d.id.in_([r._mapping["id"] for r in rows]))
-                             .values(next_attempt_at=now + lease))
+                conn.execute(
+                    sa.update(t.alert_deliveries)
+                    .where(d.id.in_([r._mapping["id"] for r in rows]))
+                    .values(next_attempt_at=now + lease)
+                )
         out = []
         for r in rows:
             m = r._mapping
-            entry = OutboxEntry(str(uuid.UUID(str(m["outbox_id"]))), m["kind"],
-                                ContractViolationEvent.model_validate(m["event"]), m["o_created"], m["o_state"],
-                                m["o_reason"])
+            entry = OutboxEntry(
+                str(uuid.UUID(str(m["outbox_id"]))),
+                m["kind"],
+                ContractViolationEvent.model_validate(m["event"]),
+                m["o_created"],
+                m["o_state"],
+                m["o_reason"],
+            )
             out.append(Delivery(str(uuid.UUID(str(m["id"]))), entry.id, m["channel"], m["attempts"], entry))
         return out
 
@@ -223,9 +306,22 @@ class AlertStore:
             return
         d = t.alert_deliveries.c
         with self._tx("recording delivery attempts", write=True) as conn:
-            conn.execute(t.alert_delivery_attempts.insert(), [
-                {"id": str(uuid.uuid4()), "delivery_id": a.delivery_id, "channel": a.channel, "attempted_at": now,
-                 "ok": a.ok, "status": a.status, "error": a.error, "latency_ms": a.latency_ms} for a in attempts])
+            conn.execute(
+                t.alert_delivery_attempts.insert(),
+                [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "delivery_id": a.delivery_id,
+                        "channel": a.channel,
+                        "attempted_at": now,
+                        "ok": a.ok,
+                        "status": a.status,
+                        "error": a.error,
+                        "latency_ms": a.latency_ms,
+                    }
+                    for a in attempts
+                ],
+            )
             for a in attempts:
                 values: dict[str, object] = {"attempts": d.attempts + 1, "last_error": a.error}
                 if a.ok:
@@ -262,24 +358,45 @@ class AlertStore:
     def open_or_update_incident(self, event: ContractViolationEvent, violation_id: str, now: datetime) -> Incident:
         """One open incident per contract + type: repeats update it and escalate, never downgrade."""
         i = t.incidents.c
-        key = (i.contract_name == event.contract_name, i.violation_type == event.violation_type.value,
-               i.status == "open")
+        key = (
+            i.contract_name == event.contract_name,
+            i.violation_type == event.violation_type.value,
+            i.status == "open",
+        )
         with self._tx("updating incidents", write=True) as conn:
             row = conn.execute(sa.select(t.incidents).where(*key)).first()
             if row is None:
-                conn.execute(t.incidents.insert(), {
-                    "id": str(uuid.uuid4()), "contract_name": event.contract_name,
-                    "violation_type": event.violation_type.value, "status": "open",
-                    "priority": PRIORITY[event.severity], "severity": event.severity.value,
-                    "title": f"{kind_title(event)} violation on {event.contract_name}",
-                    "violation_count": 1, "last_violation_id": violation_id, "created_at": now, "updated_at": now,
-                    "resolved_at": None})
+                conn.execute(
+                    t.incidents.insert(),
+                    {
+                        "id": str(uuid.uuid4()),
+                        "contract_name": event.contract_name,
+                        "violation_type": event.violation_type.value,
+                        "status": "open",
+                        "priority": PRIORITY[event.severity],
+                        "severity": event.severity.value,
+                        "title": f"{kind_title(event)} violation on {event.contract_name}",
+                        "violation_count": 1,
+                        "last_violation_id": violation_id,
+                        "created_at": now,
+                        "updated_at": now,
+                        "resolved_at": None,
+                    },
+                )
             else:
                 current = ViolationSeverity(row._mapping["severity"])
                 worst = max(current, event.severity, key=lambda s: s.rank)
-                conn.execute(sa.update(t.incidents).where(i.id == row._mapping["id"]).values(
-                    violation_count=i.violation_count + 1, severity=worst.value, priority=PRIORITY[worst],
-                    last_violation_id=violation_id, updated_at=now))
+                conn.execute(
+                    sa.update(t.incidents)
+                    .where(i.id == row._mapping["id"])
+                    .values(
+                        violation_count=i.violation_count + 1,
+                        severity=worst.value,
+                        priority=PRIORITY[worst],
+                        last_violation_id=violation_id,
+                        updated_at=now,
+                    )
+                )
             got = conn.execute(sa.select(t.incidents).where(*key)).one()
         return _incident(got)
 
@@ -290,8 +407,11 @@ class AlertStore:
             row = conn.execute(sa.select(t.incidents).where(*key)).first()
             if row is None:
                 return None
-            conn.execute(sa.update(t.incidents).where(i.id == row._mapping["id"])
-                         .values(status="resolved", resolved_at=now, updated_at=now))
+            conn.execute(
+                sa.update(t.incidents)
+                .where(i.id == row._mapping["id"])
+                .values(status="resolved", resolved_at=now, updated_at=now)
+            )
             return _incident(conn.execute(sa.select(t.incidents).where(i.id == row._mapping["id"])).one())
 
     def incidents(self, *, contract_name: str | None = None) -> list[Incident]:
@@ -308,5 +428,15 @@ def kind_title(event: ContractViolationEvent) -> str:
 
 def _incident(row: sa.Row[tuple[object, ...]]) -> Incident:
     m = row._mapping
-    return Incident(str(uuid.UUID(str(m["id"]))), m["contract_name"], m["violation_type"], m["status"], m["priority"],
-                    m["severity"], m["violation_count"], m["created_at"], m["updated_at"], m["resolved_at"])
+    return Incident(
+        str(uuid.UUID(str(m["id"]))),
+        m["contract_name"],
+        m["violation_type"],
+        m["status"],
+        m["priority"],
+        m["severity"],
+        m["violation_count"],
+        m["created_at"],
+        m["updated_at"],
+        m["resolved_at"],
+    )

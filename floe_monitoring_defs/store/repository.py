@@ -311,20 +311,38 @@ class MonitoringStore:
         # it is routed, whatever happens to this process afterwards.
         now = self._clock()
         outbox_rows = [
-            {"id": violation_id, "kind": "violation", "contract_name": event_.contract_name,
-             "violation_type": event_.violation_type.value, "severity": event_.severity.value,
-             "event": event_.model_dump(mode="json"), "created_at": now, "state": "pending",
-             "reason": None, "routed_at": None}
+            {
+                "id": violation_id,
+                "kind": "violation",
+                "contract_name": event_.contract_name,
+                "violation_type": event_.violation_type.value,
+                "severity": event_.severity.value,
+                "event": event_.model_dump(mode="json"),
+                "created_at": now,
+                "state": "pending",
+                "reason": None,
+                "routed_at": None,
+            }
             for violation_id, event_ in zip(ids, violations, strict=True)
         ]
         with self._transaction("recording a check result", write=True) as conn:
             if result.status is CheckStatus.PASS:
                 resolved = self._resolution_of(conn, result, table_name)
                 if resolved is not None:
-                    outbox_rows.append({"id": _new_id(), "kind": "resolved", "contract_name": result.contract_name,
-                                        "violation_type": result.check_type.value, "severity": resolved.severity.value,
-                                        "event": resolved.model_dump(mode="json"), "created_at": now,
-                                        "state": "pending", "reason": None, "routed_at": None})
+                    outbox_rows.append(
+                        {
+                            "id": _new_id(),
+                            "kind": "resolved",
+                            "contract_name": result.contract_name,
+                            "violation_type": result.check_type.value,
+                            "severity": resolved.severity.value,
+                            "event": resolved.model_dump(mode="json"),
+                            "created_at": now,
+                            "state": "pending",
+                            "reason": None,
+                            "routed_at": None,
+                        }
+                    )
             conn.execute(t.contract_check_results.insert(), check_row)
             if violation_rows:
                 conn.execute(t.contract_violations.insert(), violation_rows)
@@ -334,15 +352,20 @@ class MonitoringStore:
             enqueued.extend(str(row["id"]) for row in outbox_rows)
         return ids
 
-    def _resolution_of(self, conn: Connection, result: CheckResult,
-                       table_name: str | None) -> ContractViolationEvent | None:
+    def _resolution_of(
+        self, conn: Connection, result: CheckResult, table_name: str | None
+    ) -> ContractViolationEvent | None:
         """The "resolved" notice owed when a check passes right after failing (same contract, type, table)."""
         c = t.contract_check_results.c
         query = (
             sa.select(c.status, c.violation, c.checked_at)
-            .where(c.contract_name == result.contract_name, c.check_type == result.check_type.value,
-                   c.checked_at <= result.timestamp)
-            .order_by(c.checked_at.desc()).limit(1)
+            .where(
+                c.contract_name == result.contract_name,
+                c.check_type == result.check_type.value,
+                c.checked_at <= result.timestamp,
+            )
+            .order_by(c.checked_at.desc())
+            .limit(1)
         )
         if table_name is not None:
             query = query.where(c.table_name == table_name)
@@ -351,14 +374,21 @@ class MonitoringStore:
             return None
         last = ContractViolationEvent.model_validate(previous.violation)
         where = f" of {table_name}" if table_name else ""
-        return last.model_copy(update={
-            "message": f"Resolved: the {result.check_type.value} check{where} passes again",
-            "timestamp": result.timestamp,
-            "check_duration_seconds": result.duration_seconds,
-            "element": None, "expected_value": None, "actual_value": None,
-            "metadata": {**last.metadata, "started_at": last.timestamp.isoformat(),
-                         "resolved_by_check_result_id": result.id},
-        })
+        return last.model_copy(
+            update={
+                "message": f"Resolved: the {result.check_type.value} check{where} passes again",
+                "timestamp": result.timestamp,
+                "check_duration_seconds": result.duration_seconds,
+                "element": None,
+                "expected_value": None,
+                "actual_value": None,
+                "metadata": {
+                    **last.metadata,
+                    "started_at": last.timestamp.isoformat(),
+                    "resolved_by_check_result_id": result.id,
+                },
+            }
+        )
 
     def count_failed_checks(
         self, contract_names: Sequence[str], check_type: ViolationType, since: datetime
@@ -510,7 +540,8 @@ class MonitoringStore:
         def count_results(make: Callable[[NamedFromClause], list[sa.ColumnElement[bool]]]) -> sa.ScalarSelect[int]:
             a = t.contract_check_results.alias()
             return (
-                sa.select(sa.func.count()).select_from(a)
+                sa.select(sa.func.count())
+                .select_from(a)
                 .where(a.c.contract_name == contract_name, a.c.check_type == ctype, *make(a))
                 .scalar_subquery()
             )
@@ -526,17 +557,26 @@ class MonitoringStore:
         failing = (CheckStatus.FAIL.value, CheckStatus.ERROR.value)
         v = t.contract_violations.alias()
         query = sa.select(
-            count_results(lambda a: [a.c.checked_at >= window_start, a.c.status != CheckStatus.SKIPPED.value])
-            .label("total"),
-            count_results(lambda a: [a.c.checked_at >= window_start, a.c.status == CheckStatus.PASS.value])
-            .label("passed"),
-            count_results(lambda a: [a.c.status.in_(failing), sa.or_(last_pass.is_(None), a.c.checked_at > last_pass)])
-            .label("streak"),
+            count_results(lambda a: [a.c.checked_at >= window_start, a.c.status != CheckStatus.SKIPPED.value]).label(
+                "total"
+            ),
+            count_results(lambda a: [a.c.checked_at >= window_start, a.c.status == CheckStatus.PASS.value]).label(
+                "passed"
+            ),
+            count_results(
+                lambda a: [a.c.status.in_(failing), sa.or_(last_pass.is_(None), a.c.checked_at > last_pass)]
+            ).label("streak"),
             newest_result().label("last_check"),
-            sa.select(sa.func.count()).select_from(v).where(
-                v.c.contract_name == contract_name, v.c.violation_type == ctype,
-                v.c.severity != ViolationSeverity.INFO.value, v.c.detected_at >= window_start,
-            ).scalar_subquery().label("violations"),
+            sa.select(sa.func.count())
+            .select_from(v)
+            .where(
+                v.c.contract_name == contract_name,
+                v.c.violation_type == ctype,
+                v.c.severity != ViolationSeverity.INFO.value,
+                v.c.detected_at >= window_start,
+            )
+            .scalar_subquery()
+            .label("violations"),
         )
         with self._transaction("refreshing the SLA status", write=True) as conn:
             row = conn.execute(query).one()
@@ -607,8 +647,15 @@ class MonitoringStore:
             latest = conn.execute(latest_query).all()
             if not latest:
                 return AvailabilityWindow(
-                    since=since, total=0, ok=0, uptime_pct=100.0, consecutive_failures=0, last_failure_at=None,
-                    last_failure_reason=None, latest_ok=None, previous_ok=None,
+                    since=since,
+                    total=0,
+                    ok=0,
+                    uptime_pct=100.0,
+                    consecutive_failures=0,
+                    last_failure_at=None,
+                    last_failure_reason=None,
+                    latest_ok=None,
+                    previous_ok=None,
                 )
             latest_ok, latest_at = bool(latest[0].ok), latest[0].checked_at
             previous_ok = bool(latest[1].ok) if len(latest) > 1 else None
@@ -616,16 +663,25 @@ class MonitoringStore:
             prev_ok = newest_ok_at(before=latest_at)
             fail, fail_where = pings()
             fail_where.append(fail.c.ok.is_(False))
-            newest_failure = sa.select(fail.c.checked_at, fail.c.reason).where(*fail_where).order_by(
-                fail.c.checked_at.desc(), fail.c.id.desc()
-            ).limit(1)
+            newest_failure = (
+                sa.select(fail.c.checked_at, fail.c.reason)
+                .where(*fail_where)
+                .order_by(fail.c.checked_at.desc(), fail.c.id.desc())
+                .limit(1)
+            )
             query = sa.select(
                 count(lambda a: [a.c.checked_at >= since]).label("total"),
                 count(lambda a: [a.c.checked_at >= since, a.c.ok.is_(True)]).label("ok"),
-                count(lambda a: [a.c.ok.is_(False), sa.or_(last_ok.is_(None), a.c.checked_at > last_ok)])
-                .label("streak"),
-                count(lambda a: [a.c.ok.is_(False), a.c.checked_at < latest_at,
-                                 sa.or_(prev_ok.is_(None), a.c.checked_at > prev_ok)]).label("ended_streak"),
+                count(lambda a: [a.c.ok.is_(False), sa.or_(last_ok.is_(None), a.c.checked_at > last_ok)]).label(
+                    "streak"
+                ),
+                count(
+                    lambda a: [
+                        a.c.ok.is_(False),
+                        a.c.checked_at < latest_at,
+                        sa.or_(prev_ok.is_(None), a.c.checked_at > prev_ok),
+                    ]
+                ).label("ended_streak"),
                 newest_failure.with_only_columns(fail.c.checked_at).scalar_subquery().label("failure_at"),
                 newest_failure.with_only_columns(fail.c.reason).scalar_subquery().label("failure_reason"),
             )

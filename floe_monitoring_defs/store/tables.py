@@ -284,8 +284,7 @@ alert_delivery_attempts = sa.Table(
     "alert_delivery_attempts",
     metadata,
     sa.Column("id", uuid_type(), primary_key=True),
-    sa.Column("delivery_id", uuid_type(), sa.ForeignKey("alert_deliveries.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column("delivery_id", uuid_type(), sa.ForeignKey("alert_deliveries.id", ondelete="CASCADE"), nullable=False),
     sa.Column("channel", sa.String(NAME_LENGTH), nullable=False),
     sa.Column("attempted_at", UTCDateTime(), nullable=False),
     sa.Column("ok", sa.Boolean(), nullable=False),
@@ -311,8 +310,14 @@ incidents = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("resolved_at", UTCDateTime(), nullable=True),
-    sa.Index("uq_incidents_open", "contract_name", "violation_type", unique=True,
-             sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'")),
+    sa.Index(
+        "uq_incidents_open",
+        "contract_name",
+        "violation_type",
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
+    ),
 )
 
 ALL_TABLES: tuple[sa.Table, ...] = (

@@ -19,8 +19,9 @@ class CustomMetrics:
     def __init__(self, definitions: Sequence[CustomMetricDefinition]) -> None:
         meter = metrics.get_meter(METER_NAME)
         self.definitions = list(definitions)
-        self.gauges = {d.name: meter.create_gauge(d.name, unit=d.unit, description=d.description)
-                       for d in self.definitions}
+        self.gauges = {
+            d.name: meter.create_gauge(d.name, unit=d.unit, description=d.description) for d in self.definitions
+        }
 
     @staticmethod
     def value(definition: CustomMetricDefinition, check_type: str, details: Mapping[str, Any]) -> float | None:

@@ -198,10 +198,17 @@ def dataset_namespace(ref: TableRef, default_catalog: str | None = None) -> str:
 
 def run_id(event: ContractViolationEvent, violation_id: str | None = None, table: str | None = None) -> str:
     """A UUIDv5: of the stored violation id when known (stable across re-emits), else of its identity."""
-    key = violation_id or "|".join((
-        event.contract_name, event.contract_version, table or event.metadata.get("table", ""),
-        event.violation_type.value, event.metadata.get("drift", ""), event.element or "", rfc3339(event.timestamp),
-    ))
+    key = violation_id or "|".join(
+        (
+            event.contract_name,
+            event.contract_version,
+            table or event.metadata.get("table", ""),
+            event.violation_type.value,
+            event.metadata.get("drift", ""),
+            event.element or "",
+            rfc3339(event.timestamp),
+        )
+    )
     return str(uuid.uuid5(_RUN_ID_NAMESPACE, key))
 
 
@@ -222,7 +229,8 @@ def build_run_event(
     facets: dict[str, RunFacet] = {
         CONTRACT_VIOLATION_FACET: _contract_violation_run_facet(event),
         "errorMessage": error_message_run.ErrorMessageRunFacet(
-            message=event.message, programmingLanguage="python", producer=producer),
+            message=event.message, programmingLanguage="python", producer=producer
+        ),
     }
     if traceparent:
         facets[TRACE_FACET] = FloeTraceRunFacet(traceparent=traceparent, producer=producer)
@@ -235,8 +243,13 @@ def build_run_event(
         eventTime=rfc3339(event.timestamp),
         run=Run(runId=run_id(event, violation_id, table.identifier), facets=facets),
         job=Job(namespace=JOB_NAMESPACE, name=f"{event.contract_name}.{event.violation_type.value}"),
-        inputs=[InputDataset(namespace=dataset_namespace(table, default_catalog), name=table.identifier,
-                             inputFacets={"dataQualityAssertions": dq})],
+        inputs=[
+            InputDataset(
+                namespace=dataset_namespace(table, default_catalog),
+                name=table.identifier,
+                inputFacets={"dataQualityAssertions": dq},
+            )
+        ],
         outputs=[],
         producer=producer,
     )
@@ -265,8 +278,13 @@ def emitted_violations(run: ViolationRun) -> list[tuple[ContractViolationEvent, 
     return [(v, vid) for v, vid in pairs if v.severity >= MIN_SEVERITY]
 
 
-def build_run_events(run: ViolationRun, traceparent: str | None = None, default_catalog: str | None = None,
-                     producer: str = PRODUCER, fallback_traceparent: str | None = None) -> list[RunEvent]:
+def build_run_events(
+    run: ViolationRun,
+    traceparent: str | None = None,
+    default_catalog: str | None = None,
+    producer: str = PRODUCER,
+    fallback_traceparent: str | None = None,
+) -> list[RunEvent]:
     """One FAIL RunEvent per emitted violation of `run`, each listing all of the check's assertions.
 
     The trace context of each event: `traceparent` if given, else the one the runner recorded on the
@@ -275,9 +293,15 @@ def build_run_events(run: ViolationRun, traceparent: str | None = None, default_
     chosen = emitted_violations(run)
     assertions = [data_quality_assertion(v) for v, _ in chosen]
     return [
-        build_run_event(v, run.table.ref, violation_id=vid, assertions=assertions,
-                        traceparent=traceparent or v.metadata.get("traceparent") or fallback_traceparent,
-                        default_catalog=default_catalog, producer=producer)
+        build_run_event(
+            v,
+            run.table.ref,
+            violation_id=vid,
+            assertions=assertions,
+            traceparent=traceparent or v.metadata.get("traceparent") or fallback_traceparent,
+            default_catalog=default_catalog,
+            producer=producer,
+        )
         for v, vid in chosen
     ]
 
@@ -290,8 +314,10 @@ def build_run_events(run: ViolationRun, traceparent: str | None = None, default_
 @functools.cache
 def _failures_counter() -> metrics.Counter:
     return metrics.get_meter("floe.monitoring").create_counter(
-        "floe_lineage_emit_failures", unit="1",
-        description="OpenLineage events not delivered (reason: queue_full, transport, build, exit)")
+        "floe_lineage_emit_failures",
+        unit="1",
+        description="OpenLineage events not delivered (reason: queue_full, transport, build, exit)",
+    )
 
 
 def lineage_configured(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> bool:
@@ -377,8 +403,9 @@ class LineageEmitter:
         try:
             emitter = cls(**kwargs)
         except Exception as exc:
-            log.warning("OpenLineage configuration unusable (%s: %s); lineage events are off",
-                        type(exc).__name__, _short(exc))
+            log.warning(
+                "OpenLineage configuration unusable (%s: %s); lineage events are off", type(exc).__name__, _short(exc)
+            )
             return cls.disabled()
         transport = emitter._client.transport if emitter._client is not None else None
         log.info("OpenLineage events on, via the %s transport", getattr(transport, "kind", "?"))
@@ -405,8 +432,12 @@ class LineageEmitter:
         if not self.enabled or self._closed or not run.violations:
             return
         try:
-            events = build_run_events(run, traceparent, self.default_catalog,
-                                      fallback_traceparent=None if traceparent else current_traceparent())
+            events = build_run_events(
+                run,
+                traceparent,
+                self.default_catalog,
+                fallback_traceparent=None if traceparent else current_traceparent(),
+            )
         except Exception as exc:
             self._problem("build", exc)
             return
@@ -525,8 +556,9 @@ class LineageEmitter:
         left = self.pending
         for _ in range(left):
             self._problem("exit", None, log_it=False)
-        log.warning("OpenLineage: %d event(s) still queued at exit were dropped (%d transport errors so far)",
-                    left, self.failed)
+        log.warning(
+            "OpenLineage: %d event(s) still queued at exit were dropped (%d transport errors so far)", left, self.failed
+        )
 
     def _problem(self, reason: str, exc: BaseException | None, *, log_it: bool = True) -> None:
         try:
@@ -544,8 +576,14 @@ class LineageEmitter:
             n = self._problems
         if log_it and (n == 1 or n % self.log_every == 0):
             what = "queue full, event dropped" if exc is None else f"{type(exc).__name__}: {_short(exc)}"
-            log.warning("OpenLineage event not delivered (%s); %d delivery problems so far (%d dropped, "
-                        "%d transport errors); checks are unaffected", what, n, self.dropped, self.failed)
+            log.warning(
+                "OpenLineage event not delivered (%s); %d delivery problems so far (%d dropped, "
+                "%d transport errors); checks are unaffected",
+                what,
+                n,
+                self.dropped,
+                self.failed,
+            )
 
 
 def _short(exc: BaseException) -> str:
@@ -578,8 +616,9 @@ _ALIASES = "OPENLINEAGE__TRANSPORT__TRANSPORTS__DEFAULT_HTTP"  # written into os
 
 
 def _config_key() -> tuple[Any, ...]:
-    env = tuple(sorted((k, v) for k, v in os.environ.items()
-                       if k.startswith("OPENLINEAGE") and not k.startswith(_ALIASES)))
+    env = tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith("OPENLINEAGE") and not k.startswith(_ALIASES))
+    )
     files = tuple((str(p), p.stat().st_mtime_ns) for p in _config_files() if p.is_file())
     return (env, files, os.environ.get("FLOE_CATALOG"), os.getpid())
 

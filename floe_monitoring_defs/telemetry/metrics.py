@@ -17,22 +17,31 @@ METER_NAME = "floe.monitoring"
 class MonitorMetrics:
     def __init__(self, meter: metrics.Meter) -> None:
         self.violations = meter.create_counter(
-            "floe_contract_violations", unit="1", description="Contract violations detected")
+            "floe_contract_violations", unit="1", description="Contract violations detected"
+        )
         self.freshness = meter.create_gauge(
-            "floe_contract_freshness_seconds", unit="s", description="Age of the newest data of a contract table")
+            "floe_contract_freshness_seconds", unit="s", description="Age of the newest data of a contract table"
+        )
         self.availability = meter.create_gauge(
-            "floe_contract_availability_ratio", unit="1", description="Rolling 24 h availability, 0..1")
+            "floe_contract_availability_ratio", unit="1", description="Rolling 24 h availability, 0..1"
+        )
         self.quality = meter.create_gauge(
-            "floe_contract_quality_score", unit="1", description="Weighted quality score, 0..1")
+            "floe_contract_quality_score", unit="1", description="Weighted quality score, 0..1"
+        )
         self.duration = meter.create_histogram(
-            "floe_contract_check_duration_seconds", unit="s", description="Duration of one check execution")
+            "floe_contract_check_duration_seconds", unit="s", description="Duration of one check execution"
+        )
         self.delivery_failures = meter.create_counter(
-            "floe_alert_delivery_failures", unit="1", description="Alert deliveries that failed, per channel")
+            "floe_alert_delivery_failures", unit="1", description="Alert deliveries that failed, per channel"
+        )
         self.suppressed = meter.create_counter(
-            "floe_alerts_suppressed", unit="1", description="Alerts suppressed by dedup or rate limit")
+            "floe_alerts_suppressed", unit="1", description="Alerts suppressed by dedup or rate limit"
+        )
         self.engine_unavailable = meter.create_counter(
-            "floe_quality_engine_unavailable", unit="1",
-            description="Quality checks skipped because the quality engine could not start")
+            "floe_quality_engine_unavailable",
+            unit="1",
+            description="Quality checks skipped because the quality engine could not start",
+        )
 
     def record_violation(self, contract: str, check_type: str, severity: str) -> None:
         self.violations.add(1, {"contract": contract, "type": check_type, "severity": severity})

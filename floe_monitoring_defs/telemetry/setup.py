@@ -73,8 +73,12 @@ def configure_telemetry(environ: Mapping[str, str] | None = None) -> TelemetrySt
                 readers.append(reader)
                 state.metrics_exporters.append("prometheus")
         if readers:
-            views = [View(instrument_name="floe_contract_check_duration_seconds",
-                          aggregation=ExplicitBucketHistogramAggregation(boundaries=DURATION_BUCKETS_SECONDS))]
+            views = [
+                View(
+                    instrument_name="floe_contract_check_duration_seconds",
+                    aggregation=ExplicitBucketHistogramAggregation(boundaries=DURATION_BUCKETS_SECONDS),
+                )
+            ]
             metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers, views=views))
         if otlp or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -86,8 +90,11 @@ def configure_telemetry(environ: Mapping[str, str] | None = None) -> TelemetrySt
             trace.set_tracer_provider(provider)
             state.tracing = True
         if state.metrics_exporters or state.tracing:
-            log.info("telemetry: metrics via %s, tracing %s", state.metrics_exporters or "nothing",
-                     "on" if state.tracing else "off")
+            log.info(
+                "telemetry: metrics via %s, tracing %s",
+                state.metrics_exporters or "nothing",
+                "on" if state.tracing else "off",
+            )
         _state = state
         return state
 

@@ -34,21 +34,39 @@ from floe_monitoring_tests.alerting_receivers import (
     parse_cloudevent,
 )
 
-DATA_KEYS = {"contractName", "contractVersion", "violationType", "severity", "message", "element", "expectedValue",
-             "actualValue", "timestamp", "affectedConsumers", "checkDurationSeconds", "metadata"}
+DATA_KEYS = {
+    "contractName",
+    "contractVersion",
+    "violationType",
+    "severity",
+    "message",
+    "element",
+    "expectedValue",
+    "actualValue",
+    "timestamp",
+    "affectedConsumers",
+    "checkDurationSeconds",
+    "metadata",
+}
 
 
-def request(body: bytes, content_type: str = "application/json", path: str = "/v2/enqueue",
-            **headers: str) -> RecordedRequest:
+def request(
+    body: bytes, content_type: str = "application/json", path: str = "/v2/enqueue", **headers: str
+) -> RecordedRequest:
     return RecordedRequest("POST", path, {"content-type": content_type, **headers}, body, 0.0)
 
 
 # --- CloudEvents -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "ce_type"), [(AlertKind.VIOLATION, "floe.contract.violation"),
-                                               (AlertKind.RESOLVED, "floe.contract.violation.resolved"),
-                                               (AlertKind.OPERATIONAL, "floe.monitor.operational")])
+@pytest.mark.parametrize(
+    ("kind", "ce_type"),
+    [
+        (AlertKind.VIOLATION, "floe.contract.violation"),
+        (AlertKind.RESOLVED, "floe.contract.violation.resolved"),
+        (AlertKind.OPERATIONAL, "floe.monitor.operational"),
+    ],
+)
 def test_cloudevent_per_kind_passes_schema_and_sdk(kind: AlertKind, ce_type: str) -> None:
     item = alert_item(kind, metadata={"table": "sales.orders"}, affected_consumers=["finance"])
     batch = alert_batch(item)
@@ -74,8 +92,9 @@ def test_resolve_forces_the_resolved_type() -> None:
     assert wh.cloud_event(item, alert_batch(item), force_resolved=True)["type"] == "floe.contract.violation.resolved"
 
 
-@pytest.mark.parametrize("broken", [{"id": None}, {"type": ""}, {"time": "yesterday"}, {"specversion": "2.0"},
-                                    {"source": ""}])
+@pytest.mark.parametrize(
+    "broken", [{"id": None}, {"type": ""}, {"time": "yesterday"}, {"specversion": "2.0"}, {"source": ""}]
+)
 def test_cloudevent_validators_reject_broken_events(broken: dict[str, Any]) -> None:
     item = alert_item()
     event = wh.cloud_event(item, alert_batch(item))
@@ -108,11 +127,17 @@ def test_alertmanager_alerts_validate_against_postable_alerts() -> None:
     for alert in alerts:
         assert all(LEGACY_LABEL_NAME.match(name) for name in alert["labels"])
         assert alert["generatorURL"] == "http://dagster:3000/assets/sales/orders"
-    assert alerts[0]["labels"] == {"alertname": "ContractViolation", "severity": "critical", "contract": "orders",
-                                   "contract_version": "1.2.0", "violation_type": "freshness"}
+    assert alerts[0]["labels"] == {
+        "alertname": "ContractViolation",
+        "severity": "critical",
+        "contract": "orders",
+        "contract_version": "1.2.0",
+        "violation_type": "freshness",
+    }
     assert alerts[0]["annotations"]["summary"] == firing.event.message
     assert alerts[0]["annotations"]["description"].startswith(
-        "Contract orders v1.2.0 has a freshness violation (severity: critical)")
+        "Contract orders v1.2.0 has a freshness violation (severity: critical)"
+    )
     assert "finance-dashboard" in alerts[0]["annotations"]["description"]
     assert alerts[0]["endsAt"] == am.rfc3339(firing.event.timestamp + timedelta(hours=24))  # firing_ttl_minutes
     # A resolved item resolves the label set of every severity (an escalated episode fired several).
@@ -123,8 +148,9 @@ def test_alertmanager_alerts_validate_against_postable_alerts() -> None:
 
 
 def test_firing_ttl_can_be_left_to_alertmanager() -> None:
-    channel = build_channel("am", {"type": "alertmanager", "url": "http://am:9093", "firing_ttl_minutes": None},
-                            environ={})
+    channel = build_channel(
+        "am", {"type": "alertmanager", "url": "http://am:9093", "firing_ttl_minutes": None}, environ={}
+    )
     assert isinstance(channel, am.AlertmanagerChannel)
     (firing, resolved, *_) = channel.alerts(alert_batch(alert_item(), alert_item(AlertKind.RESOLVED)))
     assert "endsAt" not in firing and "endsAt" in resolved
@@ -157,14 +183,22 @@ ROUTING_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
 
 
 def pagerduty(**spec: Any) -> pd.PagerDutyChannel:
-    channel = build_channel("pd", {"type": "pagerduty", "routing_key_env": "PD_KEY", **spec},
-                            environ={"PD_KEY": ROUTING_KEY})
+    channel = build_channel(
+        "pd", {"type": "pagerduty", "routing_key_env": "PD_KEY", **spec}, environ={"PD_KEY": ROUTING_KEY}
+    )
     assert isinstance(channel, pd.PagerDutyChannel)
     return channel
 
 
-@pytest.mark.parametrize(("severity", "priority"), [(ViolationSeverity.CRITICAL, "P1"), (ViolationSeverity.ERROR, "P2"),
-                                                    (ViolationSeverity.WARNING, "P3"), (ViolationSeverity.INFO, "P4")])
+@pytest.mark.parametrize(
+    ("severity", "priority"),
+    [
+        (ViolationSeverity.CRITICAL, "P1"),
+        (ViolationSeverity.ERROR, "P2"),
+        (ViolationSeverity.WARNING, "P3"),
+        (ViolationSeverity.INFO, "P4"),
+    ],
+)
 def test_pagerduty_trigger_is_valid_and_maps_priority(severity: ViolationSeverity, priority: str) -> None:
     item = alert_item(severity=severity)
     event = pagerduty().event(item, alert_batch(item))
@@ -192,15 +226,23 @@ def test_pagerduty_limits_summary_and_dedup_key() -> None:
     event = pagerduty().event(item, alert_batch(item))
     assert len(event["payload"]["summary"]) == 1024 and event["payload"]["summary"].endswith("…")
     assert len(event["dedup_key"]) <= 255
-    assert event["dedup_key"] == pagerduty().event(alert_item(AlertKind.RESOLVED, contract_name="c" * 400),
-                                                   alert_batch())["dedup_key"]
+    assert (
+        event["dedup_key"]
+        == pagerduty().event(alert_item(AlertKind.RESOLVED, contract_name="c" * 400), alert_batch())["dedup_key"]
+    )
     pagerduty_responder()(request(json.dumps(event).encode()))
 
 
-@pytest.mark.parametrize("broken", [{"event_action": "close"}, {"routing_key": None},
-                                    {"payload": {"summary": "s", "source": "x", "severity": "fatal"}},
-                                    {"payload": {"summary": "s", "severity": "error"}},
-                                    {"payload": {"summary": "s" * 1025, "source": "x", "severity": "error"}}])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"event_action": "close"},
+        {"routing_key": None},
+        {"payload": {"summary": "s", "source": "x", "severity": "fatal"}},
+        {"payload": {"summary": "s", "severity": "error"}},
+        {"payload": {"summary": "s" * 1025, "source": "x", "severity": "error"}},
+    ],
+)
 def test_pagerduty_receiver_rejects_broken_events(broken: dict[str, Any]) -> None:
     event = pagerduty().event(alert_item(), alert_batch())
     event.update(broken)
@@ -213,15 +255,21 @@ def test_pagerduty_receiver_rejects_broken_events(broken: dict[str, Any]) -> Non
 
 
 def test_slack_message_is_valid_block_kit() -> None:
-    items = (alert_item(severity=ViolationSeverity.CRITICAL, message="a <b> & c"),
-             alert_item(violation_type=ViolationType.QUALITY, severity=ViolationSeverity.WARNING))
+    items = (
+        alert_item(severity=ViolationSeverity.CRITICAL, message="a <b> & c"),
+        alert_item(violation_type=ViolationType.QUALITY, severity=ViolationSeverity.WARNING),
+    )
     message = slack.build_message(alert_batch(*items))
     check_slack_message(message)
     blocks = message["blocks"]
     assert blocks[0]["text"]["text"] == "🚨 Contract violation: orders (CRITICAL)"
     fields = [f["text"] for f in blocks[1]["fields"]]
-    assert fields[:4] == ["*Contract:*\norders", "*Version:*\n1.2.0", "*Severity:*\nCRITICAL",
-                          "*Types:*\nfreshness, quality"]
+    assert fields[:4] == [
+        "*Contract:*\norders",
+        "*Version:*\n1.2.0",
+        "*Severity:*\nCRITICAL",
+        "*Types:*\nfreshness, quality",
+    ]
     assert "a &lt;b&gt; &amp; c" in blocks[2]["text"]["text"] and "*Element:* updated_at" in blocks[2]["text"]["text"]
     assert [b["type"] for b in blocks] == ["header", "section", "section", "section", "context"]
     assert "finance-dashboard, ml-churn" in blocks[-1]["elements"][0]["text"]
@@ -236,8 +284,14 @@ def test_slack_resolved_header() -> None:
 
 def test_slack_over_long_content_is_truncated_not_refused() -> None:
     name = "orders_" + "x" * 300
-    items = [alert_item(contract_name=name, message="m" * 10_000, element="e" * 5000,
-                        affected_consumers=[f"consumer-{n}" for n in range(500)])]
+    items = [
+        alert_item(
+            contract_name=name,
+            message="m" * 10_000,
+            element="e" * 5000,
+            affected_consumers=[f"consumer-{n}" for n in range(500)],
+        )
+    ]
     items += [alert_item(contract_name=name, message=f"violation {n} " + "y" * 400) for n in range(79)]
     message = slack.build_message(alert_batch(*items))
     check_slack_message(message)
@@ -266,11 +320,11 @@ def test_slack_validator_rejects_what_slack_rejects() -> None:
     with pytest.raises(ReceiverRejected):
         check_slack_message({**good, "blocks": good["blocks"] * 26})  # > 50 blocks
     with pytest.raises(ReceiverRejected):
-        check_slack_message({**good, "blocks": [{"type": "section", "fields": [
-            {"type": "mrkdwn", "text": "f" * 2001}]}]})
+        check_slack_message(
+            {**good, "blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}]}
+        )
     with pytest.raises(ReceiverRejected):
-        check_slack_message({**good, "blocks": [{"type": "header", "text": {"type": "plain_text",
-                                                                              "text": "h" * 151}}]})
+        check_slack_message({**good, "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]})
     with pytest.raises(ReceiverRejected):
         check_slack_message({"blocks": good["blocks"]})  # no text fallback
 
@@ -279,8 +333,9 @@ def test_slack_validator_rejects_what_slack_rejects() -> None:
 
 
 def test_email_message_is_text_plus_escaped_html() -> None:
-    config = mail.EmailConfig(type="email", smtp_host="smtp", from_address="floe@example.com",
-                              to_addresses=("a@example.com", "b@example.com"))
+    config = mail.EmailConfig(
+        type="email", smtp_host="smtp", from_address="floe@example.com", to_addresses=("a@example.com", "b@example.com")
+    )
     item = alert_item(message="value <script>alert(1)</script> & more", severity=ViolationSeverity.CRITICAL)
     msg = message_from_bytes(mail.build_message(config, alert_batch(item)).as_bytes(), policy=policy.default)
     assert msg["Subject"] == "[CRITICAL] Contract violation: orders"

@@ -14,18 +14,40 @@ from floe_monitoring_defs.models import (
 )
 
 FIELDS = {
-    "contract_name", "contract_version", "violation_type", "severity", "message", "element",
-    "expected_value", "actual_value", "timestamp", "affected_consumers", "check_duration_seconds", "metadata",
+    "contract_name",
+    "contract_version",
+    "violation_type",
+    "severity",
+    "message",
+    "element",
+    "expected_value",
+    "actual_value",
+    "timestamp",
+    "affected_consumers",
+    "check_duration_seconds",
+    "metadata",
 }
-REQUIRED = {"contract_name", "contract_version", "violation_type", "severity", "message", "timestamp",
-            "check_duration_seconds"}
+REQUIRED = {
+    "contract_name",
+    "contract_version",
+    "violation_type",
+    "severity",
+    "message",
+    "timestamp",
+    "check_duration_seconds",
+}
 
 
 def event(**kw: object) -> ContractViolationEvent:
-    base: dict[str, object] = dict(contract_name="orders", contract_version="1.0.0",
-                                   violation_type=ViolationType.FRESHNESS, severity=ViolationSeverity.ERROR,
-                                   message="stale", timestamp=datetime(2026, 1, 1, tzinfo=UTC),
-                                   check_duration_seconds=0.1)
+    base: dict[str, object] = dict(
+        contract_name="orders",
+        contract_version="1.0.0",
+        violation_type=ViolationType.FRESHNESS,
+        severity=ViolationSeverity.ERROR,
+        message="stale",
+        timestamp=datetime(2026, 1, 1, tzinfo=UTC),
+        check_duration_seconds=0.1,
+    )
     base.update(kw)
     return ContractViolationEvent.model_validate(base)
 
@@ -62,7 +84,13 @@ def test_enum_values_and_order() -> None:
 
 
 def test_check_result_round_trips_through_json() -> None:
-    r = CheckResult(contract_name="orders", check_type=ViolationType.FRESHNESS, status=CheckStatus.FAIL,
-                    duration_seconds=0.2, timestamp=datetime(2026, 1, 1, tzinfo=UTC), violation=event())
+    r = CheckResult(
+        contract_name="orders",
+        check_type=ViolationType.FRESHNESS,
+        status=CheckStatus.FAIL,
+        duration_seconds=0.2,
+        timestamp=datetime(2026, 1, 1, tzinfo=UTC),
+        violation=event(),
+    )
     again = CheckResult.model_validate_json(r.model_dump_json())
     assert again == r and len(r.id) == 36

@@ -61,8 +61,9 @@ class History:
                 rows.sort(key=lambda r: (r["checked_at"], uuid.UUID(r["id"])))
                 for prev, cur in itertools.pairwise(rows):
                     if cur["status"] == "fail" and prev["status"] == "pass":
-                        found.append(((name, ctype), cur["checked_at"],
-                                      (cur["checked_at"] - prev["checked_at"]).total_seconds()))
+                        found.append(
+                            ((name, ctype), cur["checked_at"], (cur["checked_at"] - prev["checked_at"]).total_seconds())
+                        )
             self._detections = found
         return self._detections
 
@@ -131,16 +132,28 @@ def generate(seed: int, now: datetime, days: int = 34, contracts: int = 10) -> H
                     resolved = None  # still open (one open incident per contract and type at most)
                 if resolved is not None and resolved >= now:
                     continue
-                h.incidents.append({
-                    "id": new_id(), "contract_name": name, "violation_type": ctype,
-                    "status": "open" if resolved is None else "resolved", "priority": "P2", "severity": "error",
-                    "title": f"{ctype} violation on {name}", "violation_count": 1, "last_violation_id": None,
-                    "created_at": created, "updated_at": resolved or created, "resolved_at": resolved})
+                h.incidents.append(
+                    {
+                        "id": new_id(),
+                        "contract_name": name,
+                        "violation_type": ctype,
+                        "status": "open" if resolved is None else "resolved",
+                        "priority": "P2",
+                        "severity": "error",
+                        "title": f"{ctype} violation on {name}",
+                        "violation_count": 1,
+                        "last_violation_id": None,
+                        "created_at": created,
+                        "updated_at": resolved or created,
+                        "resolved_at": resolved,
+                    }
+                )
     return h
 
 
-def _add_result(h: History, rnd: random.Random, new_id: Any, name: str, ctype: str, table: str, status: str,
-                at: datetime) -> None:
+def _add_result(
+    h: History, rnd: random.Random, new_id: Any, name: str, ctype: str, table: str, status: str, at: datetime
+) -> None:
     rid = new_id()
     details: dict[str, Any] = {"table": table}
     if ctype == "quality" and status in ("pass", "fail"):
@@ -153,21 +166,44 @@ def _add_result(h: History, rnd: random.Random, new_id: Any, name: str, ctype: s
         details["reason"] = "catalog unreachable"
     if status == "skipped":
         details["reason"] = "the quality engine is not installed"
-    h.results.append({
-        "id": rid, "contract_name": name, "check_type": ctype, "status": status,
-        "duration_seconds": round(rnd.uniform(0.005, 2.0), 6), "checked_at": at, "details": details,
-        "violation": None, "created_at": at, "table_name": table})
+    h.results.append(
+        {
+            "id": rid,
+            "contract_name": name,
+            "check_type": ctype,
+            "status": status,
+            "duration_seconds": round(rnd.uniform(0.005, 2.0), 6),
+            "checked_at": at,
+            "details": details,
+            "violation": None,
+            "created_at": at,
+            "table_name": table,
+        }
+    )
     severities: list[str] = []
     if status == "fail":
         severities = [rnd.choice(("warning", "error", "critical")) for _ in range(rnd.randint(1, 3))]
     elif status == "pass" and rnd.random() < 0.05:
         severities = ["info"]  # an early warning on a passing check
     for sev in severities:
-        h.violations.append({
-            "id": new_id(), "contract_name": name, "contract_version": "1.0.0", "violation_type": ctype,
-            "severity": sev, "message": f"{ctype} {sev} on {table}", "element": None, "expected_value": None,
-            "actual_value": None, "affected_consumers": [], "detected_at": at, "check_result_id": rid,
-            "check_duration_seconds": 0.1, "metadata": {}})
+        h.violations.append(
+            {
+                "id": new_id(),
+                "contract_name": name,
+                "contract_version": "1.0.0",
+                "violation_type": ctype,
+                "severity": sev,
+                "message": f"{ctype} {sev} on {table}",
+                "element": None,
+                "expected_value": None,
+                "actual_value": None,
+                "affected_consumers": [],
+                "detected_at": at,
+                "check_result_id": rid,
+                "check_duration_seconds": 0.1,
+                "metadata": {},
+            }
+        )
 
 
 def write(url: str, h: History, chunk: int = 5000) -> None:
@@ -175,10 +211,13 @@ def write(url: str, h: History, chunk: int = 5000) -> None:
     engine = sa.create_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
-            for table, rows in ((t.contract_check_results, h.results), (t.contract_violations, h.violations),
-                                (t.incidents, h.incidents)):
+            for table, rows in (
+                (t.contract_check_results, h.results),
+                (t.contract_violations, h.violations),
+                (t.incidents, h.incidents),
+            ):
                 for i in range(0, len(rows), chunk):
-                    conn.execute(table.insert(), rows[i:i + chunk])
+                    conn.execute(table.insert(), rows[i : i + chunk])
     finally:
         engine.dispose()
 

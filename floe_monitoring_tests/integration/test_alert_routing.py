@@ -82,22 +82,46 @@ def store(store_url: str, clock: Clock) -> Iterator[MonitoringStore]:
 
 
 def config(**kw: Any) -> AlertConfig:
-    base: dict[str, Any] = {"routing_rules": [
-        {"channel_name": "slack", "min_severity": "warning"},
-        {"channel_name": "am", "min_severity": "error"},
-        {"channel_name": "pd", "min_severity": "critical", "contract_filter": "orders*"},
-    ]}
+    base: dict[str, Any] = {
+        "routing_rules": [
+            {"channel_name": "slack", "min_severity": "warning"},
+            {"channel_name": "am", "min_severity": "error"},
+            {"channel_name": "pd", "min_severity": "critical", "contract_filter": "orders*"},
+        ]
+    }
     base.update(kw)
     return AlertConfig.model_validate(base)
 
 
-def record(store: MonitoringStore, clock: Clock, contract: str, vtype: ViolationType, *severities: ViolationSeverity,
-           status: CheckStatus = CheckStatus.FAIL) -> list[str]:
-    events = [ContractViolationEvent(contract_name=contract, contract_version="1.0.0", violation_type=vtype,
-                                     severity=s, message=f"{vtype.value} {s.value}", timestamp=clock.now,
-                                     check_duration_seconds=0.01, affected_consumers=["bi"]) for s in severities]
-    result = CheckResult(contract_name=contract, check_type=vtype, status=status, duration_seconds=0.01,
-                         timestamp=clock.now, violation=max(events, key=lambda e: e.severity.rank) if events else None)
+def record(
+    store: MonitoringStore,
+    clock: Clock,
+    contract: str,
+    vtype: ViolationType,
+    *severities: ViolationSeverity,
+    status: CheckStatus = CheckStatus.FAIL,
+) -> list[str]:
+    events = [
+        ContractViolationEvent(
+            contract_name=contract,
+            contract_version="1.0.0",
+            violation_type=vtype,
+            severity=s,
+            message=f"{vtype.value} {s.value}",
+            timestamp=clock.now,
+            check_duration_seconds=0.01,
+            affected_consumers=["bi"],
+        )
+        for s in severities
+    ]
+    result = CheckResult(
+        contract_name=contract,
+        check_type=vtype,
+        status=status,
+        duration_seconds=0.01,
+        timestamp=clock.now,
+        violation=max(events, key=lambda e: e.severity.rank) if events else None,
+    )
     return store.record_check(result, events, table_name=f"ns.{contract}")
 
 
@@ -115,8 +139,9 @@ def test_us3_1_warning_goes_to_slack_only(store: MonitoringStore, clock: Clock) 
     assert ch["slack"].batches[0].affected_consumers == ("bi",)
 
 
-def test_critical_for_orders_reaches_incident_channel_and_opens_one_incident(store: MonitoringStore,
-                                                                             clock: Clock) -> None:
+def test_critical_for_orders_reaches_incident_channel_and_opens_one_incident(
+    store: MonitoringStore, clock: Clock
+) -> None:
     d, ch = setup(store, clock)
     record(store, clock, "orders", ViolationType.FRESHNESS, S.CRITICAL)
     record(store, clock, "customers", ViolationType.FRESHNESS, S.CRITICAL)
@@ -139,8 +164,7 @@ def test_no_channel_configured_records_without_delivering(store: MonitoringStore
     assert store.violations(contract_name="orders")[0].id == vid  # still recorded (US1-4)
 
 
-def test_us1_3_sc_004_dedup_cuts_sustained_alerts_by_at_least_80_percent(store: MonitoringStore,
-                                                                          clock: Clock) -> None:
+def test_us1_3_sc_004_dedup_cuts_sustained_alerts_by_at_least_80_percent(store: MonitoringStore, clock: Clock) -> None:
     d, ch = setup(store, clock)
     raw = 0
     for _ in range(48):  # 12 h of a sustained breach, checked every 15 min
@@ -170,8 +194,13 @@ def test_dedup_is_bypassed_when_severity_escalates(store: MonitoringStore, clock
 
 def test_us3_3_rate_limit_one_per_30_minutes(store: MonitoringStore, clock: Clock) -> None:
     d, ch = setup(store, clock, rate_limit_per_contract=1, rate_limit_window_minutes=30)
-    types = [ViolationType.FRESHNESS, ViolationType.SCHEMA_DRIFT, ViolationType.QUALITY,
-             ViolationType.AVAILABILITY, ViolationType.DEPRECATION]
+    types = [
+        ViolationType.FRESHNESS,
+        ViolationType.SCHEMA_DRIFT,
+        ViolationType.QUALITY,
+        ViolationType.AVAILABILITY,
+        ViolationType.DEPRECATION,
+    ]
     for vtype in types:  # 5 violations of the contract within 10 minutes
         record(store, clock, "orders", vtype, S.ERROR)
         d.dispatch()
@@ -231,8 +260,9 @@ def test_channel_down_retries_with_backoff_and_loses_nothing(store: MonitoringSt
     assert all(a["error"] is None or "tok-123" not in str(a["error"]) for a in attempts)
 
 
-def test_crash_between_send_and_acknowledge_repeats_with_the_same_id(store: MonitoringStore, clock: Clock,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_between_send_and_acknowledge_repeats_with_the_same_id(
+    store: MonitoringStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     d, ch = setup(store, clock, delivery_lease_seconds=60)
     [vid] = record(store, clock, "orders", ViolationType.FRESHNESS, S.ERROR)
     alerts = d.alerts

@@ -57,31 +57,53 @@ def location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receivers: dict[st
         monkeypatch.setenv(k, v)
     cat = make_catalog(tmp_path)
     now = datetime.now(UTC)
-    create(cat, "shop.orders", SCHEMA, {"id": ["a"], "amount": [Decimal("1.00")],
-                                        "updated_at": [now - timedelta(hours=3)]})  # stale against PT1H
+    create(
+        cat, "shop.orders", SCHEMA, {"id": ["a"], "amount": [Decimal("1.00")], "updated_at": [now - timedelta(hours=3)]}
+    )  # stale against PT1H
     contracts = tmp_path / "contracts"
     contracts.mkdir()
     doc = {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:orders", "name": "orders", "version": "1.0.0",
-        "servers": [{"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///x.db",
-                     "namespace": "shop"}],
-        "schema": [{"name": "orders", "properties": [
-            {"name": "id", "logicalType": "string", "primaryKey": True, "required": True},
-            {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(10,2)", "required": True},
-            {"name": "updated_at", "logicalType": "timestamp", "required": True}]}],
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": "urn:orders",
+        "name": "orders",
+        "version": "1.0.0",
+        "servers": [
+            {"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///x.db", "namespace": "shop"}
+        ],
+        "schema": [
+            {
+                "name": "orders",
+                "properties": [
+                    {"name": "id", "logicalType": "string", "primaryKey": True, "required": True},
+                    {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(10,2)", "required": True},
+                    {"name": "updated_at", "logicalType": "timestamp", "required": True},
+                ],
+            }
+        ],
         "slaProperties": [{"property": "freshness", "value": "PT1H", "element": "updated_at"}],
         "customProperties": [{"property": "consumers", "value": ["finance-dashboard"]}],
     }
     (contracts / "orders.yaml").write_text(yaml.safe_dump(doc))
     config = {
         "alerts": {
-            "retry_base_seconds": 0.2, "retry_max_seconds": 0.5, "sensor_interval_seconds": 1,
+            "retry_base_seconds": 0.2,
+            "retry_max_seconds": 0.5,
+            "sensor_interval_seconds": 1,
             "channels": {
-                "ops-webhook": {"type": "webhook", "url": receivers["webhook"].url_for("/events"),
-                                "secret_env": "FLOE_TEST_HMAC", "timeout_seconds": 1},
+                "ops-webhook": {
+                    "type": "webhook",
+                    "url": receivers["webhook"].url_for("/events"),
+                    "secret_env": "FLOE_TEST_HMAC",
+                    "timeout_seconds": 1,
+                },
                 "team-slack": {"type": "slack", "webhook_url_env": "FLOE_TEST_SLACK_URL", "timeout_seconds": 1},
-                "pagerduty": {"type": "pagerduty", "routing_key_env": "FLOE_TEST_PD_KEY",
-                              "url": receivers["pagerduty"].url_for("/v2/enqueue"), "timeout_seconds": 1},
+                "pagerduty": {
+                    "type": "pagerduty",
+                    "routing_key_env": "FLOE_TEST_PD_KEY",
+                    "url": receivers["pagerduty"].url_for("/v2/enqueue"),
+                    "timeout_seconds": 1,
+                },
             },
             "routing_rules": [
                 {"channel_name": "ops-webhook", "min_severity": "warning"},
@@ -135,7 +157,8 @@ def test_eager_delivery_within_5_seconds_of_detection(location: Path, receivers:
 
 
 def test_sensor_delivers_within_two_ticks_after_the_channel_returns(
-        location: Path, receivers: dict[str, HTTPRecorder], telemetry: Any) -> None:
+    location: Path, receivers: dict[str, HTTPRecorder], telemetry: Any
+) -> None:
     defs = build_defs()
     before = telemetry.counter("floe_alert_delivery_failures", channel="ops-webhook")
     receivers["webhook"].refuse()
@@ -164,8 +187,9 @@ def test_sensor_delivers_within_two_ticks_after_the_channel_returns(
 
 
 @pytest.mark.parametrize("fault", ["500", "refuse", "hang"])
-def test_faults_lose_nothing_and_deliver_once(location: Path, receivers: dict[str, HTTPRecorder],
-                                              telemetry: Any, fault: str) -> None:
+def test_faults_lose_nothing_and_deliver_once(
+    location: Path, receivers: dict[str, HTTPRecorder], telemetry: Any, fault: str
+) -> None:
     defs = build_defs()
     hook = receivers["webhook"]
     {"500": lambda: hook.fail(500), "refuse": hook.refuse, "hang": lambda: hook.hang()}[fault]()
@@ -195,8 +219,12 @@ def test_faults_lose_nothing_and_deliver_once(location: Path, receivers: dict[st
     store.dispose()
 
 
-def test_no_secret_in_any_output(location: Path, receivers: dict[str, HTTPRecorder],
-                                 caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_secret_in_any_output(
+    location: Path,
+    receivers: dict[str, HTTPRecorder],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     caplog.set_level(logging.DEBUG)
     for r in receivers.values():
         r.fail(500)  # failures produce error texts, where secrets like to leak
@@ -242,12 +270,16 @@ def test_failed_monitoring_run_becomes_an_operational_alert(location: Path, rece
     with dg.instance_for_test() as instance:
         with mock.patch.object(CheckRunner, "run", broken):
             result = defs.resolve_job_def("freshness_every_15m_checks").execute_in_process(
-                instance=instance, raise_on_error=False)
+                instance=instance, raise_on_error=False
+            )
         assert not result.success
         sensor = defs.resolve_sensor_def("monitoring_run_failure_sensor")
         with dg.build_run_status_sensor_context(
-            sensor_name="monitoring_run_failure_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
-            dagster_event=result.get_run_failure_event(), resources=dict(defs.resources or {}),
+            sensor_name="monitoring_run_failure_sensor",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources=dict(defs.resources or {}),
         ) as status_ctx:
             ctx = status_ctx.for_run_failure()
             sensor(ctx)

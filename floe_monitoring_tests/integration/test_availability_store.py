@@ -65,8 +65,10 @@ def store(store_url: str) -> Iterator[MonitoringStore]:
 def warehouse(tmp_path: Path) -> Path:
     """A SqlCatalog (SQLite) with table shop.orders holding data; returns the catalog root."""
     cat = make_catalog(tmp_path)
-    schema = Schema(NestedField(1, "id", LongType(), required=False),
-                    NestedField(2, "updated_at", TimestamptzType(), required=False))
+    schema = Schema(
+        NestedField(1, "id", LongType(), required=False),
+        NestedField(2, "updated_at", TimestamptzType(), required=False),
+    )
     create(cat, "shop.orders", schema, {"id": [1, 2], "updated_at": [T0, T0]})
     return tmp_path
 
@@ -75,8 +77,15 @@ def sql_catalog(root: Path) -> dict[str, str]:
     return {"type": "sql", "uri": f"sqlite:///{root / 'catalog.db'}", "warehouse": f"file://{root / 'wh'}"}
 
 
-def check(store: MonitoringStore, source: IcebergSource, at: datetime, *, ref: TableRef = REF,
-          timeout_s: float = 30.0, contract: str = CONTRACT) -> tuple[PingResult, AvailabilityWindow, CheckOutcome]:
+def check(
+    store: MonitoringStore,
+    source: IcebergSource,
+    at: datetime,
+    *,
+    ref: TableRef = REF,
+    timeout_s: float = 30.0,
+    contract: str = CONTRACT,
+) -> tuple[PingResult, AvailabilityWindow, CheckOutcome]:
     """One availability check as the runner will do it: ping, store, read the window back, grade."""
     ping = ping_table(source, ref, timeout_s, lambda: at)
     store.record_ping(contract, ref.identifier, ping)
@@ -113,8 +122,10 @@ def test_three_failures_in_a_row_breach_a_999_sla(store: MonitoringStore, wareho
     assert after.details["consecutive_failures"] == 3
     assert after.details["last_failure_reason"] == "unreachable: FileNotFoundError"
     assert after.details["last_failure_at"] == (T0 + 22 * STEP).isoformat()
-    assert finding.message == (f"Availability of {TABLE} is 86.95% over the last 24h (3 consecutive failures, "
-                               "last: unreachable: FileNotFoundError); the SLA is 99.9%")
+    assert finding.message == (
+        f"Availability of {TABLE} is 86.95% over the last 24h (3 consecutive failures, "
+        "last: unreachable: FileNotFoundError); the SLA is 99.9%"
+    )
     window = store.availability_window(CONTRACT, TABLE, T0 + 22 * STEP - DAY)
     assert (window.total, window.ok, window.consecutive_failures) == (23, 20, 3)
     assert (window.latest_ok, window.previous_ok, window.recovered) == (False, False, False)
@@ -180,17 +191,22 @@ def silent_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SilentServer]:
     server.close()
 
 
-def test_a_catalog_that_never_answers_is_a_timeout(store: MonitoringStore, warehouse: Path,
-                                                    silent_server: SilentServer) -> None:
-    source = IcebergSource(catalog_properties={
-        "hang": {"type": "rest", "uri": f"http://127.0.0.1:{silent_server.port}"},
-        CATALOG: sql_catalog(warehouse),
-    })
+def test_a_catalog_that_never_answers_is_a_timeout(
+    store: MonitoringStore, warehouse: Path, silent_server: SilentServer
+) -> None:
+    source = IcebergSource(
+        catalog_properties={
+            "hang": {"type": "rest", "uri": f"http://127.0.0.1:{silent_server.port}"},
+            CATALOG: sql_catalog(warehouse),
+        }
+    )
     hung = TableRef(namespace=("shop",), name="orders", catalog="hang")
     hung_contract = "orders_on_rest"
     results: list[tuple[PingResult, AvailabilityWindow, CheckOutcome]] = []
-    caller = threading.Thread(target=lambda: results.append(
-        check(store, source, T0, ref=hung, timeout_s=2.0, contract=hung_contract)), daemon=True)
+    caller = threading.Thread(
+        target=lambda: results.append(check(store, source, T0, ref=hung, timeout_s=2.0, contract=hung_contract)),
+        daemon=True,
+    )
     started = time.monotonic()
     caller.start()
     caller.join(10)  # a ping that waited for the catalog would still be running: fail, do not hang
@@ -220,8 +236,7 @@ def test_a_catalog_that_never_answers_is_a_timeout(store: MonitoringStore, wareh
 
 
 def _ping(at: datetime, ok: bool, reason: str | None = None) -> PingResult:
-    return PingResult(ok=ok, latency_ms=3.5, reason=reason, message=None if ok else f"{reason} happened",
-                      checked_at=at)
+    return PingResult(ok=ok, latency_ms=3.5, reason=reason, message=None if ok else f"{reason} happened", checked_at=at)
 
 
 _READ_WINDOW = """
@@ -270,7 +285,10 @@ def test_the_window_is_read_back_from_stored_pings_after_a_restart(store_url: st
         reopened.dispose()
     proc = subprocess.run(
         [sys.executable, "-c", _READ_WINDOW, store_url, CONTRACT, TABLE, (now - DAY).isoformat()],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == _as_json(before)
@@ -278,9 +296,13 @@ def test_the_window_is_read_back_from_stored_pings_after_a_restart(store_url: st
 
 def test_the_failure_streak_spans_pings_older_than_the_window(store: MonitoringStore) -> None:
     now = T0 + 3 * DAY
-    for p in (_ping(now - timedelta(hours=40), True), _ping(now - timedelta(hours=30), False, "timeout"),
-              _ping(now - timedelta(hours=26), False, "timeout"), _ping(now - timedelta(hours=2), False, "timeout"),
-              _ping(now - timedelta(hours=1), False, "table_missing")):
+    for p in (
+        _ping(now - timedelta(hours=40), True),
+        _ping(now - timedelta(hours=30), False, "timeout"),
+        _ping(now - timedelta(hours=26), False, "timeout"),
+        _ping(now - timedelta(hours=2), False, "timeout"),
+        _ping(now - timedelta(hours=1), False, "table_missing"),
+    ):
         store.record_ping(CONTRACT, TABLE, p)
     w = store.availability_window(CONTRACT, TABLE, now - DAY)
     assert (w.total, w.ok, w.uptime_pct, w.consecutive_failures) == (2, 0, 0.0, 4)
@@ -295,7 +317,13 @@ def test_the_failure_streak_spans_pings_older_than_the_window(store: MonitoringS
 def test_an_empty_window_is_fully_available(store: MonitoringStore) -> None:
     w = store.availability_window(CONTRACT, TABLE, T0)
     assert (w.total, w.ok, w.uptime_pct, w.consecutive_failures, w.latest_ok, w.previous_ok) == (
-        0, 0, 100.0, 0, None, None)
+        0,
+        0,
+        100.0,
+        0,
+        None,
+        None,
+    )
 
 
 def test_a_long_reason_is_cut_to_the_column(store: MonitoringStore) -> None:
@@ -307,19 +335,37 @@ def test_a_long_reason_is_cut_to_the_column(store: MonitoringStore) -> None:
 # -- SLA status ------------------------------------------------------------------------------------
 
 
-def _violation(at: datetime, severity: ViolationSeverity, vtype: ViolationType,
-               contract: str) -> ContractViolationEvent:
+def _violation(
+    at: datetime, severity: ViolationSeverity, vtype: ViolationType, contract: str
+) -> ContractViolationEvent:
     return ContractViolationEvent(
-        contract_name=contract, contract_version="1.0.0", violation_type=vtype, severity=severity,
-        message="m", timestamp=at, check_duration_seconds=0.1,
+        contract_name=contract,
+        contract_version="1.0.0",
+        violation_type=vtype,
+        severity=severity,
+        message="m",
+        timestamp=at,
+        check_duration_seconds=0.1,
     )
 
 
-def _record(store: MonitoringStore, at: datetime, status: CheckStatus, *severities: ViolationSeverity,
-            contract: str = CONTRACT, check_type: ViolationType = ViolationType.FRESHNESS) -> None:
+def _record(
+    store: MonitoringStore,
+    at: datetime,
+    status: CheckStatus,
+    *severities: ViolationSeverity,
+    contract: str = CONTRACT,
+    check_type: ViolationType = ViolationType.FRESHNESS,
+) -> None:
     violations = [_violation(at, s, check_type, contract) for s in severities]
-    result = CheckResult(contract_name=contract, check_type=check_type, status=status, duration_seconds=0.1,
-                         timestamp=at, violation=violations[0] if status is CheckStatus.FAIL and violations else None)
+    result = CheckResult(
+        contract_name=contract,
+        check_type=check_type,
+        status=status,
+        duration_seconds=0.1,
+        timestamp=at,
+        violation=violations[0] if status is CheckStatus.FAIL and violations else None,
+    )
     store.record_check(result, violations, table_name=TABLE)
 
 
@@ -337,8 +383,7 @@ def test_refresh_sla_status_from_the_stored_history(store: MonitoringStore) -> N
     _record(store, now - 1 * h, CheckStatus.FAIL, E, check_type=ViolationType.SCHEMA_DRIFT)
     _record(store, now - 1 * h, CheckStatus.PASS, check_type=ViolationType.AVAILABILITY)
 
-    status = store.refresh_sla_status(CONTRACT, ViolationType.FRESHNESS, now, current_value=9000.0,
-                                      threshold=7200.0)
+    status = store.refresh_sla_status(CONTRACT, ViolationType.FRESHNESS, now, current_value=9000.0, threshold=7200.0)
     assert status.compliance_pct == pytest.approx(25.0)  # 1 pass of 4 run
     assert status.consecutive_failures == 3  # fail, error, fail since the newest pass
     assert status.violation_count_24h == 2  # ERROR at -10 h, WARNING at -1 h
@@ -348,8 +393,9 @@ def test_refresh_sla_status_from_the_stored_history(store: MonitoringStore) -> N
     assert store.sla_status(CONTRACT, ViolationType.FRESHNESS) == status
 
     _record(store, now + h, CheckStatus.PASS)
-    later = store.refresh_sla_status(CONTRACT, ViolationType.FRESHNESS, now + h, current_value=60.0,
-                                     threshold=7200.0, window_hours=6)
+    later = store.refresh_sla_status(
+        CONTRACT, ViolationType.FRESHNESS, now + h, current_value=60.0, threshold=7200.0, window_hours=6
+    )
     # window [now - 5 h, ...): skipped (does not count), error, fail, pass
     assert later.compliance_pct == pytest.approx(100 / 3)
     assert (later.consecutive_failures, later.violation_count_24h) == (0, 1)
@@ -358,8 +404,7 @@ def test_refresh_sla_status_from_the_stored_history(store: MonitoringStore) -> N
 
 
 def test_refresh_sla_status_without_history(store: MonitoringStore) -> None:
-    status = store.refresh_sla_status("nothing", ViolationType.AVAILABILITY, T0, current_value=1.0,
-                                      threshold=0.999)
+    status = store.refresh_sla_status("nothing", ViolationType.AVAILABILITY, T0, current_value=1.0, threshold=0.999)
     assert (status.compliance_pct, status.consecutive_failures, status.violation_count_24h) == (100.0, 0, 0)
     assert status.last_check_time is None and status.window_start == T0 - DAY
     assert store.sla_status("nothing", ViolationType.AVAILABILITY) == status

@@ -40,14 +40,26 @@ def validating_proxy(upstream: str) -> Any:
         if request.path == "/api/v2/alerts":
             body = request.json()
             errors = [e.message for e in postable.iter_errors(body)]
-            errors += [f"label name {name!r} is not legacy-valid" for alert in body for name in alert["labels"]
-                       if not LEGACY_LABEL_NAME.match(name)]
+            errors += [
+                f"label name {name!r} is not legacy-valid"
+                for alert in body
+                for name in alert["labels"]
+                if not LEGACY_LABEL_NAME.match(name)
+            ]
             if errors:
                 raise ReceiverRejected("; ".join(errors))
-        forwarded = httpx.request(request.method, upstream + request.path, content=request.body,
-                                  headers={"Content-Type": request.headers.get("content-type", "")}, timeout=5)
-        return Reply(forwarded.status_code, forwarded.content,
-                     {"Content-Type": forwarded.headers.get("content-type", "text/plain")})
+        forwarded = httpx.request(
+            request.method,
+            upstream + request.path,
+            content=request.body,
+            headers={"Content-Type": request.headers.get("content-type", "")},
+            timeout=5,
+        )
+        return Reply(
+            forwarded.status_code,
+            forwarded.content,
+            {"Content-Type": forwarded.headers.get("content-type", "text/plain")},
+        )
 
     return respond
 
@@ -72,8 +84,9 @@ def ours(am: AlertmanagerProcess, contract: str) -> list[dict[str, Any]]:
     return alerts
 
 
-def test_alert_is_listed_with_its_labels_then_resolved(proxied: HTTPRecorder,
-                                                       alertmanager: AlertmanagerProcess) -> None:
+def test_alert_is_listed_with_its_labels_then_resolved(
+    proxied: HTTPRecorder, alertmanager: AlertmanagerProcess
+) -> None:
     am = channel(proxied.url, dagster_url="http://dagster.example:3000")
     firing = alert_item(contract_name="orders_am", severity=ViolationSeverity.CRITICAL)
     drift = alert_item(contract_name="orders_am", violation_type=ViolationType.SCHEMA_DRIFT)
@@ -83,9 +96,13 @@ def test_alert_is_listed_with_its_labels_then_resolved(proxied: HTTPRecorder,
 
     alerts = {a["labels"]["violation_type"]: a for a in ours(alertmanager, "orders_am")}
     assert set(alerts) == {"freshness", "schema_drift"}
-    assert alerts["freshness"]["labels"] == {"alertname": "ContractViolation", "severity": "critical",
-                                             "contract": "orders_am", "contract_version": "1.2.0",
-                                             "violation_type": "freshness"}
+    assert alerts["freshness"]["labels"] == {
+        "alertname": "ContractViolation",
+        "severity": "critical",
+        "contract": "orders_am",
+        "contract_version": "1.2.0",
+        "violation_type": "freshness",
+    }
     assert alerts["freshness"]["annotations"]["summary"] == firing.event.message
     assert alerts["freshness"]["annotations"]["violation_id"] == firing.id
     assert alerts["freshness"]["status"]["state"] in ("active", "unprocessed")
@@ -99,16 +116,21 @@ def test_alert_is_listed_with_its_labels_then_resolved(proxied: HTTPRecorder,
     listed = [a for a in ours(alertmanager, "orders_am") if a["labels"]["violation_type"] == "freshness"]
     assert len(listed) == 1 and listed[0]["annotations"]["summary"] == "now 9h old"
 
-    passed = alert_item(AlertKind.RESOLVED, contract_name="orders_am", severity=ViolationSeverity.CRITICAL,
-                        timestamp=alerting_receivers.utcnow())
+    passed = alert_item(
+        AlertKind.RESOLVED,
+        contract_name="orders_am",
+        severity=ViolationSeverity.CRITICAL,
+        timestamp=alerting_receivers.utcnow(),
+    )
     assert am.resolve(alert_batch(passed)).ok
     assert proxied.errors == []
     remaining = ours(alertmanager, "orders_am")
     assert [a["labels"]["violation_type"] for a in remaining] == ["schema_drift"]
 
 
-def test_resolve_of_a_violation_item_posts_the_resolved_form(proxied: HTTPRecorder,
-                                                              alertmanager: AlertmanagerProcess) -> None:
+def test_resolve_of_a_violation_item_posts_the_resolved_form(
+    proxied: HTTPRecorder, alertmanager: AlertmanagerProcess
+) -> None:
     am = channel(proxied.url)
     item = alert_item(contract_name="orders_resolve", timestamp=alerting_receivers.utcnow())
     assert am.send(alert_batch(item)).ok and len(ours(alertmanager, "orders_resolve")) == 1

@@ -31,9 +31,16 @@ SECRET_VALUES = [*SECRETS.values(), "slackTOKENvalue0002", "/services/T00/B00/sl
 VALID: dict[str, dict[str, Any]] = {
     "webhook": {"type": "webhook", "url": "https://hooks.example.com/floe", "secret_env": "FLOE_T_WEBHOOK_SECRET"},
     "slack": {"type": "slack", "webhook_url_env": "FLOE_T_SLACK_URL"},
-    "email": {"type": "email", "smtp_host": "smtp.example.com", "smtp_port": 587, "starttls": True,
-              "from_address": "floe@example.com", "to_addresses": ["oncall@example.com"], "username": "floe",
-              "password_env": "FLOE_T_SMTP_PASSWORD"},
+    "email": {
+        "type": "email",
+        "smtp_host": "smtp.example.com",
+        "smtp_port": 587,
+        "starttls": True,
+        "from_address": "floe@example.com",
+        "to_addresses": ["oncall@example.com"],
+        "username": "floe",
+        "password_env": "FLOE_T_SMTP_PASSWORD",
+    },
     "alertmanager": {"type": "alertmanager", "url": "http://alertmanager:9093"},
     "pagerduty": {"type": "pagerduty", "routing_key_env": "FLOE_T_PD_KEY"},
 }
@@ -75,52 +82,82 @@ def override(kind: str, drop: tuple[str, ...] = (), **changes: Any) -> dict[str,
 
 CONFIG_ERRORS = [
     pytest.param(override("webhook", drop=("url",)), "alerts.channels.x.url: Field required", id="webhook-no-url"),
-    pytest.param(override("webhook", url="ftp://hooks.example.com/x"), "url: must be an http:// or https:// URL",
-                 id="webhook-ftp-url"),
+    pytest.param(
+        override("webhook", url="ftp://hooks.example.com/x"),
+        "url: must be an http:// or https:// URL",
+        id="webhook-ftp-url",
+    ),
     pytest.param(override("webhook", url="hooks.example.com/floe"), "url: must be an http", id="webhook-no-scheme"),
     pytest.param(override("webhook", url="http://:8080/x"), "url: the URL has no host", id="webhook-no-host"),
-    pytest.param(override("webhook", secret_env="FLOE_T_UNSET"),
-                 "secret_env: environment variable FLOE_T_UNSET is not set", id="webhook-unset-env"),
-    pytest.param(override("webhook", secrte_env="FLOE_T_WEBHOOK_SECRET"),
-                 "secrte_env: not a setting of the webhook channel", id="webhook-typo-secret"),
+    pytest.param(
+        override("webhook", secret_env="FLOE_T_UNSET"),
+        "secret_env: environment variable FLOE_T_UNSET is not set",
+        id="webhook-unset-env",
+    ),
+    pytest.param(
+        override("webhook", secrte_env="FLOE_T_WEBHOOK_SECRET"),
+        "secrte_env: not a setting of the webhook channel",
+        id="webhook-typo-secret",
+    ),
     pytest.param(override("webhook", signature_header="X Floe"), "signature_header:", id="webhook-bad-header"),
-    pytest.param(override("webhook", retries=3), "alerts.channels.x.retries: Extra inputs are not permitted",
-                 id="webhook-unknown-key"),
+    pytest.param(
+        override("webhook", retries=3),
+        "alerts.channels.x.retries: Extra inputs are not permitted",
+        id="webhook-unknown-key",
+    ),
     pytest.param(override("slack", drop=("webhook_url_env",)), "webhook_url_env: required", id="slack-no-url"),
-    pytest.param(override("slack", webhook_url_env="FLOE_T_SMTP_PASSWORD"),
-                 "webhook_url_env: the variable's value is not an http:// or https:// URL", id="slack-not-a-url"),
-    pytest.param(override("slack", webhook_url="https://hooks.slack.com/services/T00/B00/slackTOKENvalue0002"),
-                 "webhook_url: Extra inputs are not permitted", id="slack-inline-url"),
+    pytest.param(
+        override("slack", webhook_url_env="FLOE_T_SMTP_PASSWORD"),
+        "webhook_url_env: the variable's value is not an http:// or https:// URL",
+        id="slack-not-a-url",
+    ),
+    pytest.param(
+        override("slack", webhook_url="https://hooks.slack.com/services/T00/B00/slackTOKENvalue0002"),
+        "webhook_url: Extra inputs are not permitted",
+        id="slack-inline-url",
+    ),
     pytest.param(override("email", drop=("to_addresses",)), "to_addresses: Field required", id="email-no-to"),
-    pytest.param(override("email", to_addresses=[]), "to_addresses: at least one recipient is required",
-                 id="email-empty-to"),
-    pytest.param(override("email", to_addresses=["oncall"]), "to_addresses[0]: not an email address",
-                 id="email-bad-to"),
+    pytest.param(
+        override("email", to_addresses=[]), "to_addresses: at least one recipient is required", id="email-empty-to"
+    ),
+    pytest.param(
+        override("email", to_addresses=["oncall"]), "to_addresses[0]: not an email address", id="email-bad-to"
+    ),
     pytest.param(override("email", from_address=""), "from_address: required", id="email-no-from"),
-    pytest.param(override("email", drop=("username",)), "password_env: given without username",
-                 id="email-password-without-user"),
-    pytest.param(override("email", drop=("password_env",)), "username: given without password_env",
-                 id="email-user-without-password"),
+    pytest.param(
+        override("email", drop=("username",)), "password_env: given without username", id="email-password-without-user"
+    ),
+    pytest.param(
+        override("email", drop=("password_env",)),
+        "username: given without password_env",
+        id="email-user-without-password",
+    ),
     pytest.param(override("email", use_ssl=True), "starttls: cannot be combined with use_ssl", id="email-tls-twice"),
     pytest.param(override("email", ca_file="/nonexistent/ca.pem"), "ca_file: no such file", id="email-ca-file"),
     pytest.param(override("email", smtp_port=0), "smtp_port: must be between 1 and 65535", id="email-port"),
     pytest.param(override("alertmanager", url="alertmanager:9093"), "url: must be an http", id="am-no-scheme"),
     pytest.param(override("alertmanager", dagster_url="dagster"), "dagster_url: must be an http", id="am-dagster"),
-    pytest.param(override("alertmanager", firing_ttl_minutes=0), "firing_ttl_minutes: must be greater than 0",
-                 id="am-ttl"),
+    pytest.param(
+        override("alertmanager", firing_ttl_minutes=0), "firing_ttl_minutes: must be greater than 0", id="am-ttl"
+    ),
     pytest.param(override("pagerduty", drop=("routing_key_env",)), "routing_key_env: required", id="pd-no-key"),
-    pytest.param(override("pagerduty", routing_key_env=""), "routing_key_env: must name an environment variable",
-                 id="pd-empty-env"),
+    pytest.param(
+        override("pagerduty", routing_key_env=""),
+        "routing_key_env: must name an environment variable",
+        id="pd-empty-env",
+    ),
     pytest.param(override("pagerduty", url="events.pagerduty.com"), "url: must be an http", id="pd-url"),
     pytest.param(override("pagerduty", timeout_seconds=0), "timeout_seconds: must be greater than 0", id="pd-timeout"),
-    pytest.param({"type": "carrier-pigeon"}, "alerts.channels.x.type: 'carrier-pigeon' is not a known channel type",
-                 id="unknown-type"),
+    pytest.param(
+        {"type": "carrier-pigeon"},
+        "alerts.channels.x.type: 'carrier-pigeon' is not a known channel type",
+        id="unknown-type",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("spec", "expected"), CONFIG_ERRORS)
-def test_config_errors_name_the_key_and_hide_secrets(spec: dict[str, Any], expected: str,
-                                                     env: dict[str, str]) -> None:
+def test_config_errors_name_the_key_and_hide_secrets(spec: dict[str, Any], expected: str, env: dict[str, str]) -> None:
     with pytest.raises(ChannelConfigError) as raised:
         build_channel("x", spec)
     assert expected in str(raised.value)
@@ -138,10 +175,14 @@ def http_channel(kind: str, url: str) -> AlertChannel:
     spec: dict[str, Any] = {"timeout_seconds": TIMEOUT}
     if kind == "slack":
         # the Slack URL is the secret: point the secret's value at the receiver
-        return build_channel("f", {"type": "slack", "webhook_url_env": "FLOE_T_SLACK_LOOPBACK", **spec},
-                             environ={"FLOE_T_SLACK_LOOPBACK": url + "/services/T00/B00/slackTOKENvalue0002"})
-    spec.update({"webhook": {"url": url}, "alertmanager": {"url": url},
-                 "pagerduty": {"url": url + "/v2/enqueue"}}[kind])
+        return build_channel(
+            "f",
+            {"type": "slack", "webhook_url_env": "FLOE_T_SLACK_LOOPBACK", **spec},
+            environ={"FLOE_T_SLACK_LOOPBACK": url + "/services/T00/B00/slackTOKENvalue0002"},
+        )
+    spec.update(
+        {"webhook": {"url": url}, "alertmanager": {"url": url}, "pagerduty": {"url": url + "/v2/enqueue"}}[kind]
+    )
     return build_channel("f", {**override(kind, drop=("url",)), **spec})
 
 
@@ -176,8 +217,9 @@ EXPECTED_STATUS = {"refused": "connect_error", "500": "http_500", "hang": "timeo
 
 @pytest.mark.parametrize("fault", ["refused", "500", "hang"])
 @pytest.mark.parametrize("kind", sorted(VALID))
-def test_unreachable_failing_or_hung_receiver_is_a_quick_retryable_failure(kind: str, fault: str,
-                                                                           env: dict[str, str]) -> None:
+def test_unreachable_failing_or_hung_receiver_is_a_quick_retryable_failure(
+    kind: str, fault: str, env: dict[str, str]
+) -> None:
     batch = alert_batch(alert_item(), alert_item())
     if kind == "email":
         with smtp_fault(fault) as spec:
@@ -205,8 +247,13 @@ def test_unreachable_failing_or_hung_receiver_is_a_quick_retryable_failure(kind:
 @pytest.mark.parametrize("kind", sorted(VALID))
 def test_resolve_never_raises_either(kind: str, env: dict[str, str]) -> None:
     with http_fault("refused") as url:
-        channel = http_channel(kind, url) if kind != "email" else build_channel(
-            "f", {**VALID["email"], "smtp_host": "127.0.0.1", "smtp_port": free_port(), "timeout_seconds": TIMEOUT})
+        channel = (
+            http_channel(kind, url)
+            if kind != "email"
+            else build_channel(
+                "f", {**VALID["email"], "smtp_host": "127.0.0.1", "smtp_port": free_port(), "timeout_seconds": TIMEOUT}
+            )
+        )
         result = channel.resolve(alert_batch())
     assert not result.ok and result.retryable and result.status == "connect_error"
     no_secret_in(repr(result))

@@ -24,22 +24,45 @@ TO = ["oncall@example.com", "data-team@example.com"]
 
 
 def plain(server: SMTPServer, **spec: object) -> AlertChannel:
-    return build_channel("oncall-mail", {"type": "email", "smtp_host": server.host, "smtp_port": server.port,
-                                         "starttls": False, "from_address": "floe@example.com",
-                                         "to_addresses": TO, **spec}, environ={})
+    return build_channel(
+        "oncall-mail",
+        {
+            "type": "email",
+            "smtp_host": server.host,
+            "smtp_port": server.port,
+            "starttls": False,
+            "from_address": "floe@example.com",
+            "to_addresses": TO,
+            **spec,
+        },
+        environ={},
+    )
 
 
 def tls(server: SMTPServer, password: str = SMTP_PASSWORD, **spec: object) -> AlertChannel:
-    return build_channel("oncall-mail", {"type": "email", "smtp_host": server.host, "smtp_port": server.port,
-                                         "from_address": "floe@example.com", "to_addresses": TO,
-                                         "username": SMTP_USER, "password_env": "FLOE_TEST_SMTP_PASSWORD",
-                                         "ca_file": str(server.ca_file), "timeout_seconds": 5, **spec},
-                         environ={"FLOE_TEST_SMTP_PASSWORD": password})
+    return build_channel(
+        "oncall-mail",
+        {
+            "type": "email",
+            "smtp_host": server.host,
+            "smtp_port": server.port,
+            "from_address": "floe@example.com",
+            "to_addresses": TO,
+            "username": SMTP_USER,
+            "password_env": "FLOE_TEST_SMTP_PASSWORD",
+            "ca_file": str(server.ca_file),
+            "timeout_seconds": 5,
+            **spec,
+        },
+        environ={"FLOE_TEST_SMTP_PASSWORD": password},
+    )
 
 
 def test_plain_smtp_delivers_one_multipart_message_per_batch(smtp_server: SMTPServer) -> None:
-    items = (alert_item(severity=ViolationSeverity.CRITICAL, message="null rate 12% > 5% in <email> & co"),
-             alert_item())
+    items = (
+        alert_item(severity=ViolationSeverity.CRITICAL, message="null rate 12% > 5% in <email> & co"),
+        alert_item(),
+    )
     result = plain(smtp_server).send(alert_batch(*items))
 
     assert result.ok and result.status == "delivered", result
@@ -89,8 +112,10 @@ def test_auth_is_not_offered_without_starttls(smtp_tls_server: SMTPServer) -> No
     assert not result.ok and not result.retryable and SMTP_PASSWORD not in repr(result)
 
 
-@pytest.mark.parametrize(("reply", "status", "retryable"), [("451 4.3.0 try again later", "smtp_4xx", True),
-                                                          ("554 5.7.1 message refused", "rejected", False)])
+@pytest.mark.parametrize(
+    ("reply", "status", "retryable"),
+    [("451 4.3.0 try again later", "smtp_4xx", True), ("554 5.7.1 message refused", "rejected", False)],
+)
 def test_smtp_reply_codes(smtp_server: SMTPServer, reply: str, status: str, retryable: bool) -> None:
     smtp_server.reply.append(reply)
     result = plain(smtp_server).send(alert_batch())
@@ -100,8 +125,17 @@ def test_smtp_reply_codes(smtp_server: SMTPServer, reply: str, status: str, retr
 
 def test_health_check(smtp_tls_server: SMTPServer) -> None:
     assert tls(smtp_tls_server).health_check().healthy
-    refused = build_channel("m", {"type": "email", "smtp_host": "127.0.0.1",
-                                  "smtp_port": alerting_receivers.free_port(), "starttls": False,
-                                  "from_address": "floe@example.com", "to_addresses": TO, "timeout_seconds": 1},
-                            environ={})
+    refused = build_channel(
+        "m",
+        {
+            "type": "email",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": alerting_receivers.free_port(),
+            "starttls": False,
+            "from_address": "floe@example.com",
+            "to_addresses": TO,
+            "timeout_seconds": 1,
+        },
+        environ={},
+    )
     assert not refused.health_check().healthy

@@ -16,15 +16,22 @@ ROUTING_KEY = "f1oeR0utingKey0123456789abcdefAB"
 
 
 def pagerduty(recorder: HTTPRecorder, key: str = ROUTING_KEY) -> AlertChannel:
-    return build_channel("pagerduty", {"type": "pagerduty", "routing_key_env": "FLOE_TEST_PD_KEY",
-                                       "url": recorder.url_for("/v2/enqueue")}, environ={"FLOE_TEST_PD_KEY": key})
+    return build_channel(
+        "pagerduty",
+        {"type": "pagerduty", "routing_key_env": "FLOE_TEST_PD_KEY", "url": recorder.url_for("/v2/enqueue")},
+        environ={"FLOE_TEST_PD_KEY": key},
+    )
 
 
 def test_trigger_then_resolve_share_the_dedup_key(http_recorder: HTTPRecorder) -> None:
     http_recorder.responder = pagerduty_responder(ROUTING_KEY)
     critical = alert_item(severity=ViolationSeverity.CRITICAL, message="orders is 30h old")
-    drift = alert_item(violation_type=ViolationType.SCHEMA_DRIFT, severity=ViolationSeverity.WARNING,
-                       element="amount", metadata={"drift": "added"})
+    drift = alert_item(
+        violation_type=ViolationType.SCHEMA_DRIFT,
+        severity=ViolationSeverity.WARNING,
+        element="amount",
+        metadata={"drift": "added"},
+    )
     channel = pagerduty(http_recorder)
 
     result = channel.send(alert_batch(critical, drift, dagster_url="http://dagster:3000"))

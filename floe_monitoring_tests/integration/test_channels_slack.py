@@ -20,15 +20,25 @@ HOOK_PATH = "/services/T0FLOE/B0ALERTS/xoxSECRETtoken4567"
 
 
 def slack(recorder: HTTPRecorder, path: str = HOOK_PATH) -> AlertChannel:
-    return build_channel("team-slack", {"type": "slack", "webhook_url_env": "FLOE_TEST_SLACK_URL"},
-                         environ={"FLOE_TEST_SLACK_URL": recorder.url_for(path)})
+    return build_channel(
+        "team-slack",
+        {"type": "slack", "webhook_url_env": "FLOE_TEST_SLACK_URL"},
+        environ={"FLOE_TEST_SLACK_URL": recorder.url_for(path)},
+    )
 
 
 def test_one_valid_block_kit_message_per_batch(http_recorder: HTTPRecorder) -> None:
     http_recorder.responder = slack_responder(HOOK_PATH)
-    items = (alert_item(severity=ViolationSeverity.CRITICAL, violation_type=ViolationType.SCHEMA_DRIFT,
-                        message="column amount removed", element="amount"),
-             alert_item(), alert_item(severity=ViolationSeverity.WARNING, violation_type=ViolationType.QUALITY))
+    items = (
+        alert_item(
+            severity=ViolationSeverity.CRITICAL,
+            violation_type=ViolationType.SCHEMA_DRIFT,
+            message="column amount removed",
+            element="amount",
+        ),
+        alert_item(),
+        alert_item(severity=ViolationSeverity.WARNING, violation_type=ViolationType.QUALITY),
+    )
     result = slack(http_recorder).send(alert_batch(*items))
 
     assert result.ok and result.status == "delivered", result

@@ -28,8 +28,11 @@ def webhook(recorder: HTTPRecorder, *, secret: bool = True, **spec: object) -> A
 
 def test_each_alert_is_one_signed_structured_cloudevent(http_recorder: HTTPRecorder) -> None:
     http_recorder.responder = cloudevents_responder(secret=SECRET)
-    items = (alert_item(), alert_item(violation_type=ViolationType.SCHEMA_DRIFT, element="amount"),
-             alert_item(AlertKind.OPERATIONAL, violation_type=ViolationType.AVAILABILITY))
+    items = (
+        alert_item(),
+        alert_item(violation_type=ViolationType.SCHEMA_DRIFT, element="amount"),
+        alert_item(AlertKind.OPERATIONAL, violation_type=ViolationType.AVAILABILITY),
+    )
     result = webhook(http_recorder).send(alert_batch(*items))
 
     assert result.ok and result.status == "delivered", result
@@ -94,8 +97,11 @@ def test_partial_failure_fails_the_batch_and_says_which(http_recorder: HTTPRecor
     assert not result.ok and result.retryable and result.status == "http_503"
     assert result.detail[f"item:{items[0].id}"] == "http_503"
     assert result.detail[f"item:{items[1].id}"] == result.detail[f"item:{items[2].id}"] == "delivered"
-    assert result.error is not None and result.error.startswith("1 of 3 events not delivered") and items[0].id in (
-        result.error)
+    assert (
+        result.error is not None
+        and result.error.startswith("1 of 3 events not delivered")
+        and items[0].id in (result.error)
+    )
     assert [r.status for r in http_recorder.requests] == [503, 202, 202]
 
 

@@ -68,13 +68,25 @@ def store(store_url: str) -> Iterator[MonitoringStore]:
     s.dispose()
 
 
-def contract(name: str, table: str, props: list[dict[str, Any]], *, freshness: str | None = "PT2H",
-             element: str | None = "updated_at", ns: str = "shop") -> MonitoredContract:
+def contract(
+    name: str,
+    table: str,
+    props: list[dict[str, Any]],
+    *,
+    freshness: str | None = "PT2H",
+    element: str | None = "updated_at",
+    ns: str = "shop",
+) -> MonitoredContract:
     sla = [{"property": "freshness", "value": freshness, **({"element": element} if element else {})}]
     doc = {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": f"urn:{name}", "name": name, "version": "1.0.0",
-        "servers": [{"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///unused.db",
-                     "namespace": ns}],
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": f"urn:{name}",
+        "name": name,
+        "version": "1.0.0",
+        "servers": [
+            {"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///unused.db", "namespace": ns}
+        ],
         "schema": [{"name": table, "properties": props}],
         "slaProperties": sla if freshness else [],
     }
@@ -108,8 +120,9 @@ def rows(newest_age: timedelta, n: int = 20, amount: Any = None) -> dict[str, li
     }
 
 
-def run(store: MonitoringStore | None, check_type: ViolationType, c: MonitoredContract,
-        clock: Clock | None = None) -> CheckRun:
+def run(
+    store: MonitoringStore | None, check_type: ViolationType, c: MonitoredContract, clock: Clock | None = None
+) -> CheckRun:
     runner = CheckRunner(IcebergSource(), store, MonitoringConfig(), clock=clock or Clock(NOW))
     [result] = list(runner.run(check_type, [(c, t) for t in c.tables]))
     return result
@@ -118,15 +131,19 @@ def run(store: MonitoringStore | None, check_type: ViolationType, c: MonitoredCo
 # -- freshness ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("age", "status", "severity"), [
-    (timedelta(minutes=60), CheckStatus.PASS, None),        # 50 %: pass, nothing emitted
-    (timedelta(minutes=98), CheckStatus.PASS, S.INFO),      # 81 % after tolerance: early warning
-    (timedelta(minutes=110), CheckStatus.FAIL, S.WARNING),  # 91 %
-    (timedelta(minutes=150), CheckStatus.FAIL, S.ERROR),    # breach
-    (timedelta(minutes=120, seconds=45), CheckStatus.FAIL, S.WARNING),  # past SLA but within 60 s skew
-])
-def test_freshness_grades(catalog: SqlCatalog, store: MonitoringStore, age: timedelta, status: CheckStatus,
-                          severity: ViolationSeverity | None) -> None:
+@pytest.mark.parametrize(
+    ("age", "status", "severity"),
+    [
+        (timedelta(minutes=60), CheckStatus.PASS, None),  # 50 %: pass, nothing emitted
+        (timedelta(minutes=98), CheckStatus.PASS, S.INFO),  # 81 % after tolerance: early warning
+        (timedelta(minutes=110), CheckStatus.FAIL, S.WARNING),  # 91 %
+        (timedelta(minutes=150), CheckStatus.FAIL, S.ERROR),  # breach
+        (timedelta(minutes=120, seconds=45), CheckStatus.FAIL, S.WARNING),  # past SLA but within 60 s skew
+    ],
+)
+def test_freshness_grades(
+    catalog: SqlCatalog, store: MonitoringStore, age: timedelta, status: CheckStatus, severity: ViolationSeverity | None
+) -> None:
     create(catalog, "shop.orders", orders_schema(), rows(age))
     r = run(store, F, contract("orders", "orders", ORDER_PROPS))
     assert r.result.status is status
@@ -188,22 +205,25 @@ def test_exact_match_and_int_to_long(catalog: SqlCatalog, store: MonitoringStore
     assert r.result.status is CheckStatus.PASS and r.violations == ()
 
 
-def test_added_removed_type_and_nullability_one_violation_each(catalog: SqlCatalog,
-                                                               store: MonitoringStore) -> None:
+def test_added_removed_type_and_nullability_one_violation_each(catalog: SqlCatalog, store: MonitoringStore) -> None:
     schema = Schema(
         NestedField(1, "order_id", StringType(), required=True),
-        NestedField(2, "amount", FloatType(), required=True),         # DECIMAL(10,2) in the contract
-        NestedField(3, "qty", IntegerType(), required=True),          # optional in the contract
-        NestedField(5, "status", StringType(), required=False),       # not in the contract
-        identifier_field_ids=[1],                                     # updated_at is gone
+        NestedField(2, "amount", FloatType(), required=True),  # DECIMAL(10,2) in the contract
+        NestedField(3, "qty", IntegerType(), required=True),  # optional in the contract
+        NestedField(5, "status", StringType(), required=False),  # not in the contract
+        identifier_field_ids=[1],  # updated_at is gone
     )
     create(catalog, "shop.orders", schema)
     r = run(store, D, contract("orders", "orders", ORDER_PROPS))
     assert r.result.status is CheckStatus.FAIL
-    assert drift(r) == sorted([
-        ("type_changed", "amount", S.ERROR), ("nullability_changed", "qty", S.WARNING),
-        ("column_added", "status", S.WARNING), ("column_removed", "updated_at", S.CRITICAL),
-    ])
+    assert drift(r) == sorted(
+        [
+            ("type_changed", "amount", S.ERROR),
+            ("nullability_changed", "qty", S.WARNING),
+            ("column_added", "status", S.WARNING),
+            ("column_removed", "updated_at", S.CRITICAL),
+        ]
+    )
     typed = next(v for v in r.violations if v.metadata["drift"] == "type_changed")
     assert (typed.expected_value, typed.actual_value) == ("DECIMAL(10,2)", "float")
     assert r.result.violation is not None and r.result.violation.severity is S.CRITICAL
@@ -228,23 +248,32 @@ def test_missing_table(catalog: SqlCatalog, store: MonitoringStore) -> None:
     assert f.result.status is CheckStatus.ERROR and "does not exist" in f.result.details["reason"]
 
 
-def test_results_and_violations_readable_from_the_store_tables(catalog: SqlCatalog, store: MonitoringStore,
-                                                               store_url: str) -> None:
+def test_results_and_violations_readable_from_the_store_tables(
+    catalog: SqlCatalog, store: MonitoringStore, store_url: str
+) -> None:
     create(catalog, "shop.orders", orders_schema(amount_type=FloatType()), rows(timedelta(minutes=150), amount=1.5))
     c = contract("orders", "orders", ORDER_PROPS)
     fr, dr = run(store, F, c), run(store, D, c)
     engine = sa.create_engine(store_url)
     with engine.connect() as conn:
-        results = conn.execute(sa.text(
-            "SELECT id, check_type, status, table_name FROM contract_check_results ORDER BY check_type")).all()
-        violations = conn.execute(sa.text(
-            "SELECT contract_name, violation_type, severity, element, check_result_id FROM contract_violations "
-            "ORDER BY violation_type")).all()
+        results = conn.execute(
+            sa.text("SELECT id, check_type, status, table_name FROM contract_check_results ORDER BY check_type")
+        ).all()
+        violations = conn.execute(
+            sa.text(
+                "SELECT contract_name, violation_type, severity, element, check_result_id FROM contract_violations "
+                "ORDER BY violation_type"
+            )
+        ).all()
     engine.dispose()
     assert [(r.check_type, r.status, r.table_name) for r in results] == [
-        ("freshness", "fail", "shop.orders"), ("schema_drift", "fail", "shop.orders")]
+        ("freshness", "fail", "shop.orders"),
+        ("schema_drift", "fail", "shop.orders"),
+    ]
     assert [(v.violation_type, v.severity, v.element) for v in violations] == [
-        ("freshness", "error", "updated_at"), ("schema_drift", "error", "amount")]
+        ("freshness", "error", "updated_at"),
+        ("schema_drift", "error", "amount"),
+    ]
     # SQLite stores UUIDs as 32 hex digits, PostgreSQL as uuid: compare as UUIDs.
     assert {uuid.UUID(str(v.check_result_id)) for v in violations} == {uuid.UUID(fr.result.id), uuid.UUID(dr.result.id)}
     stored = store.violations(contract_name="orders")

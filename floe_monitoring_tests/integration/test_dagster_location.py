@@ -29,17 +29,27 @@ REPO = Path(__file__).resolve().parents[2]
 
 def contract_doc(name: str, table: str, amount_type: str = "DECIMAL(10,2)", freshness: str = "PT1H") -> dict:
     return {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": f"urn:{name}", "name": name, "version": "1.2.3",
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": f"urn:{name}",
+        "name": name,
+        "version": "1.2.3",
         "domain": "shop",
-        "servers": [{"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///x.db",
-                     "namespace": "shop"}],
+        "servers": [
+            {"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///x.db", "namespace": "shop"}
+        ],
         "team": {"members": [{"username": "owner@example.com", "role": "owner"}]},
-        "schema": [{"name": table, "properties": [
-            {"name": "id", "logicalType": "string", "primaryKey": True, "required": True},
-            {"name": "amount", "logicalType": "number", "physicalType": amount_type, "required": True},
-            {"name": "email", "logicalType": "string", "classification": "pii"},
-            {"name": "updated_at", "logicalType": "timestamp", "required": True},
-        ]}],
+        "schema": [
+            {
+                "name": table,
+                "properties": [
+                    {"name": "id", "logicalType": "string", "primaryKey": True, "required": True},
+                    {"name": "amount", "logicalType": "number", "physicalType": amount_type, "required": True},
+                    {"name": "email", "logicalType": "string", "classification": "pii"},
+                    {"name": "updated_at", "logicalType": "timestamp", "required": True},
+                ],
+            }
+        ],
         "slaProperties": [{"property": "freshness", "value": freshness, "element": "updated_at"}],
         "customProperties": [{"property": "consumers", "value": ["bi"]}],
     }
@@ -61,13 +71,32 @@ def location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.setenv(k, v)
     cat = make_catalog(tmp_path)
     now = datetime.now(UTC)
-    create(cat, "shop.good", SCHEMA, {"id": ["a", "b"], "amount": [Decimal("1.00")] * 2,
-                                      "email": ["a@example.com", "b@example.com"],
-                                      "updated_at": [now - timedelta(minutes=5)] * 2})
-    bad_schema = Schema(*[f if f.name != "amount" else NestedField(2, "amount", FloatType(), required=True)
-                          for f in SCHEMA.fields], identifier_field_ids=[1])
-    create(cat, "shop.bad", bad_schema, {"id": ["c"], "amount": [2.0], "email": ["secret.person@example.com"],
-                                         "updated_at": [now - timedelta(hours=5)]})
+    create(
+        cat,
+        "shop.good",
+        SCHEMA,
+        {
+            "id": ["a", "b"],
+            "amount": [Decimal("1.00")] * 2,
+            "email": ["a@example.com", "b@example.com"],
+            "updated_at": [now - timedelta(minutes=5)] * 2,
+        },
+    )
+    bad_schema = Schema(
+        *[f if f.name != "amount" else NestedField(2, "amount", FloatType(), required=True) for f in SCHEMA.fields],
+        identifier_field_ids=[1],
+    )
+    create(
+        cat,
+        "shop.bad",
+        bad_schema,
+        {
+            "id": ["c"],
+            "amount": [2.0],
+            "email": ["secret.person@example.com"],
+            "updated_at": [now - timedelta(hours=5)],
+        },
+    )
     contracts = tmp_path / "contracts"
     contracts.mkdir()
     (contracts / "good.yaml").write_text(yaml.safe_dump(contract_doc("good", "good")))
@@ -89,12 +118,21 @@ def test_definitions_shape(location: Path) -> None:
     assert good.tags["floe/contract"] == "good" and "iceberg" in good.kinds
     cols = good.metadata["dagster/column_schema"].columns
     assert [(c.name, c.constraints.nullable) for c in cols] == [
-        ("id", False), ("amount", False), ("email", True), ("updated_at", False)]
+        ("id", False),
+        ("amount", False),
+        ("email", True),
+        ("updated_at", False),
+    ]
     assert REGISTRY_KEY in specs
     graph = defs.resolve_asset_graph()
     names = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
-    assert {("shop/good", "freshness"), ("shop/good", "schema_drift"), ("shop/bad", "freshness"),
-            ("shop/bad", "schema_drift"), ("floe/contract_registry", "contracts_valid")} <= names
+    assert {
+        ("shop/good", "freshness"),
+        ("shop/good", "schema_drift"),
+        ("shop/bad", "freshness"),
+        ("shop/bad", "schema_drift"),
+        ("floe/contract_registry", "contracts_valid"),
+    } <= names
     repo = defs.get_repository_def()
     assert {"freshness_every_15m_checks", "schema_drift_every_60m_checks"} <= set(repo.job_names)
     sched = defs.resolve_schedule_def("freshness_every_15m_schedule")
@@ -130,7 +168,8 @@ def test_freshness_results_map_severity_and_evidence(location: Path) -> None:
         result = defs.resolve_job_def("freshness_every_15m_checks").execute_in_process(instance=instance)
         evals = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
         history = instance.event_log_storage.get_asset_check_execution_history(
-            dg.AssetCheckKey(dg.AssetKey(["shop", "bad"]), "freshness"), limit=5)
+            dg.AssetCheckKey(dg.AssetKey(["shop", "bad"]), "freshness"), limit=5
+        )
     assert evals["good"].passed and evals["good"].metadata["age_seconds"].value < 600
     bad = evals["bad"]
     assert not bad.passed and bad.metadata["threshold_seconds"].value == 3600
@@ -145,14 +184,18 @@ def test_schedule_skips_a_tick_while_the_previous_run_is_going(location: Path) -
     defs = build_defs()
     sched = defs.resolve_schedule_def("freshness_every_15m_schedule")
     with dg.instance_for_test() as instance:
-        ctx = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
-                                        scheduled_execution_time=datetime(2026, 11, 28, 12, 15, tzinfo=UTC))
+        ctx = dg.build_schedule_context(
+            instance=instance,
+            repository_def=defs.get_repository_def(),
+            scheduled_execution_time=datetime(2026, 11, 28, 12, 15, tzinfo=UTC),
+        )
         first = sched.evaluate_tick(ctx)
         assert first.run_requests and first.run_requests[0].tags["floe/check_type"] == "freshness"
         job = defs.resolve_job_def("freshness_every_15m_checks")
         run = instance.create_run_for_job(job_def=job, run_config={})
-        instance.handle_run_event(run.run_id, dg.DagsterEvent(
-            event_type_value="PIPELINE_START", job_name=job.name, message="started"))
+        instance.handle_run_event(
+            run.run_id, dg.DagsterEvent(event_type_value="PIPELINE_START", job_name=job.name, message="started")
+        )
         second = sched.evaluate_tick(ctx)
         assert not second.run_requests and "still STARTED" in (second.skip_message or "")
 
@@ -170,12 +213,19 @@ def test_broken_contract_does_not_stop_the_others(location: Path) -> None:
 
 
 def test_dagster_definitions_validate_cli(location: Path) -> None:
-    (location / "broken.yaml").write_text("apiVersion: v3.1.0\nkind: DataContract\nid: x\nversion: 1.0.0\n"
-                                          "schema:\n  - name: t\n    properties:\n      - name: a\n"
-                                          "        logicalType: money\n")
-    proc = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m",
-                           "floe_monitoring_defs"], capture_output=True, text=True, cwd=REPO, timeout=180,
-                          env={**os.environ})
+    (location / "broken.yaml").write_text(
+        "apiVersion: v3.1.0\nkind: DataContract\nid: x\nversion: 1.0.0\n"
+        "schema:\n  - name: t\n    properties:\n      - name: a\n"
+        "        logicalType: money\n"
+    )
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m", "floe_monitoring_defs"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=180,
+        env={**os.environ},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
     assert "broken.yaml: schema[0].properties[0].logicalType" in out
@@ -254,10 +304,12 @@ def test_quality_and_availability_jobs_leak_no_pii(location: Path, tmp_path: Pat
     doc = contract_doc("bad", "bad")
     doc["schema"][0]["properties"][2]["quality"] = [
         {"metric": "invalidValues", "arguments": {"pattern": "^[a-z]+@example\\.com$"}, "mustBe": 0},
-        {"metric": "duplicateValues", "mustBe": 0}, {"metric": "nullValues", "unit": "percent", "mustBeLessThan": 1},
+        {"metric": "duplicateValues", "mustBe": 0},
+        {"metric": "nullValues", "unit": "percent", "mustBeLessThan": 1},
     ]
-    doc["schema"][0]["quality"] = [{"type": "sql", "query": "SELECT COUNT(*) FROM ${object} WHERE email LIKE 'secret%'",
-                                    "mustBe": 0}]
+    doc["schema"][0]["quality"] = [
+        {"type": "sql", "query": "SELECT COUNT(*) FROM ${object} WHERE email LIKE 'secret%'", "mustBe": 0}
+    ]
     doc["slaProperties"].append({"property": "availability", "value": "99.9%"})
     (location / "bad.yaml").write_text(yaml.safe_dump(doc))
     defs = build_defs()

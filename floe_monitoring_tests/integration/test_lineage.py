@@ -82,14 +82,30 @@ def drift_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, telemetry: Teleme
     )
     create(catalog, "shop.orders", schema)
     doc = {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:orders", "name": "orders", "version": "1.0.0",
-        "servers": [{"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///unused.db",
-                     "namespace": "shop"}],
-        "schema": [{"name": "orders", "properties": [
-            {"name": "order_id", "logicalType": "string", "primaryKey": True, "required": True},
-            {"name": "qty", "logicalType": "integer", "physicalType": "INT"},
-            {"name": "updated_at", "logicalType": "timestamp", "required": True},
-        ]}],
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": "urn:orders",
+        "name": "orders",
+        "version": "1.0.0",
+        "servers": [
+            {
+                "server": "t",
+                "type": "iceberg",
+                "catalog": CATALOG,
+                "catalogUrl": "sqlite:///unused.db",
+                "namespace": "shop",
+            }
+        ],
+        "schema": [
+            {
+                "name": "orders",
+                "properties": [
+                    {"name": "order_id", "logicalType": "string", "primaryKey": True, "required": True},
+                    {"name": "qty", "logicalType": "integer", "physicalType": "INT"},
+                    {"name": "updated_at", "logicalType": "timestamp", "required": True},
+                ],
+            }
+        ],
     }
     contract: MonitoredContract = parse_document(doc, "orders.yaml")
     store = MonitoringStore(f"sqlite:///{tmp_path / 'floe.db'}")
@@ -157,8 +173,9 @@ def _http(url: str, **config: Any) -> Any:
     return HttpTransport(HttpConfig.from_dict({"url": url, **config}))
 
 
-def test_trace_context_is_the_check_spans_even_after_the_span_ended(clean_env: Path, drift_run: CheckRun,
-                                                                    telemetry: Telemetry) -> None:
+def test_trace_context_is_the_check_spans_even_after_the_span_ended(
+    clean_env: Path, drift_run: CheckRun, telemetry: Telemetry
+) -> None:
     [span] = [s for s in telemetry.spans.get_finished_spans() if s.name == "floe.check.schema_drift"]
     with HTTPRecorder() as recorder:
         os.environ["OPENLINEAGE_URL"] = recorder.url
@@ -174,8 +191,7 @@ def test_trace_context_is_the_check_spans_even_after_the_span_ended(clean_env: P
 
 def test_openlineage_yml_in_the_working_directory(clean_env: Path, drift_run: CheckRun) -> None:
     with HTTPRecorder() as recorder:
-        (clean_env / "openlineage.yml").write_text(
-            f"transport:\n  type: http\n  url: {recorder.url}\n  timeout: 2\n")
+        (clean_env / "openlineage.yml").write_text(f"transport:\n  type: http\n  url: {recorder.url}\n  timeout: 2\n")
         emitter = LineageEmitter.from_env(exit_flush_seconds=None)
         assert emitter.enabled
         emitter.emit_violations(drift_run)
@@ -205,8 +221,9 @@ def test_openlineage_disabled_wins(clean_env: Path, drift_run: CheckRun) -> None
         assert recorder.requests == []
 
 
-def test_refused_port_does_not_raise_or_block_and_is_counted(clean_env: Path, drift_run: CheckRun,
-                                                             telemetry: Telemetry) -> None:
+def test_refused_port_does_not_raise_or_block_and_is_counted(
+    clean_env: Path, drift_run: CheckRun, telemetry: Telemetry
+) -> None:
     os.environ.update({**FAST_FAIL, "OPENLINEAGE__TRANSPORT__URL": f"http://127.0.0.1:{free_port()}"})
     before = telemetry.counter(FAILURES, reason="transport")
     emitter = LineageEmitter.from_env(exit_flush_seconds=None)
@@ -218,8 +235,9 @@ def test_refused_port_does_not_raise_or_block_and_is_counted(clean_env: Path, dr
     emitter.close(1)
 
 
-def test_hung_receiver_does_not_block_and_is_counted(clean_env: Path, drift_run: CheckRun,
-                                                     telemetry: Telemetry) -> None:
+def test_hung_receiver_does_not_block_and_is_counted(
+    clean_env: Path, drift_run: CheckRun, telemetry: Telemetry
+) -> None:
     with HTTPRecorder() as recorder:
         recorder.hang()
         os.environ.update({**FAST_FAIL, "OPENLINEAGE__TRANSPORT__URL": recorder.url})
@@ -238,7 +256,8 @@ def test_hung_receiver_does_not_block_and_is_counted(clean_env: Path, drift_run:
 
 
 def test_hung_receiver_with_the_clients_defaults_fills_the_queue_never_the_check(
-        clean_env: Path, drift_run: CheckRun, telemetry: Telemetry) -> None:
+    clean_env: Path, drift_run: CheckRun, telemetry: Telemetry
+) -> None:
     """OPENLINEAGE_URL alone: 5 s timeout and 5 retries per event. The worker is stuck for minutes; the
     checks are not: every call returns at once, and what does not fit the queue is dropped and counted."""
     with HTTPRecorder() as recorder:
@@ -255,4 +274,3 @@ def test_hung_receiver_with_the_clients_defaults_fills_the_queue_never_the_check
         started = time.perf_counter()
         emitter.close(0.2)  # bounded, whatever the transport does
         assert time.perf_counter() - started < 2.0
-

@@ -53,35 +53,72 @@ def location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook: HTTPRecor
         monkeypatch.setenv(k, v)
     cat = make_catalog(tmp_path)
     now = datetime.now(UTC)
-    create(cat, "obs.stale_t", SCHEMA, {"id": [str(i) for i in range(10)], "amount": [Decimal("1.00")] * 10,
-                                        "email": [None] * 5 + ["x@example.com"] * 5,  # 50 % null: rule fails
-                                        "updated_at": [now - timedelta(hours=3)] * 10})
+    create(
+        cat,
+        "obs.stale_t",
+        SCHEMA,
+        {
+            "id": [str(i) for i in range(10)],
+            "amount": [Decimal("1.00")] * 10,
+            "email": [None] * 5 + ["x@example.com"] * 5,  # 50 % null: rule fails
+            "updated_at": [now - timedelta(hours=3)] * 10,
+        },
+    )
     contracts = tmp_path / "contracts"
     contracts.mkdir()
     doc = {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:obs", "name": "obs_stale", "version": "3.0.0",
-        "servers": [{"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///x.db",
-                     "namespace": "obs"}],
-        "schema": [{"name": "stale_t", "properties": [
-            {"name": "id", "logicalType": "string", "primaryKey": True, "required": True},
-            {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(10,2)", "required": True},
-            {"name": "email", "logicalType": "string", "classification": "pii",
-             "quality": [{"metric": "nullValues", "unit": "percent", "mustBeLessThan": 5}]},
-            {"name": "updated_at", "logicalType": "timestamp", "required": True}]}],
-        "slaProperties": [{"property": "freshness", "value": "PT1H", "element": "updated_at"},
-                          {"property": "availability", "value": "99%"}],
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": "urn:obs",
+        "name": "obs_stale",
+        "version": "3.0.0",
+        "servers": [
+            {"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///x.db", "namespace": "obs"}
+        ],
+        "schema": [
+            {
+                "name": "stale_t",
+                "properties": [
+                    {"name": "id", "logicalType": "string", "primaryKey": True, "required": True},
+                    {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(10,2)", "required": True},
+                    {
+                        "name": "email",
+                        "logicalType": "string",
+                        "classification": "pii",
+                        "quality": [{"metric": "nullValues", "unit": "percent", "mustBeLessThan": 5}],
+                    },
+                    {"name": "updated_at", "logicalType": "timestamp", "required": True},
+                ],
+            }
+        ],
+        "slaProperties": [
+            {"property": "freshness", "value": "PT1H", "element": "updated_at"},
+            {"property": "availability", "value": "99%"},
+        ],
     }
     (contracts / "obs.yaml").write_text(yaml.safe_dump(doc))
-    config = {"custom_metrics": [
-        {"name": "obs_rows_checked", "description": "rows a quality run read", "labels": ["contract", "table"],
-         "source": {"check_type": "quality", "evidence": "rows_checked"}},
-        {"name": "obs_email_null_pct", "unit": "1", "source": {"quality_rule": "stale_t.email.nullValues"}},
-    ], "alerts": {
-        "retry_base_seconds": 60,
-        "channels": {"hook": {"type": "webhook", "url": webhook.url_for("/e"), "timeout_seconds": 1},
-                     "down": {"type": "webhook", "url": f"http://127.0.0.1:{free_port()}/e", "timeout_seconds": 1}},
-        "routing_rules": [{"channel_name": "hook", "min_severity": "warning"},
-                          {"channel_name": "down", "min_severity": "warning"}]}}
+    config = {
+        "custom_metrics": [
+            {
+                "name": "obs_rows_checked",
+                "description": "rows a quality run read",
+                "labels": ["contract", "table"],
+                "source": {"check_type": "quality", "evidence": "rows_checked"},
+            },
+            {"name": "obs_email_null_pct", "unit": "1", "source": {"quality_rule": "stale_t.email.nullValues"}},
+        ],
+        "alerts": {
+            "retry_base_seconds": 60,
+            "channels": {
+                "hook": {"type": "webhook", "url": webhook.url_for("/e"), "timeout_seconds": 1},
+                "down": {"type": "webhook", "url": f"http://127.0.0.1:{free_port()}/e", "timeout_seconds": 1},
+            },
+            "routing_rules": [
+                {"channel_name": "hook", "min_severity": "warning"},
+                {"channel_name": "down", "min_severity": "warning"},
+            ],
+        },
+    }
     (tmp_path / "monitoring.yaml").write_text(yaml.safe_dump(config))
     monkeypatch.setenv("FLOE_MONITORING_CONFIG", str(tmp_path / "monitoring.yaml"))
     monkeypatch.setenv("FLOE_CONTRACTS_DIR", str(contracts))
@@ -114,8 +151,11 @@ def test_prometheus_exposition_matches_the_run(location: Path, telemetry: Any) -
     def samples(name: str, suffix: str = "") -> list[Any]:
         return [s for s in families[name].samples if s.name == name + suffix and s.labels.get("contract") != "x"]
 
-    violations = {(s.labels["type"], s.labels["severity"]): s.value
-                  for s in samples("floe_contract_violations", "_total") if s.labels["contract"] == "obs_stale"}
+    violations = {
+        (s.labels["type"], s.labels["severity"]): s.value
+        for s in samples("floe_contract_violations", "_total")
+        if s.labels["contract"] == "obs_stale"
+    }
     assert violations[("freshness", "error")] == 1
     assert violations[("quality", "error")] >= 1
     [age] = [s for s in samples("floe_contract_freshness_seconds") if s.labels["contract"] == "obs_stale"]
@@ -124,8 +164,11 @@ def test_prometheus_exposition_matches_the_run(location: Path, telemetry: Any) -
     assert ratio.value == 1.0
     [score] = [s for s in samples("floe_contract_quality_score") if s.labels["contract"] == "obs_stale"]
     assert score.value == pytest.approx(evals["quality"].metadata["quality_score"].value)
-    counts = {s.labels["check_type"]: s.value for s in samples("floe_contract_check_duration_seconds", "_count")
-              if s.labels["contract"] == "obs_stale"}
+    counts = {
+        s.labels["check_type"]: s.value
+        for s in samples("floe_contract_check_duration_seconds", "_count")
+        if s.labels["contract"] == "obs_stale"
+    }
     assert counts == {"freshness": 1, "quality": 1, "availability": 1}
     buckets = {s.labels["le"] for s in samples("floe_contract_check_duration_seconds", "_bucket")}
     assert "0.005" in buckets and "300.0" in buckets  # seconds, not milliseconds
@@ -133,9 +176,9 @@ def test_prometheus_exposition_matches_the_run(location: Path, telemetry: Any) -
     assert failures and failures[0].value >= 1
 
 
-def test_one_span_per_check_and_traceparent_reaches_the_receiver(location: Path, telemetry: Any,
-                                                                 webhook: HTTPRecorder,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_span_per_check_and_traceparent_reaches_the_receiver(
+    location: Path, telemetry: Any, webhook: HTTPRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lineage = HTTPRecorder().start()
     monkeypatch.setenv("OPENLINEAGE_URL", lineage.url)
     defs = build_defs()

@@ -44,8 +44,9 @@ def _without_generated(doc: dict) -> dict:
 
 def test_json_is_the_report_model(populated: tuple[MonitoringStore, History]) -> None:
     store, _ = populated
-    res = CliRunner().invoke(cli, ["sla", "report", "--contract", "contract_01", "--window", "WEEKLY", "--format",
-                                   "json", "--as-of", AS_OF])
+    res = CliRunner().invoke(
+        cli, ["sla", "report", "--contract", "contract_01", "--window", "WEEKLY", "--format", "json", "--as-of", AS_OF]
+    )
     assert res.exit_code == 0, res.output
     got = json.loads(res.stdout)
     want = SLAReporter(store).report("contract_01", "weekly", now=NOW).model_dump(mode="json")
@@ -66,8 +67,12 @@ def test_table_has_the_spec_layout(populated: tuple[MonitoringStore, History]) -
     rep = SLAReporter(store).report("contract_02", "daily", now=NOW)
     lines = res.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines)
-    assert lines[:4] == ["=" * 80, "SLA COMPLIANCE REPORT: contract_02", "=" * 80,
-                         "Period: 2026-04-19T00:00:00+00:00 to 2026-04-20T14:30:00+00:00"]
+    assert lines[:4] == [
+        "=" * 80,
+        "SLA COMPLIANCE REPORT: contract_02",
+        "=" * 80,
+        "Period: 2026-04-19T00:00:00+00:00 to 2026-04-20T14:30:00+00:00",
+    ]
     assert re.fullmatch(r"Generated: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", lines[4])
     assert lines[5:15] == [
         "",
@@ -81,9 +86,12 @@ def test_table_has_the_spec_layout(populated: tuple[MonitoringStore, History]) -
         "Check Type              Total     Pass     Fail   Compliance        Trend",
         "-" * 80,
     ]
-    rows = lines[15:15 + len(rep.check_summaries)]
-    assert rows == [f"{s.check_type.value:<20} {s.total_checks:>8} {s.passed_checks:>8} {s.failed_checks:>8} "
-                    f"{s.compliance_pct:>11.1f}% {s.trend.value:>12}" for s in rep.check_summaries]
+    rows = lines[15 : 15 + len(rep.check_summaries)]
+    assert rows == [
+        f"{s.check_type.value:<20} {s.total_checks:>8} {s.passed_checks:>8} {s.failed_checks:>8} "
+        f"{s.compliance_pct:>11.1f}% {s.trend.value:>12}"
+        for s in rep.check_summaries
+    ]
     assert lines[15 + len(rep.check_summaries)] == "=" * 80
     assert rep.total_checks_executed > 0 and len(rows) == 4
     text = res.stdout
@@ -108,8 +116,9 @@ def test_unreachable_store_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
         res = CliRunner().invoke(cli, args)
         assert res.exit_code == 1
         assert res.stdout == ""
-        assert res.stderr.startswith("Error: Failed to generate report: monitoring store "
-                                     "postgresql+psycopg2://floe:***@127.0.0.1:1/x")
+        assert res.stderr.startswith(
+            "Error: Failed to generate report: monitoring store postgresql+psycopg2://floe:***@127.0.0.1:1/x"
+        )
         assert "Traceback" not in res.output and "pw" not in res.output
 
 

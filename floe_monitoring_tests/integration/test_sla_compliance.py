@@ -108,7 +108,11 @@ def _check_report(rep: SLAComplianceReport, h: History, start: datetime) -> None
     week_all = [merged(w.values()) for w in weeks]
     for got, want, lo in zip(rep.weekly, week_all, bounds[:-1], strict=True):
         assert (got.start, got.total_checks, got.passed_checks, got.violation_count) == (
-            lo, want.total, want.passed, want.violations)
+            lo,
+            want.total,
+            want.passed,
+            want.violations,
+        )
         close(got.compliance_pct, want.compliance if want.evaluated else None, f"{c} week {lo}")
         close(got.quality_score_avg, _mean(want.scores), f"{c} week quality")
         close(got.uptime_pct, want.uptime, f"{c} week uptime")
@@ -116,15 +120,25 @@ def _check_report(rep: SLAComplianceReport, h: History, start: datetime) -> None
     assert rep.quality_trend.value == trend([_mean(w.scores) * 100 if w.scores else None for w in week_all])
 
     assert [s.check_type.value for s in rep.check_summaries] == [
-        x for x in ("freshness", "schema_drift", "quality", "availability") if x in figs]
+        x for x in ("freshness", "schema_drift", "quality", "availability") if x in figs
+    ]
     for s in rep.check_summaries:
         ct = s.check_type.value
         f = figs[ct]
         what = f"{c}/{ct}"
         assert (s.total_checks, s.passed_checks, s.failed_checks, s.error_checks, s.skipped_checks) == (
-            f.total, f.passed, f.failed, f.error, f.skipped), what
+            f.total,
+            f.passed,
+            f.failed,
+            f.error,
+            f.skipped,
+        ), what
         assert (s.violation_count, s.violations_by_severity, s.expected_checks, s.detections) == (
-            f.violations, f.severities, f.expected, len(f.delays)), what
+            f.violations,
+            f.severities,
+            f.expected,
+            len(f.delays),
+        ), what
         close(s.compliance_pct, f.compliance, what)
         close(s.avg_duration_seconds, _mean(f.durations) or 0.0, what + " duration")
         close(s.monitoring_coverage_pct, f.coverage, what + " coverage")
@@ -191,7 +205,13 @@ def test_daily_aggregates_match_each_day(history: tuple[MonitoringStore, History
         f = day[row.key]
         tot = row.totals
         assert (tot.total, tot.passed, tot.failed, tot.error, tot.skipped, tot.violation_count) == (
-            f.total, f.passed, f.failed, f.error, f.skipped, f.violations), row
+            f.total,
+            f.passed,
+            f.failed,
+            f.error,
+            f.skipped,
+            f.violations,
+        ), row
         assert tot.by_severity() == f.severities and row.expected_checks == f.expected
         close(row.coverage_pct, f.coverage, "coverage")
         close(tot.uptime_pct, f.uptime, "uptime")
@@ -201,8 +221,9 @@ def test_daily_aggregates_match_each_day(history: tuple[MonitoringStore, History
     assert sum(len(d) for d in by_day.values()) >= len(rows)
 
 
-def test_a_day_not_yet_aggregated_is_read_from_raw_rows(history: tuple[MonitoringStore, History],
-                                                        store_url: str) -> None:
+def test_a_day_not_yet_aggregated_is_read_from_raw_rows(
+    history: tuple[MonitoringStore, History], store_url: str
+) -> None:
     store, h = history
     reporter = SLAReporter(store, clock=lambda: NOW)
     before = reporter.reports("weekly", now=NOW)
@@ -238,11 +259,25 @@ def test_unknown_contract_is_a_report_error(store_url: str) -> None:
 # -- US6-2 / US6-3 ---------------------------------------------------------------------------------
 
 
-def _record(store: MonitoringStore, contract: str, at: datetime, status: CheckStatus,
-            check_type: ViolationType = ViolationType.FRESHNESS) -> None:
-    store.record_check(CheckResult(contract_name=contract, check_type=check_type, status=status,
-                                   duration_seconds=0.2, timestamp=at, details={"table": "shop.t"}), [],
-                       table_name="shop.t")
+def _record(
+    store: MonitoringStore,
+    contract: str,
+    at: datetime,
+    status: CheckStatus,
+    check_type: ViolationType = ViolationType.FRESHNESS,
+) -> None:
+    store.record_check(
+        CheckResult(
+            contract_name=contract,
+            check_type=check_type,
+            status=status,
+            duration_seconds=0.2,
+            timestamp=at,
+            details={"table": "shop.t"},
+        ),
+        [],
+        table_name="shop.t",
+    )
 
 
 def test_a_period_without_violations_is_100_percent_with_its_coverage(store_url: str) -> None:
@@ -274,13 +309,17 @@ def test_a_period_without_violations_is_100_percent_with_its_coverage(store_url:
         store.dispose()
 
 
-@pytest.mark.parametrize(("rates", "direction"), [
-    ((0.80, 0.85, 0.90, 0.95), "improving"),
-    ((0.95, 0.90, 0.85, 0.80), "degrading"),
-    ((0.90, 0.91, 0.90, 0.91), "stable"),
-])
-def test_weekly_buckets_are_computed_independently_and_trended(store_url: str, rates: tuple[float, ...],
-                                                               direction: str) -> None:
+@pytest.mark.parametrize(
+    ("rates", "direction"),
+    [
+        ((0.80, 0.85, 0.90, 0.95), "improving"),
+        ((0.95, 0.90, 0.85, 0.80), "degrading"),
+        ((0.90, 0.91, 0.90, 0.91), "stable"),
+    ],
+)
+def test_weekly_buckets_are_computed_independently_and_trended(
+    store_url: str, rates: tuple[float, ...], direction: str
+) -> None:
     now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # a Monday
     store = MonitoringStore(store_url, clock=lambda: now)
     try:

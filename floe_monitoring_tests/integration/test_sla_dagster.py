@@ -50,22 +50,41 @@ def populated(store_url: str) -> Iterator[tuple[str, History]]:
 def _rows(url: str, day: date) -> list[tuple[object, ...]]:
     """The stored rows of a day, floats to 9 significant digits: PostgreSQL's parallel SUM adds floats in
     no fixed order, so the same rows can give averages that differ in the last bits."""
+
     def rounded(value: object) -> object:
         return float(f"{value:.9g}") if isinstance(value, float) else value
 
     store = MonitoringStore(url)
     try:
-        return [(r.key, {k: rounded(v) for k, v in asdict(r.totals).items()}, r.expected_checks,
-                 rounded(r.coverage_pct), r.target_pct)
-                for r in AggregateStore(store).daily_aggregates(start=day, end=day + timedelta(days=1))]
+        return [
+            (
+                r.key,
+                {k: rounded(v) for k, v in asdict(r.totals).items()},
+                r.expected_checks,
+                rounded(r.coverage_pct),
+                r.target_pct,
+            )
+            for r in AggregateStore(store).daily_aggregates(start=day, end=day + timedelta(days=1))
+        ]
     finally:
         store.dispose()
 
 
-def _materialize(asset: dg.AssetsDefinition, url: str, instance: dg.DagsterInstance, *, partition: str | None = None,
-                 tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
-    return dg.materialize([asset], partition_key=partition, instance=instance, tags=tags,
-                          resources={"floe_store": MonitoringStoreResource(db_url=url)})
+def _materialize(
+    asset: dg.AssetsDefinition,
+    url: str,
+    instance: dg.DagsterInstance,
+    *,
+    partition: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [asset],
+        partition_key=partition,
+        instance=instance,
+        tags=tags,
+        resources={"floe_store": MonitoringStoreResource(db_url=url)},
+    )
 
 
 def test_rematerializing_a_partition_does_not_double_count(populated: tuple[str, History]) -> None:
@@ -96,8 +115,15 @@ def test_a_partition_range_is_one_run_with_per_day_materializations(populated: t
     url, h = populated
     asset = build_sla_asset(h.expectations, SETTINGS, clock=lambda: NOW)
     with dg.instance_for_test() as instance:
-        result = _materialize(asset, url, instance, tags={
-            "dagster/asset_partition_range_start": "2026-03-01", "dagster/asset_partition_range_end": "2026-03-04"})
+        result = _materialize(
+            asset,
+            url,
+            instance,
+            tags={
+                "dagster/asset_partition_range_start": "2026-03-01",
+                "dagster/asset_partition_range_end": "2026-03-04",
+            },
+        )
         assert result.success
         events = result.get_asset_materialization_events()
         materialized = instance.get_materialized_partitions(asset.key)
@@ -113,7 +139,8 @@ def test_a_partition_range_is_one_run_with_per_day_materializations(populated: t
     store = MonitoringStore(url)
     try:
         assert AggregateStore(store).aggregated_days(date(2026, 2, 1), date(2026, 4, 1)) == {
-            date(2026, 3, d) for d in range(1, 5)}
+            date(2026, 3, d) for d in range(1, 5)
+        }
     finally:
         store.dispose()
 
@@ -141,15 +168,22 @@ def test_a_day_past_retention_is_not_aggregated_again(populated: tuple[str, Hist
 @pytest.mark.filterwarnings("ignore:Function `JobDefinition.run_request_for_partition` is deprecated")
 def test_schedules_and_jobs() -> None:
     sla = build_sla_definitions(LoadReport((), ()), MonitoringConfig(), running=True, settings=SETTINGS)
-    defs = dg.Definitions(assets=[sla.asset], jobs=[sla.job, sla.cleanup_job], schedules=list(sla.schedules),
-                          resources={"floe_store": MonitoringStoreResource(db_url="sqlite:///unused.db")})
+    defs = dg.Definitions(
+        assets=[sla.asset],
+        jobs=[sla.job, sla.cleanup_job],
+        schedules=list(sla.schedules),
+        resources={"floe_store": MonitoringStoreResource(db_url="sqlite:///unused.db")},
+    )
     dg.Definitions.validate_loadable(defs)
     schedule = defs.resolve_schedule_def(SLA_SCHEDULE)
     assert schedule.cron_schedule == "15 0 * * *" and schedule.execution_timezone == "UTC"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     with dg.instance_for_test() as instance:
-        ctx = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
-                                        scheduled_execution_time=datetime(2026, 3, 2, 0, 15, tzinfo=UTC))
+        ctx = dg.build_schedule_context(
+            instance=instance,
+            repository_def=defs.get_repository_def(),
+            scheduled_execution_time=datetime(2026, 3, 2, 0, 15, tzinfo=UTC),
+        )
         [request] = schedule.evaluate_tick(ctx).run_requests or []
     assert request.partition_key == "2026-03-01"  # the day that just ended
     cleanup = defs.resolve_schedule_def(CLEANUP_SCHEDULE)
@@ -167,8 +201,13 @@ def test_retention_job_deletes_old_rows_and_keeps_aggregates(populated: tuple[st
         for d in range(1, 6):
             aggregates.aggregate_day(date(2026, 3, d), h.expectations, now=NOW)
         before = aggregates.daily_aggregates()
-        job = build_sla_definitions(LoadReport((), ()), MonitoringConfig(retention_days=1), running=True,
-                                    settings=SETTINGS, clock=lambda: NOW + timedelta(days=1)).cleanup_job
+        job = build_sla_definitions(
+            LoadReport((), ()),
+            MonitoringConfig(retention_days=1),
+            running=True,
+            settings=SETTINGS,
+            clock=lambda: NOW + timedelta(days=1),
+        ).cleanup_job
         # Frozen at NOW + 1 day with a 1-day retention: every generated row (before NOW) is past the window.
         result = job.execute_in_process(resources={"floe_store": MonitoringStoreResource(db_url=url)})
         assert result.success
@@ -189,8 +228,12 @@ def _location(tmp_path: Path) -> dict[str, str]:
         (contracts / f"{name}.yaml").write_text(yaml.safe_dump(contract_doc(name, name)))
     home = tmp_path / "dagster_home"
     home.mkdir()
-    return {"FLOE_CONTRACTS_DIR": str(contracts), "DAGSTER_HOME": str(home),
-            "FLOE_MONITORING_DB_URL": f"sqlite:///{tmp_path / 'floe.db'}", "FLOE_SLA_START_DATE": "2026-01-01"}
+    return {
+        "FLOE_CONTRACTS_DIR": str(contracts),
+        "DAGSTER_HOME": str(home),
+        "FLOE_MONITORING_DB_URL": f"sqlite:///{tmp_path / 'floe.db'}",
+        "FLOE_SLA_START_DATE": "2026-01-01",
+    }
 
 
 def test_code_location_has_the_sla_asset_and_schedules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,14 +270,36 @@ def test_dagster_asset_materialize_cli_with_a_partition_range(tmp_path: Path) ->
             if i % 10 == 3:
                 continue
             at = datetime.combine(first, datetime.min.time(), tzinfo=UTC) + timedelta(minutes=15 * i, seconds=5)
-            store.record_check(CheckResult(contract_name="orders", check_type=ViolationType.FRESHNESS,
-                                           status=CheckStatus.PASS, duration_seconds=0.1, timestamp=at), [],
-                               table_name="shop.orders")
+            store.record_check(
+                CheckResult(
+                    contract_name="orders",
+                    check_type=ViolationType.FRESHNESS,
+                    status=CheckStatus.PASS,
+                    duration_seconds=0.1,
+                    timestamp=at,
+                ),
+                [],
+                table_name="shop.orders",
+            )
         dagster = str(Path(sys.executable).parent / "dagster")
         for args in (["--partition-range", f"{first}...{second}"], ["--partition", str(second)]):
-            proc = subprocess.run([dagster, "asset", "materialize", "-m", "floe_monitoring_defs", "--select",
-                                   "contract_sla_daily", *args], capture_output=True, text=True, cwd=REPO,
-                                  env=env, timeout=300)
+            proc = subprocess.run(
+                [
+                    dagster,
+                    "asset",
+                    "materialize",
+                    "-m",
+                    "floe_monitoring_defs",
+                    "--select",
+                    "contract_sla_daily",
+                    *args,
+                ],
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                env=env,
+                timeout=300,
+            )
             assert proc.returncode == 0, proc.stderr[-3000:]
         rows = {(r.date, r.key): r for r in AggregateStore(store).daily_aggregates()}
         assert {d for d, _ in rows} == {first, second}

@@ -27,31 +27,80 @@ def _id(n: int) -> str:
 
 
 def _result(n: int, at: datetime) -> dict[str, Any]:
-    return {"id": _id(n), "contract_name": "orders", "check_type": "freshness", "status": "fail",
-            "duration_seconds": 0.1, "checked_at": at, "details": {}, "violation": None, "created_at": at,
-            "table_name": "shop.orders"}
+    return {
+        "id": _id(n),
+        "contract_name": "orders",
+        "check_type": "freshness",
+        "status": "fail",
+        "duration_seconds": 0.1,
+        "checked_at": at,
+        "details": {},
+        "violation": None,
+        "created_at": at,
+        "table_name": "shop.orders",
+    }
 
 
 def _violation(n: int, at: datetime, result: int | None) -> dict[str, Any]:
-    return {"id": _id(n), "contract_name": "orders", "contract_version": "1", "violation_type": "freshness",
-            "severity": "error", "message": "stale", "element": None, "expected_value": None, "actual_value": None,
-            "affected_consumers": [], "detected_at": at, "check_result_id": None if result is None else _id(result),
-            "check_duration_seconds": 0.1, "metadata": {}}
+    return {
+        "id": _id(n),
+        "contract_name": "orders",
+        "contract_version": "1",
+        "violation_type": "freshness",
+        "severity": "error",
+        "message": "stale",
+        "element": None,
+        "expected_value": None,
+        "actual_value": None,
+        "affected_consumers": [],
+        "detected_at": at,
+        "check_result_id": None if result is None else _id(result),
+        "check_duration_seconds": 0.1,
+        "metadata": {},
+    }
 
 
 def _ping(n: int, at: datetime) -> dict[str, Any]:
-    return {"id": _id(n), "contract_name": "orders", "table_name": "shop.orders", "checked_at": at, "ok": True,
-            "latency_ms": 3.0, "reason": None, "message": None}
+    return {
+        "id": _id(n),
+        "contract_name": "orders",
+        "table_name": "shop.orders",
+        "checked_at": at,
+        "ok": True,
+        "latency_ms": 3.0,
+        "reason": None,
+        "message": None,
+    }
 
 
 def _outbox(n: int, at: datetime, state: str) -> dict[str, Any]:
-    return {"id": _id(n), "kind": "violation", "contract_name": "orders", "violation_type": "freshness",
-            "severity": "error", "event": {}, "created_at": at, "state": state, "reason": None, "routed_at": None}
+    return {
+        "id": _id(n),
+        "kind": "violation",
+        "contract_name": "orders",
+        "violation_type": "freshness",
+        "severity": "error",
+        "event": {},
+        "created_at": at,
+        "state": state,
+        "reason": None,
+        "routed_at": None,
+    }
 
 
 def _delivery(n: int, outbox: int, at: datetime, state: str) -> dict[str, Any]:
-    return {"id": _id(n), "outbox_id": _id(outbox), "channel": f"hook-{n}", "contract_name": "orders", "state": state,
-            "attempts": 1, "next_attempt_at": at, "last_error": None, "created_at": at, "delivered_at": None}
+    return {
+        "id": _id(n),
+        "outbox_id": _id(outbox),
+        "channel": f"hook-{n}",
+        "contract_name": "orders",
+        "state": state,
+        "attempts": 1,
+        "next_attempt_at": at,
+        "last_error": None,
+        "created_at": at,
+        "delivered_at": None,
+    }
 
 
 @pytest.fixture
@@ -61,23 +110,36 @@ def seeded(store_url: str) -> Iterator[tuple[MonitoringStore, str]]:
     old = [CUTOFF - TICK, *(CUTOFF - timedelta(days=d, hours=1) for d in range(1, 24))]  # 24 rows past the window
     new = [CUTOFF, CUTOFF + TICK, NOW - timedelta(hours=1)]  # on the boundary and inside: kept
     results = [_result(1000 + i, at) for i, at in enumerate(old)] + [_result(2000 + i, at) for i, at in enumerate(new)]
-    violations = ([_violation(3000 + i, at, 1000 + i) for i, at in enumerate(old)]
-                  + [_violation(4000, CUTOFF + timedelta(minutes=1), 1001)]  # recent, about an old result
-                  + [_violation(4001, CUTOFF, 2000)])
+    violations = (
+        [_violation(3000 + i, at, 1000 + i) for i, at in enumerate(old)]
+        + [_violation(4000, CUTOFF + timedelta(minutes=1), 1001)]  # recent, about an old result
+        + [_violation(4001, CUTOFF, 2000)]
+    )
     pings = [_ping(5000 + i, at) for i, at in enumerate(old[:10])] + [_ping(6000, CUTOFF), _ping(6001, NOW)]
     long_ago = CUTOFF - timedelta(days=5)
-    outbox = [_outbox(7000, long_ago, "suppressed"), _outbox(7001, long_ago, "no_route"),
-              _outbox(7002, long_ago, "routed"),  # every delivery done: goes, with its deliveries
-              _outbox(7003, long_ago, "routed"),  # a delivery still pending: kept
-              _outbox(7004, long_ago, "pending"), _outbox(7005, CUTOFF + TICK, "suppressed")]
-    deliveries = [_delivery(8000, 7002, long_ago, "delivered"), _delivery(8001, 7003, long_ago, "delivered"),
-                  _delivery(8002, 7003, long_ago, "pending")]
+    outbox = [
+        _outbox(7000, long_ago, "suppressed"),
+        _outbox(7001, long_ago, "no_route"),
+        _outbox(7002, long_ago, "routed"),  # every delivery done: goes, with its deliveries
+        _outbox(7003, long_ago, "routed"),  # a delivery still pending: kept
+        _outbox(7004, long_ago, "pending"),
+        _outbox(7005, CUTOFF + TICK, "suppressed"),
+    ]
+    deliveries = [
+        _delivery(8000, 7002, long_ago, "delivered"),
+        _delivery(8001, 7003, long_ago, "delivered"),
+        _delivery(8002, 7003, long_ago, "pending"),
+    ]
     engine = sa.create_engine(store_url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
-            for table, rows in ((t.contract_check_results, results), (t.contract_violations, violations),
-                                (t.contract_availability_pings, pings), (t.alert_outbox, outbox),
-                                (t.alert_deliveries, deliveries)):
+            for table, rows in (
+                (t.contract_check_results, results),
+                (t.contract_violations, violations),
+                (t.contract_availability_pings, pings),
+                (t.alert_outbox, outbox),
+                (t.alert_deliveries, deliveries),
+            ):
                 conn.execute(table.insert(), rows)
     finally:
         engine.dispose()
@@ -118,7 +180,11 @@ def test_cleanup_removes_exactly_the_rows_older_than_the_window(seeded: tuple[Mo
 
     assert result.cutoff == CUTOFF
     assert (result.results_deleted, result.violations_deleted, result.pings_deleted, result.alerts_deleted) == (
-        24, 24, 10, 3)
+        24,
+        24,
+        10,
+        3,
+    )
     assert len(deletes) == 4  # 24 rows in batches of 7: 7 + 7 + 7 + 3
     assert _ids(url, t.contract_check_results) == {_id(2000), _id(2001), _id(2002)}
     assert _ids(url, t.contract_violations) == {_id(4000), _id(4001)}

@@ -54,8 +54,13 @@ EXPECTED_TABLES = {
 }
 EXPECTED_INDEXES = {
     "contract_check_results": {"idx_check_results_contract", "idx_check_results_type", "idx_check_results_checked_at"},
-    "contract_violations": {"idx_violations_contract", "idx_violations_severity", "idx_violations_type",
-                            "idx_violations_detected_at", "idx_violations_check_result"},
+    "contract_violations": {
+        "idx_violations_contract",
+        "idx_violations_severity",
+        "idx_violations_type",
+        "idx_violations_detected_at",
+        "idx_violations_check_result",
+    },
     "contract_daily_aggregates": {"idx_daily_aggregates_date"},
     "contract_availability_pings": {"idx_availability_pings_table", "idx_availability_pings_checked_at"},
     "alert_outbox": {"idx_alert_outbox_state", "idx_alert_outbox_contract"},

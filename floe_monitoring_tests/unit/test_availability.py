@@ -38,17 +38,36 @@ REF = TableRef(namespace=("shop",), name="orders", catalog="prod")
 
 
 def ping(ok: bool = True, reason: str | None = None, latency_ms: float = 12.5) -> PingResult:
-    return PingResult(ok=ok, latency_ms=latency_ms, reason=None if ok else reason or "timeout",
-                      message=None if ok else f"failed: {reason}", checked_at=NOW)
+    return PingResult(
+        ok=ok,
+        latency_ms=latency_ms,
+        reason=None if ok else reason or "timeout",
+        message=None if ok else f"failed: {reason}",
+        checked_at=NOW,
+    )
 
 
-def window(total: int, ok: int, *, streak: int = 0, latest_ok: bool | None = True, previous_ok: bool | None = True,
-           reason: str | None = "timeout", recovered_after: int = 0) -> AvailabilityWindow:
+def window(
+    total: int,
+    ok: int,
+    *,
+    streak: int = 0,
+    latest_ok: bool | None = True,
+    previous_ok: bool | None = True,
+    reason: str | None = "timeout",
+    recovered_after: int = 0,
+) -> AvailabilityWindow:
     failed = total - ok
     return AvailabilityWindow(
-        since=NOW - timedelta(hours=24), total=total, ok=ok, uptime_pct=100.0 if not total else ok / total * 100,
-        consecutive_failures=streak, last_failure_at=NOW - timedelta(minutes=5) if failed else None,
-        last_failure_reason=reason if failed else None, latest_ok=latest_ok, previous_ok=previous_ok,
+        since=NOW - timedelta(hours=24),
+        total=total,
+        ok=ok,
+        uptime_pct=100.0 if not total else ok / total * 100,
+        consecutive_failures=streak,
+        last_failure_at=NOW - timedelta(minutes=5) if failed else None,
+        last_failure_reason=reason if failed else None,
+        latest_ok=latest_ok,
+        previous_ok=previous_ok,
         recovered_after_failures=recovered_after,
     )
 
@@ -62,14 +81,17 @@ def grade(p: PingResult, w: AvailabilityWindow, target: float = 99.9, text: str 
 
 def test_below_sla_is_an_error_finding_with_evidence() -> None:
     # 285 good of 288 five-minute pings = 98.96 %, three consecutive timeouts at the end.
-    out = grade(ping(False, "timeout", latency_ms=2001.0), window(288, 285, streak=3, latest_ok=False,
-                                                                  previous_ok=False))
+    out = grade(
+        ping(False, "timeout", latency_ms=2001.0), window(288, 285, streak=3, latest_ok=False, previous_ok=False)
+    )
     assert out.check_type is ViolationType.AVAILABILITY
     assert out.status is CheckStatus.FAIL
     [f] = out.findings
     assert (f.kind, f.severity) == ("below_sla", ViolationSeverity.ERROR)
-    assert f.message == ("Availability of shop.orders is 98.95% over the last 24h (3 consecutive failures, "
-                         "last: timeout); the SLA is 99.9%")
+    assert f.message == (
+        "Availability of shop.orders is 98.95% over the last 24h (3 consecutive failures, "
+        "last: timeout); the SLA is 99.9%"
+    )
     assert (f.expected, f.actual, f.element) == (">= 99.9%", "98.95%", None)
     assert f.metadata["consecutive_failures"] == "3"
     assert f.metadata["total_pings"] == "288" and f.metadata["successful_pings"] == "285"
@@ -118,8 +140,12 @@ def test_uptime_exactly_at_the_target_is_not_a_breach() -> None:
 
 def test_a_failed_ping_within_the_sla_passes_with_an_info_finding() -> None:
     # target 99 %, 1 failure in 288 = 0.35 % down = 35 % of the budget
-    out = grade(ping(False, "unreachable: ConnectionError"), window(288, 287, streak=1, latest_ok=False),
-                target=99.0, text="99%")
+    out = grade(
+        ping(False, "unreachable: ConnectionError"),
+        window(288, 287, streak=1, latest_ok=False),
+        target=99.0,
+        text="99%",
+    )
     assert out.status is CheckStatus.PASS
     [f] = out.findings
     assert (f.kind, f.severity) == ("ping_failed", ViolationSeverity.INFO)
@@ -234,8 +260,10 @@ def _raised_from(error: Exception, cause: Exception) -> Exception:
     [
         (TableNotFoundError("table shop.orders does not exist"), "table_missing"),
         (CatalogNotConfiguredError("Iceberg catalog 'prod' is not configured"), "catalog_not_configured"),
-        (_raised_from(SourceUnavailableError("cannot load: password=hunter2"), ConnectionRefusedError("hunter2")),
-         "unreachable: ConnectionRefusedError"),
+        (
+            _raised_from(SourceUnavailableError("cannot load: password=hunter2"), ConnectionRefusedError("hunter2")),
+            "unreachable: ConnectionRefusedError",
+        ),
         (SourceUnavailableError("uri=http://u:hunter2@h"), "unreachable: SourceUnavailableError"),
         (RuntimeError("token hunter2"), "unreachable: RuntimeError"),
     ],

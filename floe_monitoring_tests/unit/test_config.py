@@ -11,20 +11,29 @@ from floe_monitoring_defs.models import ViolationSeverity
 
 def test_defaults_are_the_spec_defaults() -> None:
     c = MonitoringConfig()
-    assert (c.check_intervals.freshness_minutes, c.check_intervals.schema_drift_minutes,
-            c.check_intervals.quality_minutes, c.check_intervals.availability_minutes) == (15, 60, 360, 5)
+    assert (
+        c.check_intervals.freshness_minutes,
+        c.check_intervals.schema_drift_minutes,
+        c.check_intervals.quality_minutes,
+        c.check_intervals.availability_minutes,
+    ) == (15, 60, 360, 5)
     t = c.severity_thresholds
     assert (t.info_pct, t.warning_pct, t.critical_count, t.critical_window_hours) == (80.0, 90.0, 3, 24)
     assert (c.retention_days, c.clock_skew_tolerance_seconds, c.check_timeout_seconds) == (90, 60, 30)
     assert (c.alerts.dedup_window_minutes, c.alerts.rate_limit_per_contract, c.alerts.rate_limit_window_minutes) == (
-        30, 10, 60)
+        30,
+        10,
+        60,
+    )
     assert c.mode == "scheduled" and c.enabled
 
 
 def test_yaml_from_env_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     p = tmp_path / "monitoring.yaml"
-    p.write_text("check_intervals: {freshness_minutes: 5}\nalerts:\n  routing_rules:\n"
-                 "    - {channel_name: slack, min_severity: warning, contract_filter: 'orders*'}\n")
+    p.write_text(
+        "check_intervals: {freshness_minutes: 5}\nalerts:\n  routing_rules:\n"
+        "    - {channel_name: slack, min_severity: warning, contract_filter: 'orders*'}\n"
+    )
     monkeypatch.setenv("FLOE_MONITORING_CONFIG", str(p))
     c = load_config()
     assert c.check_intervals.freshness_minutes == 5
@@ -74,14 +83,19 @@ def test_settings_from_env() -> None:
     assert Settings.from_env({}).contracts_dir == Path("contracts")
 
 
-@pytest.mark.parametrize(("metric", "key"), [
-    ({"name": "floe_contract_quality_score", "source": {"quality_rule": "r"}}, "custom_metrics[0].name"),
-    ({"name": "bad name", "source": {"quality_rule": "r"}}, "custom_metrics.0.name"),
-    ({"name": "m", "source": {"evidence": "age_seconds"}}, "custom_metrics.0.source"),
-    ({"name": "m", "source": {"check_type": "freshness", "evidence": "x", "quality_rule": "r"}},
-     "custom_metrics.0.source"),
-    ({"name": "m", "labels": ["email"], "source": {"quality_rule": "r"}}, "custom_metrics.0.labels.0"),
-])
+@pytest.mark.parametrize(
+    ("metric", "key"),
+    [
+        ({"name": "floe_contract_quality_score", "source": {"quality_rule": "r"}}, "custom_metrics[0].name"),
+        ({"name": "bad name", "source": {"quality_rule": "r"}}, "custom_metrics.0.name"),
+        ({"name": "m", "source": {"evidence": "age_seconds"}}, "custom_metrics.0.source"),
+        (
+            {"name": "m", "source": {"check_type": "freshness", "evidence": "x", "quality_rule": "r"}},
+            "custom_metrics.0.source",
+        ),
+        ({"name": "m", "labels": ["email"], "source": {"quality_rule": "r"}}, "custom_metrics.0.labels.0"),
+    ],
+)
 def test_bad_custom_metric_is_a_config_error_naming_the_key(tmp_path: Path, metric: dict, key: str) -> None:
     p = tmp_path / "m.yaml"
     p.write_text(yaml.safe_dump({"custom_metrics": [metric]}))

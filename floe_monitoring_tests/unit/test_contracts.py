@@ -15,16 +15,35 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 def strict_doc(**overrides: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:x:orders", "name": "orders",
-        "version": "2.1.0", "status": "active", "domain": "sales",
-        "servers": [{"server": "prod", "type": "iceberg", "catalog": "prod", "catalogUrl": "http://127.0.0.1:8181",
-                     "namespace": "sales.core", "warehouse": "s3://wh"}],
-        "schema": [{"name": "orders", "physicalName": "orders_v2", "properties": [
-            {"name": "order_id", "logicalType": "string", "primaryKey": True, "required": True},
-            {"name": "email", "logicalType": "string", "classification": "pii"},
-            {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(12,2)", "required": True},
-            {"name": "updated_at", "logicalType": "timestamp", "required": True},
-        ]}],
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": "urn:x:orders",
+        "name": "orders",
+        "version": "2.1.0",
+        "status": "active",
+        "domain": "sales",
+        "servers": [
+            {
+                "server": "prod",
+                "type": "iceberg",
+                "catalog": "prod",
+                "catalogUrl": "http://127.0.0.1:8181",
+                "namespace": "sales.core",
+                "warehouse": "s3://wh",
+            }
+        ],
+        "schema": [
+            {
+                "name": "orders",
+                "physicalName": "orders_v2",
+                "properties": [
+                    {"name": "order_id", "logicalType": "string", "primaryKey": True, "required": True},
+                    {"name": "email", "logicalType": "string", "classification": "pii"},
+                    {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(12,2)", "required": True},
+                    {"name": "updated_at", "logicalType": "timestamp", "required": True},
+                ],
+            }
+        ],
         "slaProperties": [
             {"property": "freshness", "value": "PT6H", "element": "updated_at"},
             {"property": "availability", "value": "99.9%"},
@@ -75,15 +94,21 @@ def test_strict_reference_without_servers_names_the_field() -> None:
 @pytest.mark.parametrize(
     ("mutate", "field", "fragment"),
     [
-        (lambda d: d["schema"][0]["properties"][2].update(logicalType="money"),
-         "schema[0].properties[2].logicalType", "'money'"),
+        (
+            lambda d: d["schema"][0]["properties"][2].update(logicalType="money"),
+            "schema[0].properties[2].logicalType",
+            "'money'",
+        ),
         (lambda d: d["slaProperties"][0].update(value="6 hours"), "slaProperties[0].value", "ISO-8601"),
         (lambda d: d["slaProperties"][1].update(value="lots"), "slaProperties[1].value", "percentage"),
         (lambda d: d.update(version="1.0"), "version", "semantic version"),
         (lambda d: d.update(schema=[]), "schema", "no table"),
         (lambda d: d.update(apiVersion="v9"), "apiVersion", "'v9'"),
-        (lambda d: d["schema"][0]["properties"].append({"name": "email", "logicalType": "string"}),
-         "schema[0].properties[4].name", "twice"),
+        (
+            lambda d: d["schema"][0]["properties"].append({"name": "email", "logicalType": "string"}),
+            "schema[0].properties[4].name",
+            "twice",
+        ),
     ],
 )
 def test_errors_name_the_field_path(mutate: Any, field: str, fragment: str) -> None:
@@ -123,8 +148,9 @@ def test_freshness_element_with_table_prefix_and_numeric_unit() -> None:
 
 
 def test_monitoring_overrides_and_explicit_field_ids() -> None:
-    doc = strict_doc(customProperties=[{"property": "floe.monitoring",
-                                        "value": {"check_intervals": {"freshness_minutes": 5}}}])
+    doc = strict_doc(
+        customProperties=[{"property": "floe.monitoring", "value": {"check_intervals": {"freshness_minutes": 5}}}]
+    )
     doc["schema"][0]["properties"][0]["customProperties"] = [{"property": "floe.iceberg_field_id", "value": 7}]
     c = parse_document(doc, "x.yaml")
     assert c.monitoring_overrides == {"check_intervals": {"freshness_minutes": 5}}

@@ -78,16 +78,30 @@ PINNED = {  # the vendored files, byte for byte (sources in contract/schemas/REA
 
 
 def orders_contract() -> MonitoredContract:
-    server = {"server": "prod", "type": "iceberg", "namespace": "sales", "catalog": "lake",
-              "catalogUrl": "https://user:s3cret@catalog.example.com/api?token=abc"}
+    server = {
+        "server": "prod",
+        "type": "iceberg",
+        "namespace": "sales",
+        "catalog": "lake",
+        "catalogUrl": "https://user:s3cret@catalog.example.com/api?token=abc",
+    }
     doc = {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "urn:orders", "name": "orders", "version": "1.2.0",
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": "urn:orders",
+        "name": "orders",
+        "version": "1.2.0",
         "servers": [server],
-        "schema": [{"name": "orders", "properties": [
-            {"name": "order_id", "logicalType": "string", "primaryKey": True, "required": True},
-            {"name": "email", "logicalType": "string", "classification": "pii"},
-            {"name": "updated_at", "logicalType": "timestamp", "required": True},
-        ]}],
+        "schema": [
+            {
+                "name": "orders",
+                "properties": [
+                    {"name": "order_id", "logicalType": "string", "primaryKey": True, "required": True},
+                    {"name": "email", "logicalType": "string", "classification": "pii"},
+                    {"name": "updated_at", "logicalType": "timestamp", "required": True},
+                ],
+            }
+        ],
         "slaProperties": [{"property": "freshness", "value": "PT6H", "element": "updated_at"}],
     }
     return parse_document(doc, "orders.yaml")
@@ -99,25 +113,57 @@ def violation(**overrides: Any) -> ContractViolationEvent:
     return violation_event(**values)
 
 
-def check_run(violations: list[ContractViolationEvent], ids: tuple[str, ...] | None = None,
-              contract: MonitoredContract | None = None) -> CheckRun:
+def check_run(
+    violations: list[ContractViolationEvent],
+    ids: tuple[str, ...] | None = None,
+    contract: MonitoredContract | None = None,
+) -> CheckRun:
     c = contract or orders_contract()
     check_type = violations[0].violation_type if violations else T.FRESHNESS
     failing = any(v.severity >= S.WARNING for v in violations)
     status = CheckStatus.FAIL if failing else CheckStatus.PASS
-    result = CheckResult(contract_name=c.name, check_type=check_type, status=status, duration_seconds=0.01,
-                         timestamp=WHEN)
-    return CheckRun(c, c.tables[0], CheckOutcome(check_type, status), result, tuple(violations),
-                    ids if ids is not None else tuple(f"viol-{i}" for i in range(len(violations))), True)
+    result = CheckResult(
+        contract_name=c.name, check_type=check_type, status=status, duration_seconds=0.01, timestamp=WHEN
+    )
+    return CheckRun(
+        c,
+        c.tables[0],
+        CheckOutcome(check_type, status),
+        result,
+        tuple(violations),
+        ids if ids is not None else tuple(f"viol-{i}" for i in range(len(violations))),
+        True,
+    )
 
 
 DRIFT = [
-    violation(violation_type=T.SCHEMA_DRIFT, severity=S.CRITICAL, element="updated_at", expected_value="timestamp",
-              actual_value=None, message="Column updated_at was removed", metadata={"drift": "column_removed"}),
-    violation(violation_type=T.SCHEMA_DRIFT, severity=S.WARNING, element="status", expected_value=None,
-              actual_value="string", message="Column status was added", metadata={"drift": "column_added"}),
-    violation(violation_type=T.SCHEMA_DRIFT, severity=S.INFO, element=None, expected_value=None, actual_value=None,
-              message="early warning", metadata={"drift": "something_minor"}),
+    violation(
+        violation_type=T.SCHEMA_DRIFT,
+        severity=S.CRITICAL,
+        element="updated_at",
+        expected_value="timestamp",
+        actual_value=None,
+        message="Column updated_at was removed",
+        metadata={"drift": "column_removed"},
+    ),
+    violation(
+        violation_type=T.SCHEMA_DRIFT,
+        severity=S.WARNING,
+        element="status",
+        expected_value=None,
+        actual_value="string",
+        message="Column status was added",
+        metadata={"drift": "column_added"},
+    ),
+    violation(
+        violation_type=T.SCHEMA_DRIFT,
+        severity=S.INFO,
+        element=None,
+        expected_value=None,
+        actual_value=None,
+        message="early warning",
+        metadata={"drift": "something_minor"},
+    ),
 ]
 
 
@@ -166,15 +212,20 @@ def test_facet_has_exactly_the_schema_keys_and_validates() -> None:
     assert facet["_schemaURL"] == "https://floe.dev/schemas/contract-violation-facet.json"
     assert facet["timestamp"] == "2026-11-28T12:00:05.123456Z"
     assert (facet["contractName"], facet["contractVersion"], facet["violationType"], facet["severity"]) == (
-        "orders", "1.2.0", "freshness", "error")
+        "orders",
+        "1.2.0",
+        "freshness",
+        "error",
+    )
     contract_violation_validator().validate(facet)
 
 
 @pytest.mark.parametrize("vtype", list(ViolationType))
 @pytest.mark.parametrize("severity", list(ViolationSeverity))
 def test_every_type_and_severity_is_in_the_schema_enums(vtype: ViolationType, severity: ViolationSeverity) -> None:
-    contract_violation_validator().validate(contract_violation_facet(violation(violation_type=vtype,
-                                                                              severity=severity)))
+    contract_violation_validator().validate(
+        contract_violation_facet(violation(violation_type=vtype, severity=severity))
+    )
 
 
 def test_null_element_expected_actual() -> None:
@@ -186,23 +237,31 @@ def test_null_element_expected_actual() -> None:
     on_wire = event["run"]["facets"][CONTRACT_VIOLATION_FACET]
     assert not {"element", "expectedValue", "actualValue"} & set(on_wire)  # the client drops nulls
     [assertion] = event["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
-    assert assertion == {"assertion": "stale", "success": False, "severity": "error", "name": "freshness.stale",
-                         "description": v.message}
+    assert assertion == {
+        "assertion": "stale",
+        "success": False,
+        "severity": "error",
+        "name": "freshness.stale",
+        "description": v.message,
+    }
     assert lineage_errors(event) == []
 
 
-@pytest.mark.parametrize(("change", "validator"), [
-    ({"checkDurationSeconds": 0.2}, "additionalProperties"),  # the reference impl's extra keys
-    ({"affectedConsumers": ["x"]}, "additionalProperties"),
-    ({"severity": "fatal"}, "enum"),
-    ({"violationType": "freshness_violation"}, "enum"),  # ADR-0028's legacy values
-    ({"contractVersion": "1.2"}, "pattern"),
-    ({"_producer": "https://github.com/obsidian-owl/floe"}, "const"),  # the reference impl's producer
-    ({"_schemaURL": "https://raw.githubusercontent.com/x/main/facet.json"}, "const"),
-    ({"timestamp": "yesterday"}, "format"),
-    ({"element": 3}, "type"),
-    ({"timestamp": None}, "type"),
-])
+@pytest.mark.parametrize(
+    ("change", "validator"),
+    [
+        ({"checkDurationSeconds": 0.2}, "additionalProperties"),  # the reference impl's extra keys
+        ({"affectedConsumers": ["x"]}, "additionalProperties"),
+        ({"severity": "fatal"}, "enum"),
+        ({"violationType": "freshness_violation"}, "enum"),  # ADR-0028's legacy values
+        ({"contractVersion": "1.2"}, "pattern"),
+        ({"_producer": "https://github.com/obsidian-owl/floe"}, "const"),  # the reference impl's producer
+        ({"_schemaURL": "https://raw.githubusercontent.com/x/main/facet.json"}, "const"),
+        ({"timestamp": "yesterday"}, "format"),
+        ({"element": 3}, "type"),
+        ({"timestamp": None}, "type"),
+    ],
+)
 def test_broken_facet_is_rejected(change: dict[str, Any], validator: str) -> None:
     facet = {**contract_violation_facet(violation()), **change}
     errors = list(contract_violation_validator().iter_errors(facet))
@@ -231,14 +290,20 @@ def test_one_fail_event_per_warning_or_worse_violation_all_valid() -> None:
         facets = event["run"]["facets"]
         assert set(facets) == {CONTRACT_VIOLATION_FACET, "errorMessage", TRACE_FACET}
         assert facets[CONTRACT_VIOLATION_FACET]["severity"] == v.severity.value
-        assert facets["errorMessage"] == {"_producer": lineage.PRODUCER, "_schemaURL": facets["errorMessage"][
-            "_schemaURL"], "message": v.message, "programmingLanguage": "python"}
+        assert facets["errorMessage"] == {
+            "_producer": lineage.PRODUCER,
+            "_schemaURL": facets["errorMessage"]["_schemaURL"],
+            "message": v.message,
+            "programmingLanguage": "python",
+        }
         assert facets[TRACE_FACET]["traceparent"] == TRACEPARENT
         [dataset] = event["inputs"]
         assert (dataset["namespace"], dataset["name"]) == ("iceberg://lake", "sales.orders")
         assertions = dataset["inputFacets"]["dataQualityAssertions"]["assertions"]
         assert [(a["assertion"], a.get("column"), a["severity"], a["success"]) for a in assertions] == [
-            ("column_removed", "updated_at", "critical", False), ("column_added", "status", "warning", False)]
+            ("column_removed", "updated_at", "critical", False),
+            ("column_added", "status", "warning", False),
+        ]
         assert event["outputs"] == []
     run_ids = [e["run"]["runId"] for e in events]
     assert len(set(run_ids)) == 2 and all(uuid.UUID(r).version == 5 for r in run_ids)
@@ -255,13 +320,24 @@ def test_run_id_is_stable_per_violation_id() -> None:
 
 
 def test_quality_rule_assertion_uses_the_metric_and_rule_name() -> None:
-    v = violation(violation_type=T.QUALITY, severity=S.ERROR, element="order_id", expected_value="0",
-                  actual_value="3", message="Quality rule no_dup_ids failed",
-                  metadata={"drift": "rule_failed", "rule": "no_dup_ids", "metric": "duplicateValues"})
+    v = violation(
+        violation_type=T.QUALITY,
+        severity=S.ERROR,
+        element="order_id",
+        expected_value="0",
+        actual_value="3",
+        message="Quality rule no_dup_ids failed",
+        metadata={"drift": "rule_failed", "rule": "no_dup_ids", "metric": "duplicateValues"},
+    )
     [event] = serialized(check_run([v]))
     [a] = event["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert (a["assertion"], a["name"], a["column"], a["expected"], a["actual"]) == (
-        "duplicateValues", "no_dup_ids", "order_id", "0", "3")
+        "duplicateValues",
+        "no_dup_ids",
+        "order_id",
+        "0",
+        "3",
+    )
     assert lineage_errors(event) == []
 
 
@@ -295,23 +371,34 @@ def _event() -> dict[str, Any]:
     return serialized(check_run(DRIFT[:1]))[0]
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [
-    (lambda e: e.update(eventType="FAILED"), "core: eventType"),
-    (lambda e: e["run"].update(runId="run-42"), "core: run/runId"),
-    (lambda e: e.update(eventTime="yesterday"), "core: eventTime"),
-    (lambda e: e["job"].pop("name"), "core: job"),
-    (lambda e: e["run"]["facets"]["errorMessage"].pop("_producer"),
-     ("core: run/facets/errorMessage", "run.facets.errorMessage")),  # both the core and the facet schema
-    (lambda e: e["run"]["facets"]["errorMessage"].pop("programmingLanguage"), "run.facets.errorMessage"),
-    (lambda e: e["run"]["facets"][CONTRACT_VIOLATION_FACET].update(extra=1), "run.facets.contractViolation"),
-    (lambda e: e["run"]["facets"][CONTRACT_VIOLATION_FACET].update(severity="fatal"),
-     "run.facets.contractViolation/severity"),
-    (lambda e: e["run"]["facets"][TRACE_FACET].update(traceparent="00-xyz"), "run.facets.floe_trace/traceparent"),
-    (lambda e: e["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"][0].pop("success"),
-     "inputs[0].inputFacets.dataQualityAssertions/assertions/0"),
-    (lambda e: e["run"]["facets"].update(unknown={"_producer": "https://x", "_schemaURL": "https://x/y#/z"}),
-     "run.facets.unknown: no vendored schema"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda e: e.update(eventType="FAILED"), "core: eventType"),
+        (lambda e: e["run"].update(runId="run-42"), "core: run/runId"),
+        (lambda e: e.update(eventTime="yesterday"), "core: eventTime"),
+        (lambda e: e["job"].pop("name"), "core: job"),
+        (
+            lambda e: e["run"]["facets"]["errorMessage"].pop("_producer"),
+            ("core: run/facets/errorMessage", "run.facets.errorMessage"),
+        ),  # both the core and the facet schema
+        (lambda e: e["run"]["facets"]["errorMessage"].pop("programmingLanguage"), "run.facets.errorMessage"),
+        (lambda e: e["run"]["facets"][CONTRACT_VIOLATION_FACET].update(extra=1), "run.facets.contractViolation"),
+        (
+            lambda e: e["run"]["facets"][CONTRACT_VIOLATION_FACET].update(severity="fatal"),
+            "run.facets.contractViolation/severity",
+        ),
+        (lambda e: e["run"]["facets"][TRACE_FACET].update(traceparent="00-xyz"), "run.facets.floe_trace/traceparent"),
+        (
+            lambda e: e["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"][0].pop("success"),
+            "inputs[0].inputFacets.dataQualityAssertions/assertions/0",
+        ),
+        (
+            lambda e: e["run"]["facets"].update(unknown={"_producer": "https://x", "_schemaURL": "https://x/y#/z"}),
+            "run.facets.unknown: no vendored schema",
+        ),
+    ],
+)
 def test_broken_event_is_rejected(mutate: Any, expected: str | tuple[str, ...]) -> None:
     event = _event()
     assert lineage_errors(event) == []
@@ -342,7 +429,8 @@ def test_the_one_known_conflict_between_the_specs() -> None:
     event = _event()
     assert list(ref_validator(RUN_EVENT_REF, formats=False).iter_errors(event)) == []
     assert lineage_errors(event, allow_known=False) == [
-        "core: run/facets/contractViolation/_producer: 'floe' is not a 'uri' [format]"]
+        "core: run/facets/contractViolation/_producer: 'floe' is not a 'uri' [format]"
+    ]
     assert KNOWN_DEVIATION[0] == ("run", "facets", "contractViolation", "_producer")
 
 
@@ -373,7 +461,8 @@ def test_traceparent_defaults_to_the_active_span() -> None:
     assert emitter.flush(5)
     [event] = capture.events
     assert event["run"]["facets"][TRACE_FACET]["traceparent"] == (
-        f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}")
+        f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+    )
     assert trace.get_current_span().get_span_context().is_valid is False
     emitter.close(1)
 
@@ -435,18 +524,22 @@ def test_disabled_emitter_is_a_no_op() -> None:
     assert emitter._worker is None  # no thread for a disabled emitter
 
 
-@pytest.mark.parametrize(("env", "file", "expected"), [
-    ({}, False, False),
-    ({"OPENLINEAGE_URL": "http://127.0.0.1:5000"}, False, True),
-    ({"OPENLINEAGE__TRANSPORT__TYPE": "console"}, False, True),
-    ({"OPENLINEAGE_CONFIG": "/etc/openlineage.yml"}, False, True),
-    ({}, True, True),
-    ({"OPENLINEAGE_URL": "http://127.0.0.1:5000", "OPENLINEAGE_DISABLED": "true"}, False, False),
-    ({"OPENLINEAGE_DISABLED": "TRUE"}, True, False),
-    ({"OPENLINEAGE_URL": ""}, False, False),
-])
-def test_configured_only_by_the_clients_own_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       env: dict[str, str], file: bool, expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("env", "file", "expected"),
+    [
+        ({}, False, False),
+        ({"OPENLINEAGE_URL": "http://127.0.0.1:5000"}, False, True),
+        ({"OPENLINEAGE__TRANSPORT__TYPE": "console"}, False, True),
+        ({"OPENLINEAGE_CONFIG": "/etc/openlineage.yml"}, False, True),
+        ({}, True, True),
+        ({"OPENLINEAGE_URL": "http://127.0.0.1:5000", "OPENLINEAGE_DISABLED": "true"}, False, False),
+        ({"OPENLINEAGE_DISABLED": "TRUE"}, True, False),
+        ({"OPENLINEAGE_URL": ""}, False, False),
+    ],
+)
+def test_configured_only_by_the_clients_own_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], file: bool, expected: bool
+) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     if file:
         (tmp_path / "openlineage.yml").write_text("transport:\n  type: console\n")

@@ -9,21 +9,44 @@ from floe_monitoring_defs.models import CheckStatus, ViolationSeverity, Violatio
 from floe_monitoring_defs.quality import RuleResult, rule_severity, rule_weight
 
 S = ViolationSeverity
-TABLE = MonitoredTable("customers", TableRef(("crm",), "customers"),
-                       (ExpectedColumn("email", "email", "string", classification="pii"),))
+TABLE = MonitoredTable(
+    "customers", TableRef(("crm",), "customers"), (ExpectedColumn("email", "email", "string", classification="pii"),)
+)
 TH = SeverityThresholds()
 
 
-def rr(name: str, passed: bool | None, severity: S = S.ERROR, weight: float = 2.0, *, error: str | None = None,
-       element: str | None = "email") -> RuleResult:
-    return RuleResult(name=name, passed=passed, metric="nullValues", expected="= 0 rows",
-                      actual="0 rows" if passed else "3 rows", weight=weight, severity=severity,
-                      element=element, rows_checked=100, error=error, value=0.0 if passed else 3.0)
+def rr(
+    name: str,
+    passed: bool | None,
+    severity: S = S.ERROR,
+    weight: float = 2.0,
+    *,
+    error: str | None = None,
+    element: str | None = "email",
+) -> RuleResult:
+    return RuleResult(
+        name=name,
+        passed=passed,
+        metric="nullValues",
+        expected="= 0 rows",
+        actual="0 rows" if passed else "3 rows",
+        weight=weight,
+        severity=severity,
+        element=element,
+        rows_checked=100,
+        error=error,
+        value=0.0 if passed else 3.0,
+    )
 
 
 def test_weighted_score_and_one_finding_per_failed_rule() -> None:
-    results = [rr("a", True, S.CRITICAL, 3.0), rr("b", False, S.WARNING, 1.0), rr("c", False, S.INFO, 0.5),
-               rr("d", True, S.ERROR, 2.0), rr("e", None, error="quality rule e: boom")]
+    results = [
+        rr("a", True, S.CRITICAL, 3.0),
+        rr("b", False, S.WARNING, 1.0),
+        rr("c", False, S.INFO, 0.5),
+        rr("d", True, S.ERROR, 2.0),
+        rr("e", None, error="quality rule e: boom"),
+    ]
     out = evaluate_quality(TABLE, results, 0.8, TH, engine="duckdb", columns_read=["email"])
     assert out.measured_value == pytest.approx(5.0 / 6.5)  # errored rule e counts neither way
     assert out.threshold == 0.8
@@ -50,24 +73,41 @@ def test_all_pass() -> None:
     assert (out.status, out.findings, out.measured_value) == (CheckStatus.PASS, (), 1.0)
 
 
-@pytest.mark.parametrize(("score", "severity"), [
-    (0.8, None), (0.75, S.WARNING), (0.72, S.WARNING), (0.71, S.ERROR), (0.4, S.ERROR), (0.39, S.CRITICAL),
-])
+@pytest.mark.parametrize(
+    ("score", "severity"),
+    [
+        (0.8, None),
+        (0.75, S.WARNING),
+        (0.72, S.WARNING),
+        (0.71, S.ERROR),
+        (0.4, S.ERROR),
+        (0.39, S.CRITICAL),
+    ],
+)
 def test_score_severity_bands(score: float, severity: S | None) -> None:
     assert score_severity(score, 0.8, TH) is severity
 
 
 def test_all_rules_errored_is_error_not_violation() -> None:
-    out = evaluate_quality(TABLE, [rr("a", None, error="quality rule a: x"), rr("b", None, error="quality rule b: y")],
-                           0.8, TH)
+    out = evaluate_quality(
+        TABLE, [rr("a", None, error="quality rule a: x"), rr("b", None, error="quality rule b: y")], 0.8, TH
+    )
     assert out.status is CheckStatus.ERROR and out.findings == ()
     assert out.reason is not None and "quality rule a: x" in out.reason and "1 more" in out.reason
 
 
 def test_no_rules_or_only_text_rules_skip() -> None:
     assert evaluate_quality(TABLE, [], 0.8, TH).status is CheckStatus.SKIPPED
-    text = RuleResult(name="t", passed=None, metric="text", expected="", actual="", weight=2.0, severity=S.ERROR,
-                      note="not executable")
+    text = RuleResult(
+        name="t",
+        passed=None,
+        metric="text",
+        expected="",
+        actual="",
+        weight=2.0,
+        severity=S.ERROR,
+        note="not executable",
+    )
     out = evaluate_quality(TABLE, [text], 0.8, TH)
     assert out.status is CheckStatus.SKIPPED and out.details["rules"][0]["status"] == "skipped"
 
@@ -78,12 +118,20 @@ def test_skipped_outcome() -> None:
     assert out.reason == "quality engine 'x' is unavailable: missing"
 
 
-@pytest.mark.parametrize(("severity", "weight", "expected_sev", "expected_weight"), [
-    (None, None, S.ERROR, 2.0), ("critical", None, S.CRITICAL, 3.0), ("Warning", None, S.WARNING, 1.0),
-    ("info", None, S.INFO, 0.5), ("error", 7.0, S.ERROR, 7.0), ("bogus", None, S.ERROR, 2.0),
-])
-def test_rule_severity_and_weight(severity: str | None, weight: float | None, expected_sev: S,
-                                  expected_weight: float) -> None:
+@pytest.mark.parametrize(
+    ("severity", "weight", "expected_sev", "expected_weight"),
+    [
+        (None, None, S.ERROR, 2.0),
+        ("critical", None, S.CRITICAL, 3.0),
+        ("Warning", None, S.WARNING, 1.0),
+        ("info", None, S.INFO, 0.5),
+        ("error", 7.0, S.ERROR, 7.0),
+        ("bogus", None, S.ERROR, 2.0),
+    ],
+)
+def test_rule_severity_and_weight(
+    severity: str | None, weight: float | None, expected_sev: S, expected_weight: float
+) -> None:
     rule = QualityRule(name="r", type="library", table="t", severity=severity, weight=weight)
     assert rule_severity(rule) is expected_sev
     assert rule_weight(rule) == expected_weight

@@ -20,8 +20,9 @@ from floe_monitoring_defs.quality.compile import (
 from floe_monitoring_defs.quality.operators import RuleError, format_value, parse_comparison
 from floe_monitoring_tests.unit.test_contracts import strict_doc
 
-SCHEMA = pa.schema([("id", pa.int64()), ("email", pa.large_string()), ("amount", pa.float64()),
-                    ("Status", pa.string())])
+SCHEMA = pa.schema(
+    [("id", pa.int64()), ("email", pa.large_string()), ("amount", pa.float64()), ("Status", pa.string())]
+)
 
 
 def rule(**kw: Any) -> QualityRule:
@@ -30,29 +31,40 @@ def rule(**kw: Any) -> QualityRule:
 
 # -- operators -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("ops", "value", "holds", "text"), [
-    ({"mustBe": 0}, 0.0, True, "= 0"),
-    ({"mustNotBe": 3}, 3.0, False, "!= 3"),
-    ({"mustBeLessThan": 5}, 12.0, False, "< 5"),
-    ({"mustBeLessThan": 5}, 4.99, True, "< 5"),
-    ({"mustBeGreaterThan": 0}, 0.0, False, "> 0"),
-    ({"mustBeGreaterOrEqualTo": 60}, 60.0, True, ">= 60"),
-    ({"mustBeLessOrEqualTo": 999}, 1000.0, False, "<= 999"),
-    ({"mustBeBetween": [100, 120]}, 120.0, True, "between 100 and 120"),
-    ({"mustBeBetween": [100, 120]}, 99.0, False, "between 100 and 120"),
-    ({"mustNotBeBetween": [0, 100]}, 101.0, True, "not between 0 and 100"),
-    ({"mustBeGreaterThan": 0, "mustBeLessThan": 100}, 50.0, True, "> 0 and < 100"),
-    ({"mustBeGreaterThan": 0, "mustBeLessThan": 100}, 100.0, False, "> 0 and < 100"),
-])
+
+@pytest.mark.parametrize(
+    ("ops", "value", "holds", "text"),
+    [
+        ({"mustBe": 0}, 0.0, True, "= 0"),
+        ({"mustNotBe": 3}, 3.0, False, "!= 3"),
+        ({"mustBeLessThan": 5}, 12.0, False, "< 5"),
+        ({"mustBeLessThan": 5}, 4.99, True, "< 5"),
+        ({"mustBeGreaterThan": 0}, 0.0, False, "> 0"),
+        ({"mustBeGreaterOrEqualTo": 60}, 60.0, True, ">= 60"),
+        ({"mustBeLessOrEqualTo": 999}, 1000.0, False, "<= 999"),
+        ({"mustBeBetween": [100, 120]}, 120.0, True, "between 100 and 120"),
+        ({"mustBeBetween": [100, 120]}, 99.0, False, "between 100 and 120"),
+        ({"mustNotBeBetween": [0, 100]}, 101.0, True, "not between 0 and 100"),
+        ({"mustBeGreaterThan": 0, "mustBeLessThan": 100}, 50.0, True, "> 0 and < 100"),
+        ({"mustBeGreaterThan": 0, "mustBeLessThan": 100}, 100.0, False, "> 0 and < 100"),
+    ],
+)
 def test_comparison(ops: dict[str, Any], value: float, holds: bool, text: str) -> None:
     c = parse_comparison(ops)
     assert c.holds(value) is holds
     assert c.describe() == text
 
 
-@pytest.mark.parametrize("ops", [
-    {"mustBe": "x"}, {"mustBe": True}, {"mustBeBetween": [5, 1]}, {"mustBeBetween": 3}, {"mustBeAbout": 1},
-])
+@pytest.mark.parametrize(
+    "ops",
+    [
+        {"mustBe": "x"},
+        {"mustBe": True},
+        {"mustBeBetween": [5, 1]},
+        {"mustBeBetween": 3},
+        {"mustBeAbout": 1},
+    ],
+)
 def test_bad_operators_are_refused(ops: dict[str, Any]) -> None:
     with pytest.raises(RuleError):
         parse_comparison(ops)
@@ -69,9 +81,11 @@ def test_format_value() -> None:
 
 # -- metrics ---------------------------------------------------------------------------------------------
 
+
 def test_library_metrics_compile_to_counts() -> None:
-    c = compile_rule(rule(element="email", metric="nullValues", unit="percent", operators={"mustBeLessThan": 5}),
-                     SCHEMA)
+    c = compile_rule(
+        rule(element="email", metric="nullValues", unit="percent", operators={"mustBeLessThan": 5}), SCHEMA
+    )
     assert (c.kind, c.columns, c.unit) == ("aggregate", ("email",), "percent")
     assert c.expression == 'count(*) FILTER (WHERE "email" IS NULL)'
     c = compile_rule(rule(element="email", metric="missingValues"), SCHEMA)
@@ -90,41 +104,59 @@ def test_library_metrics_compile_to_counts() -> None:
     assert c.kind == "skip"
 
 
-@pytest.mark.parametrize(("kw", "match"), [
-    ({"metric": "nullValues"}, "needs a column"),
-    ({"metric": "nullValues", "element": "nope"}, "not in the table"),
-    ({"metric": "freshness", "element": "id"}, "not supported"),
-    ({"metric": "invalidValues", "element": "id"}, "validValues"),
-    ({"metric": "duplicateValues"}, "arguments.properties"),
-    ({"metric": "nullValues", "element": "id", "unit": "bytes"}, "unit"),
-    ({"metric": "rowCount", "unit": "percent"}, "percent"),
-    ({"type": "constraint", "element": "amount", "rule": "> 0 OR 1=1"}, "operator followed by literals"),
-    ({"type": "format", "element": "email"}, "regular expression"),
-])
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"metric": "nullValues"}, "needs a column"),
+        ({"metric": "nullValues", "element": "nope"}, "not in the table"),
+        ({"metric": "freshness", "element": "id"}, "not supported"),
+        ({"metric": "invalidValues", "element": "id"}, "validValues"),
+        ({"metric": "duplicateValues"}, "arguments.properties"),
+        ({"metric": "nullValues", "element": "id", "unit": "bytes"}, "unit"),
+        ({"metric": "rowCount", "unit": "percent"}, "percent"),
+        ({"type": "constraint", "element": "amount", "rule": "> 0 OR 1=1"}, "operator followed by literals"),
+        ({"type": "format", "element": "email"}, "regular expression"),
+    ],
+)
 def test_bad_rules_are_refused(kw: dict[str, Any], match: str) -> None:
     with pytest.raises(RuleError, match=match):
         compile_rule(rule(**kw), SCHEMA)
 
 
-@pytest.mark.parametrize(("text", "sql"), [
-    (">= 0", '"c" >= 0'),
-    ("< 100", '"c" < 100'),
-    ("== 1.5", '"c" = 1.5'),
-    ("!= ''", """"c" <> ''"""),
-    ("BETWEEN 1 AND 5", '"c" BETWEEN 1 AND 5'),
-    ("not between -1 and 1e3", '"c" NOT BETWEEN -1 AND 1E+3'),
-    ("IN ('a','b')", """"c" IN ('a', 'b')"""),
-    ("NOT IN ('it''s', 3)", """"c" NOT IN ('it''s', 3)"""),
-    ("LIKE '%@%'", """CAST("c" AS VARCHAR) LIKE '%@%'"""),
-])
+@pytest.mark.parametrize(
+    ("text", "sql"),
+    [
+        (">= 0", '"c" >= 0'),
+        ("< 100", '"c" < 100'),
+        ("== 1.5", '"c" = 1.5'),
+        ("!= ''", """"c" <> ''"""),
+        ("BETWEEN 1 AND 5", '"c" BETWEEN 1 AND 5'),
+        ("not between -1 and 1e3", '"c" NOT BETWEEN -1 AND 1E+3'),
+        ("IN ('a','b')", """"c" IN ('a', 'b')"""),
+        ("NOT IN ('it''s', 3)", """"c" NOT IN ('it''s', 3)"""),
+        ("LIKE '%@%'", """CAST("c" AS VARCHAR) LIKE '%@%'"""),
+    ],
+)
 def test_constraint_grammar(text: str, sql: str) -> None:
     assert constraint_predicate('"c"', text) == sql
 
 
-@pytest.mark.parametrize("text", [
-    "> 0 OR 1=1", "= 1; DROP TABLE object", "IN (SELECT id FROM object)", ">= 0 --", "> amount",
-    "= 'a' OR 'x'='x'", "BETWEEN 1 AND 5 OR TRUE", "", "IS NULL", "> (SELECT 1)", "= '\x00'",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "> 0 OR 1=1",
+        "= 1; DROP TABLE object",
+        "IN (SELECT id FROM object)",
+        ">= 0 --",
+        "> amount",
+        "= 'a' OR 'x'='x'",
+        "BETWEEN 1 AND 5 OR TRUE",
+        "",
+        "IS NULL",
+        "> (SELECT 1)",
+        "= '\x00'",
+    ],
+)
 def test_constraint_injection_is_refused(text: str) -> None:
     with pytest.raises(RuleError):
         constraint_predicate('"c"', text)
@@ -141,19 +173,32 @@ def test_sql_literal_escapes() -> None:
 
 # -- type: sql ---------------------------------------------------------------------------------------------
 
+
 def test_placeholders() -> None:
     q = "SELECT count(*) FROM ${object} WHERE {property} < 0 AND ${property} > -5 AND {table} IS NOT NULL"
     assert substitute_placeholders(q, "amount") == (
-        'SELECT count(*) FROM "object" WHERE "amount" < 0 AND "amount" > -5 AND "object" IS NOT NULL')
+        'SELECT count(*) FROM "object" WHERE "amount" < 0 AND "amount" > -5 AND "object" IS NOT NULL'
+    )
     with pytest.raises(RuleError, match="not on a column"):
         substitute_placeholders("SELECT {property} FROM {object}", None)
 
 
-@pytest.mark.parametrize("query", [
-    "DELETE FROM object", "SELECT 1; SELECT 2", "COPY object TO '/tmp/x.csv'", "DROP TABLE object",
-    "INSERT INTO object VALUES (1)", "PRAGMA version", "EXPLAIN SELECT 1", "ATTACH 'x.db'",
-    "SET enable_external_access = true", "CALL duckdb_settings()", "SELECT 1; DELETE FROM object",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "DELETE FROM object",
+        "SELECT 1; SELECT 2",
+        "COPY object TO '/tmp/x.csv'",
+        "DROP TABLE object",
+        "INSERT INTO object VALUES (1)",
+        "PRAGMA version",
+        "EXPLAIN SELECT 1",
+        "ATTACH 'x.db'",
+        "SET enable_external_access = true",
+        "CALL duckdb_settings()",
+        "SELECT 1; DELETE FROM object",
+    ],
+)
 def test_only_a_single_select_is_accepted(query: str) -> None:
     with pytest.raises(RuleError, match="only a single read-only SELECT is allowed"):
         single_select(query)
@@ -178,12 +223,14 @@ def test_sql_rule_refusal_names_rule_and_source_path() -> None:
 def test_loader_keeps_unit_and_operators() -> None:
     doc = strict_doc()
     doc["schema"][0]["properties"][1]["quality"] = [
-        {"metric": "nullValues", "mustBeLessThan": 5, "unit": "percent", "severity": "warning"}]
+        {"metric": "nullValues", "mustBeLessThan": 5, "unit": "percent", "severity": "warning"}
+    ]
     [r] = parse_document(doc, "x.yaml").tables[0].quality_rules
     assert (r.unit, r.operators, r.severity, r.element) == ("percent", {"mustBeLessThan": 5}, "warning", "email")
 
 
 # -- registry -------------------------------------------------------------------------------------------------
+
 
 class BoomEngine:
     name = "boom"

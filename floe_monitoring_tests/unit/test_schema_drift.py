@@ -14,8 +14,14 @@ def table(*cols: ExpectedColumn) -> MonitoredTable:
     return MonitoredTable("t", TableRef(("ns",), "t"), cols)
 
 
-def col(name: str, logical: str, physical: str | None = None, required: bool = False, pk: bool = False,
-        field_id: int | None = None) -> ExpectedColumn:
+def col(
+    name: str,
+    logical: str,
+    physical: str | None = None,
+    required: bool = False,
+    pk: bool = False,
+    field_id: int | None = None,
+) -> ExpectedColumn:
     return ExpectedColumn(name, name, logical, physical, required or pk, pk, field_id=field_id)
 
 
@@ -57,16 +63,19 @@ def test_us2_3_column_removed_is_critical() -> None:
 
 def test_one_finding_per_drift() -> None:
     _, found = kinds(actual(("id", 1, "int", True), ("name", 2, "int", True), ("x", 9, "string", False)))
-    assert sorted(found) == sorted([
-        ("column_removed", "amount", S.CRITICAL), ("column_added", "x", S.WARNING),
-        ("type_changed", "name", S.ERROR), ("nullability_changed", "name", S.WARNING),
-    ])
+    assert sorted(found) == sorted(
+        [
+            ("column_removed", "amount", S.CRITICAL),
+            ("column_added", "x", S.WARNING),
+            ("type_changed", "name", S.ERROR),
+            ("nullability_changed", "name", S.WARNING),
+        ]
+    )
 
 
 def test_nullability_directions() -> None:
     contract = table(col("id", "integer", pk=True), col("a", "string", required=True), col("b", "string"))
-    _, found = kinds(actual(("id", 1, "long", True), ("a", 2, "string", False), ("b", 3, "string", True)),
-                     contract)
+    _, found = kinds(actual(("id", 1, "long", True), ("a", 2, "string", False), ("b", 3, "string", True)), contract)
     assert sorted(found) == [("nullability_changed", "a", S.ERROR), ("nullability_changed", "b", S.WARNING)]
 
 
@@ -108,20 +117,23 @@ def test_missing_table_is_an_error() -> None:
     assert out.status is CheckStatus.FAIL and found == [("table_missing", None, S.ERROR)]
 
 
-@pytest.mark.parametrize(("logical", "physical", "iceberg", "ok"), [
-    ("number", "DECIMAL(10,2)", "decimal(12, 2)", True),   # widening precision: safe
-    ("number", "DECIMAL(10,2)", "decimal(8, 2)", False),
-    ("number", "DECIMAL(10,2)", "decimal(10, 3)", False),
-    ("number", None, "double", True),
-    ("integer", "BIGINT", "int", False),
-    ("integer", None, "long", True),
-    ("timestamp", None, "timestamptz", True),
-    ("timestamp", "TIMESTAMPTZ", "timestamp", False),
-    ("string", "VARCHAR(36)", "string", True),
-    ("boolean", None, "string", False),
-    ("array", None, "list<string>", True),
-    ("date", None, "timestamp", False),
-])
+@pytest.mark.parametrize(
+    ("logical", "physical", "iceberg", "ok"),
+    [
+        ("number", "DECIMAL(10,2)", "decimal(12, 2)", True),  # widening precision: safe
+        ("number", "DECIMAL(10,2)", "decimal(8, 2)", False),
+        ("number", "DECIMAL(10,2)", "decimal(10, 3)", False),
+        ("number", None, "double", True),
+        ("integer", "BIGINT", "int", False),
+        ("integer", None, "long", True),
+        ("timestamp", None, "timestamptz", True),
+        ("timestamp", "TIMESTAMPTZ", "timestamp", False),
+        ("string", "VARCHAR(36)", "string", True),
+        ("boolean", None, "string", False),
+        ("array", None, "list<string>", True),
+        ("date", None, "timestamp", False),
+    ],
+)
 def test_type_compatibility(logical: str, physical: str | None, iceberg: str, ok: bool) -> None:
     exp = expected_type(col("c", logical, physical))
     assert exp is not None and type_compatible(exp, iceberg) is ok

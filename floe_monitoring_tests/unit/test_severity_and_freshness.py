@@ -17,8 +17,15 @@ S = ViolationSeverity
 
 def grade(age: timedelta, tolerance: float = 60, column: str | None = "updated_at", hide: bool = False):  # type: ignore[no-untyped-def]
     reading = FreshnessReading(NOW - age, "column_bounds" if column else "snapshot", column=column)
-    return evaluate_freshness(reading, now=NOW, threshold=timedelta(hours=2), threshold_text="PT2H",
-                              thresholds=T, tolerance_seconds=tolerance, hide_timestamp=hide)
+    return evaluate_freshness(
+        reading,
+        now=NOW,
+        threshold=timedelta(hours=2),
+        threshold_text="PT2H",
+        thresholds=T,
+        tolerance_seconds=tolerance,
+        hide_timestamp=hide,
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,8 +73,14 @@ def test_clock_skew_tolerance() -> None:
 
 
 def test_no_data_is_an_error_with_a_reason() -> None:
-    out = evaluate_freshness(FreshnessReading(None, "snapshot"), now=NOW, threshold=timedelta(hours=1),
-                             threshold_text="PT1H", thresholds=T, tolerance_seconds=60)
+    out = evaluate_freshness(
+        FreshnessReading(None, "snapshot"),
+        now=NOW,
+        threshold=timedelta(hours=1),
+        threshold_text="PT1H",
+        thresholds=T,
+        tolerance_seconds=60,
+    )
     assert out.status is CheckStatus.ERROR and "no data" in (out.reason or "")
 
 
@@ -77,9 +90,15 @@ def test_classified_timestamp_column_value_never_in_message() -> None:
     assert stamp not in out.findings[0].message and "last_update" not in out.details
 
 
-@pytest.mark.parametrize(("sev", "prior", "expected"), [
-    (S.ERROR, 2, S.ERROR), (S.ERROR, 3, S.CRITICAL), (S.WARNING, 3, S.CRITICAL), (S.INFO, 10, S.INFO),
-])
+@pytest.mark.parametrize(
+    ("sev", "prior", "expected"),
+    [
+        (S.ERROR, 2, S.ERROR),
+        (S.ERROR, 3, S.CRITICAL),
+        (S.WARNING, 3, S.CRITICAL),
+        (S.INFO, 10, S.INFO),
+    ],
+)
 def test_escalation_on_the_fourth_failure(sev: ViolationSeverity, prior: int, expected: ViolationSeverity) -> None:
     assert escalate(sev, prior, T) is expected
 

@@ -56,17 +56,20 @@ def test_coverage_is_capped_and_unknown_without_a_cadence() -> None:
     assert two_days.coverage_pct == pytest.approx((96 + 48) / 192 * 100)
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    ([80.0, 85.0, 90.0, 95.0], TrendDirection.IMPROVING),  # US6-3: slope 5 per week
-    ([0.0, 2.0, 4.0], TrendDirection.IMPROVING),  # slope exactly +2.0
-    ([0.0, 1.99, 3.98], TrendDirection.STABLE),
-    ([4.0, 2.0, 0.0], TrendDirection.DEGRADING),  # exactly -2.0
-    ([95.0, 90.0, 85.0, 80.0], TrendDirection.DEGRADING),
-    ([90.0, 91.0, 90.0, 91.0], TrendDirection.STABLE),
-    ([50.0], TrendDirection.STABLE),
-    ([], TrendDirection.STABLE),
-    ([None, 80.0, None, 90.0], TrendDirection.IMPROVING),  # weeks without data are left out
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([80.0, 85.0, 90.0, 95.0], TrendDirection.IMPROVING),  # US6-3: slope 5 per week
+        ([0.0, 2.0, 4.0], TrendDirection.IMPROVING),  # slope exactly +2.0
+        ([0.0, 1.99, 3.98], TrendDirection.STABLE),
+        ([4.0, 2.0, 0.0], TrendDirection.DEGRADING),  # exactly -2.0
+        ([95.0, 90.0, 85.0, 80.0], TrendDirection.DEGRADING),
+        ([90.0, 91.0, 90.0, 91.0], TrendDirection.STABLE),
+        ([50.0], TrendDirection.STABLE),
+        ([], TrendDirection.STABLE),
+        ([None, 80.0, None, 90.0], TrendDirection.IMPROVING),  # weeks without data are left out
+    ],
+)
 def test_compute_trend(values: list[float | None], expected: TrendDirection) -> None:
     assert compute_trend(values) is expected
 
@@ -74,7 +77,8 @@ def test_compute_trend(values: list[float | None], expected: TrendDirection) -> 
 def test_error_budget() -> None:
     b = error_budget(99.9, 99.95, "uptime")
     assert (b.budget_pct, b.consumed_pct, b.remaining_pct, b.burn_rate, b.exhausted) == pytest.approx(
-        (0.1, 0.05, 0.05, 0.5, False))
+        (0.1, 0.05, 0.05, 0.5, False)
+    )
     b = error_budget(99.0, 97.0)
     assert b.remaining_pct == pytest.approx(-2.0) and b.burn_rate == pytest.approx(3.0) and b.exhausted
     assert error_budget(100.0, 100.0).burn_rate == 0.0
@@ -83,10 +87,31 @@ def test_error_budget() -> None:
 
 
 def test_totals_add_up() -> None:
-    a = Totals(total=10, passed=8, failed=1, error=1, duration_sum=5.0, quality_n=2, quality_sum=1.5,
-               quality_min=0.5, quality_max=1.0, violations={"error": 2}, detections=1, detection_seconds=60.0)
-    b = Totals(total=5, passed=5, quality_n=1, quality_sum=0.2, quality_min=0.2, quality_max=0.2,
-               violations={"error": 1, "critical": 1}, ping_n=4, ping_ok=3).with_expected(6)
+    a = Totals(
+        total=10,
+        passed=8,
+        failed=1,
+        error=1,
+        duration_sum=5.0,
+        quality_n=2,
+        quality_sum=1.5,
+        quality_min=0.5,
+        quality_max=1.0,
+        violations={"error": 2},
+        detections=1,
+        detection_seconds=60.0,
+    )
+    b = Totals(
+        total=5,
+        passed=5,
+        quality_n=1,
+        quality_sum=0.2,
+        quality_min=0.2,
+        quality_max=0.2,
+        violations={"error": 1, "critical": 1},
+        ping_n=4,
+        ping_ok=3,
+    ).with_expected(6)
     s = a + b
     assert (s.total, s.passed, s.failed, s.error, s.violation_count) == (15, 13, 1, 1, 4)
     assert (s.quality_min, s.quality_max, s.quality_avg) == (0.2, 1.0, pytest.approx(1.7 / 3))
@@ -105,21 +130,36 @@ def test_expected_checks_follow_the_ticks() -> None:
     assert e.expected_between(MIDNIGHT, MIDNIGHT + timedelta(days=1)) == 192
     # 00:00 .. 10:20:07: ticks 00:00, 00:15, ..., 10:15 = 42, for two tables.
     assert e.expected_between(MIDNIGHT, MIDNIGHT + timedelta(hours=10, minutes=20, seconds=7)) == 84
-    assert e.expected_between(MIDNIGHT + timedelta(hours=10, minutes=20),
-                              MIDNIGHT + timedelta(hours=11)) == 2 * 2  # 10:30 and 10:45
+    assert (
+        e.expected_between(MIDNIGHT + timedelta(hours=10, minutes=20), MIDNIGHT + timedelta(hours=11)) == 2 * 2
+    )  # 10:30 and 10:45
     assert e.expected_between(MIDNIGHT, MIDNIGHT) == 0
     assert Expectation(None, 1, None).expected_between(MIDNIGHT, MIDNIGHT + timedelta(days=1)) is None
     stored = expected_from_stored(192, 15, 99.0)
     assert stored == e and expected_from_stored(None, 15, 99.0) is None
 
 
-def _contract(name: str, *, tables: int = 1, freshness: bool = True, availability: str | None = None,
-              quality: bool = False, overrides: dict | None = None) -> MonitoredContract:
+def _contract(
+    name: str,
+    *,
+    tables: int = 1,
+    freshness: bool = True,
+    availability: str | None = None,
+    quality: bool = False,
+    overrides: dict | None = None,
+) -> MonitoredContract:
     rules = (QualityRule(name="r", type="library", table="t"),) if quality else ()
     return MonitoredContract(
-        name=name, version="1.0.0", contract_id=name, source=f"{name}.yaml",
-        tables=tuple(MonitoredTable(schema_name=f"t{i}", ref=TableRef(("shop",), f"t{i}"), columns=(),
-                                    quality_rules=rules if i == 0 else ()) for i in range(tables)),
+        name=name,
+        version="1.0.0",
+        contract_id=name,
+        source=f"{name}.yaml",
+        tables=tuple(
+            MonitoredTable(
+                schema_name=f"t{i}", ref=TableRef(("shop",), f"t{i}"), columns=(), quality_rules=rules if i == 0 else ()
+            )
+            for i in range(tables)
+        ),
         freshness=FreshnessSLA(timedelta(hours=1), "PT1H") if freshness else None,
         availability=AvailabilitySLA(float(availability.rstrip("%")), availability) if availability else None,
         monitoring_overrides=overrides or {},
@@ -150,9 +190,16 @@ def _period(totals: dict[str, Totals], weeks: list[dict[str, Totals]] | None = N
     bounds = [MIDNIGHT - timedelta(days=7 * (4 - i)) for i in range(5)]
     weeks = weeks or [{} for _ in range(4)]
     return ContractPeriod(
-        contract_name="orders", window="weekly", period_start=MIDNIGHT - timedelta(days=7), period_end=MIDNIGHT,
-        generated_at=MIDNIGHT, totals=totals, weeks=[(bounds[i], bounds[i + 1], weeks[i]) for i in range(4)],
-        targets={"availability": 99.9}, resolutions={"freshness": [600.0, 1800.0]})
+        contract_name="orders",
+        window="weekly",
+        period_start=MIDNIGHT - timedelta(days=7),
+        period_end=MIDNIGHT,
+        generated_at=MIDNIGHT,
+        totals=totals,
+        weeks=[(bounds[i], bounds[i + 1], weeks[i]) for i in range(4)],
+        targets={"availability": 99.9},
+        resolutions={"freshness": [600.0, 1800.0]},
+    )
 
 
 def test_a_period_without_violations_reports_100_percent_and_coverage() -> None:
@@ -167,8 +214,10 @@ def test_a_period_without_violations_reports_100_percent_and_coverage() -> None:
 
 def test_availability_budget_is_measured_on_uptime_and_weeks_trend() -> None:
     avail = Totals(total=100, passed=100, ping_n=100, ping_ok=99)
-    weeks = [{"availability": Totals(total=10, passed=p, quality_n=1, quality_sum=q)} for p, q in
-             ((7, 0.5), (8, 0.6), (9, 0.7), (10, 0.8))]
+    weeks = [
+        {"availability": Totals(total=10, passed=p, quality_n=1, quality_sum=q)}
+        for p, q in ((7, 0.5), (8, 0.6), (9, 0.7), (10, 0.8))
+    ]
     rep = build_report(_period({"availability": avail, "quality": Totals(total=4, skipped=4)}, weeks))
     a, q = rep.check_summaries[1], rep.check_summaries[0]
     assert [s.check_type.value for s in rep.check_summaries] == ["quality", "availability"]
@@ -188,9 +237,17 @@ def test_report_model_is_frozen_and_strict() -> None:
         rep.overall_compliance_pct = 1.0  # type: ignore[misc]
     dumped = rep.model_dump(mode="json")
     assert dumped["check_summaries"][0]["check_type"] == "freshness"
-    assert list(dumped)[:9] == ["contract_name", "period_start", "period_end", "overall_compliance_pct",
-                                "check_summaries", "total_violations", "total_checks_executed",
-                                "monitoring_coverage_pct", "generated_at"]  # spec 7.7 fields first
+    assert list(dumped)[:9] == [
+        "contract_name",
+        "period_start",
+        "period_end",
+        "overall_compliance_pct",
+        "check_summaries",
+        "total_violations",
+        "total_checks_executed",
+        "monitoring_coverage_pct",
+        "generated_at",
+    ]  # spec 7.7 fields first
 
 
 # -- windows and settings ------------------------------------------------------------------------

@@ -36,14 +36,26 @@ availability              200      195        5        97.5%       stable
 def _report() -> object:
     bounds = [MIDNIGHT - timedelta(days=7 * (4 - i)) for i in range(5)]
     weeks = [{"freshness": Totals(total=100, passed=p)} for p in (80, 85, 90, 95)]
-    return build_report(ContractPeriod(
-        contract_name="orders_v1", window="weekly", period_start=START, period_end=END, generated_at=END,
-        totals={"freshness": Totals(total=800, passed=780, failed=20, violations={"error": 5, "critical": 1})
-                .with_expected(800),
-                "availability": Totals(total=200, passed=195, failed=5, ping_n=200, ping_ok=199,
-                                       violations={"warning": 1}).with_expected(300)},
-        weeks=[(bounds[i], bounds[i + 1], weeks[i]) for i in range(4)],
-        targets={"availability": 99.9}, resolutions={"availability": [3725.0]}))
+    return build_report(
+        ContractPeriod(
+            contract_name="orders_v1",
+            window="weekly",
+            period_start=START,
+            period_end=END,
+            generated_at=END,
+            totals={
+                "freshness": Totals(
+                    total=800, passed=780, failed=20, violations={"error": 5, "critical": 1}
+                ).with_expected(800),
+                "availability": Totals(
+                    total=200, passed=195, failed=5, ping_n=200, ping_ok=199, violations={"warning": 1}
+                ).with_expected(300),
+            },
+            weeks=[(bounds[i], bounds[i + 1], weeks[i]) for i in range(4)],
+            targets={"availability": 99.9},
+            resolutions={"availability": [3725.0]},
+        )
+    )
 
 
 def test_spec_table_is_exact() -> None:

@@ -81,8 +81,13 @@ def generator_url(base: str | None, item: AlertItem) -> str | None:
     return root + "/" + "/".join(quote(part, safe="") for part in parts if part)
 
 
-def alert(item: AlertItem, batch: AlertBatch, dagster_url: str | None, force_resolved: bool = False,
-          firing_ttl: timedelta | None = None) -> dict[str, Any]:
+def alert(
+    item: AlertItem,
+    batch: AlertBatch,
+    dagster_url: str | None,
+    force_resolved: bool = False,
+    firing_ttl: timedelta | None = None,
+) -> dict[str, Any]:
     """One `postableAlert` (api/v2/openapi.yaml v0.25.0)."""
     ev = item.event
     labels = {
@@ -93,8 +98,10 @@ def alert(item: AlertItem, batch: AlertBatch, dagster_url: str | None, force_res
         "violation_type": ev.violation_type.value,
     }
     consumers = sorted(set(ev.affected_consumers) | set(batch.affected_consumers))
-    description = (f"Contract {ev.contract_name} v{ev.contract_version} has a {ev.violation_type.value} violation "
-                   f"(severity: {ev.severity.value})")
+    description = (
+        f"Contract {ev.contract_name} v{ev.contract_version} has a {ev.violation_type.value} violation "
+        f"(severity: {ev.severity.value})"
+    )
     if consumers:
         description += f". Affected consumers: {', '.join(consumers)}"
     annotations = {
@@ -178,6 +185,11 @@ class AlertmanagerChannel(GuardedChannel):
         started = time.perf_counter()
         with httpx.Client(timeout=self.config.timeout_seconds, follow_redirects=False) as client:
             result = http_post(client, url, body, {"Content-Type": "application/json"}, self.redact)
-        return DeliveryResult(ok=result.ok, status=result.status, error=result.error, retryable=result.retryable,
-                              latency_ms=(time.perf_counter() - started) * 1000,
-                              detail={**result.detail, "delivered": str(len(batch.items) if result.ok else 0)})
+        return DeliveryResult(
+            ok=result.ok,
+            status=result.status,
+            error=result.error,
+            retryable=result.retryable,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            detail={**result.detail, "delivered": str(len(batch.items) if result.ok else 0)},
+        )

@@ -119,15 +119,19 @@ def http_post(
         propagate.inject(trace_headers)  # W3C traceparent of the delivery span (child of the check's span)
         response = client.post(url, content=body, headers={"User-Agent": USER_AGENT, **trace_headers, **headers})
     except httpx.TimeoutException as exc:
-        return failure("timeout", f"{type(exc).__name__}: no answer from {where} in time", retryable=True,
-                       started=started)
+        return failure(
+            "timeout", f"{type(exc).__name__}: no answer from {where} in time", retryable=True, started=started
+        )
     except httpx.ConnectError as exc:
         reason = redact(_one_line(str(exc)))
-        return failure("connect_error", f"{type(exc).__name__}: cannot connect to {where}" + (
-            f" ({reason})" if reason else ""), retryable=True, started=started)
+        return failure(
+            "connect_error",
+            f"{type(exc).__name__}: cannot connect to {where}" + (f" ({reason})" if reason else ""),
+            retryable=True,
+            started=started,
+        )
     except httpx.TransportError as exc:
-        return failure("transport_error", f"{type(exc).__name__} talking to {where}", retryable=True,
-                       started=started)
+        return failure("transport_error", f"{type(exc).__name__} talking to {where}", retryable=True, started=started)
     except Exception as exc:  # send() must never raise; an unexpected error is not worth retrying blindly
         return failure("error", f"{type(exc).__name__} posting to {where}", retryable=False, started=started)
     return classify_response(response, where, redact, started)
@@ -137,8 +141,9 @@ def classify_response(response: httpx.Response, where: str, redact: Redactor, st
     code = response.status_code
     latency = (time.perf_counter() - started) * 1000
     if 200 <= code < 300:
-        return DeliveryResult(ok=True, status="delivered", retryable=False, latency_ms=latency,
-                              detail={"http_status": str(code)})
+        return DeliveryResult(
+            ok=True, status="delivered", retryable=False, latency_ms=latency, detail={"http_status": str(code)}
+        )
     snippet = redact(_one_line(response.text)) if response.content else ""
     error = f"HTTP {code} from {where}" + (f": {snippet}" if snippet else "")
     detail = {"http_status": str(code)}
@@ -179,8 +184,14 @@ def deliver_each(requests: Sequence[tuple[str, Callable[[], DeliveryResult]]], s
     more = f" (+{len(failed) - 3} more)" if len(failed) > 3 else ""
     not_sent = f"; {len(skipped)} not attempted" if skipped else ""
     error = f"{len(failed) + len(skipped)} of {len(requests)} events not delivered: {shown}{more}{not_sent}"
-    return DeliveryResult(ok=False, status=lead.status, error=error, retryable=first_retryable is not None,
-                          latency_ms=latency, detail=detail)
+    return DeliveryResult(
+        ok=False,
+        status=lead.status,
+        error=error,
+        retryable=first_retryable is not None,
+        latency_ms=latency,
+        detail=detail,
+    )
 
 
 def nothing_to_send() -> DeliveryResult:
@@ -193,8 +204,12 @@ def guarded(redact: Redactor, what: str, run: Callable[[], DeliveryResult]) -> D
     try:
         return run()
     except Exception as exc:
-        return failure("error", f"{type(exc).__name__} while {what}: {redact(_one_line(str(exc)))}",
-                       retryable=False, started=started)
+        return failure(
+            "error",
+            f"{type(exc).__name__} while {what}: {redact(_one_line(str(exc)))}",
+            retryable=False,
+            started=started,
+        )
 
 
 class GuardedChannel(AlertChannel):
@@ -212,4 +227,3 @@ class GuardedChannel(AlertChannel):
 
     def resolve(self, batch: AlertBatch) -> DeliveryResult:
         return guarded(self.redact, self.action, lambda: self._deliver(batch, force_resolved=True))
-

@@ -62,8 +62,9 @@ def subject(batch: AlertBatch, force_resolved: bool = False) -> str:
     else:
         open_items = [i for i in batch.items if not is_resolved(i, force_resolved)]
         severity = max((i.event.severity for i in open_items), key=lambda s: s.rank).value.upper()
-        what = "Monitoring failure" if all(i.kind is AlertKind.OPERATIONAL for i in open_items) else (
-            "Contract violation")
+        what = (
+            "Monitoring failure" if all(i.kind is AlertKind.OPERATIONAL for i in open_items) else ("Contract violation")
+        )
         text = f"[{severity}] {what}: {batch.contract_name}"
     return truncate(" ".join(text.split()), SUBJECT_MAX)  # no header injection through a contract name
 
@@ -112,20 +113,20 @@ def html_body(batch: AlertBatch, force_resolved: bool = False) -> str:
     e = html.escape
     consumers = _consumers(batch)
     parts = [
-        "<!DOCTYPE html><html><body style=\"font-family: sans-serif\">",
+        '<!DOCTYPE html><html><body style="font-family: sans-serif">',
         f"<h2>{e(subject(batch, force_resolved))}</h2>",
         f"<p><b>Contract:</b> {e(batch.contract_name)} v{e(batch.contract_version)}<br>",
         f"<b>Affected consumers:</b> {e(', '.join(consumers)) if consumers else 'none recorded'}</p>",
     ]
     for item in batch.items:
-        parts.append("<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\" style=\"border-collapse: collapse; "
-                     "margin-bottom: 12px\">")
-        parts += [f"<tr><th align=\"left\">{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _item_rows(item,
-                                                                                                     force_resolved)]
+        parts.append(
+            '<table border="1" cellpadding="4" cellspacing="0" style="border-collapse: collapse; margin-bottom: 12px">'
+        )
+        parts += [f'<tr><th align="left">{e(k)}</th><td>{e(v)}</td></tr>' for k, v in _item_rows(item, force_resolved)]
         parts.append("</table>")
     if batch.dagster_url:
-        parts.append(f"<p><a href=\"{e(batch.dagster_url, quote=True)}\">Open Dagster</a></p>")
-    parts.append(f"<p style=\"color: #888\">{e(SOURCE)}</p></body></html>")
+        parts.append(f'<p><a href="{e(batch.dagster_url, quote=True)}">Open Dagster</a></p>')
+    parts.append(f'<p style="color: #888">{e(SOURCE)}</p></body></html>')
     return "\n".join(parts) + "\n"
 
 
@@ -162,8 +163,11 @@ class EmailChannel(GuardedChannel):
             problems.append("from_address: required, an email address")
         if not c.to_addresses:
             problems.append("to_addresses: at least one recipient is required")
-        problems += [f"to_addresses[{n}]: not an email address" for n, a in enumerate(c.to_addresses)
-                     if not _looks_like_address(a)]
+        problems += [
+            f"to_addresses[{n}]: not an email address"
+            for n, a in enumerate(c.to_addresses)
+            if not _looks_like_address(a)
+        ]
         if c.starttls and c.use_ssl:
             problems.append("starttls: cannot be combined with use_ssl (implicit TLS); set one of them")
         if "password" in self.secrets and not c.username:
@@ -220,8 +224,9 @@ class EmailChannel(GuardedChannel):
             with self._connect() as smtp:
                 if self.config.username:
                     smtp.login(self.config.username, self.secrets["password"].get_secret_value())
-                refused = smtp.send_message(msg, from_addr=self.config.from_address,
-                                            to_addrs=list(self.config.to_addresses))
+                refused = smtp.send_message(
+                    msg, from_addr=self.config.from_address, to_addrs=list(self.config.to_addresses)
+                )
         except Exception as exc:
             return self._classify(exc, started)
         latency = (time.perf_counter() - started) * 1000
@@ -235,12 +240,14 @@ class EmailChannel(GuardedChannel):
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             codes = [code for code, _ in exc.recipients.values()]
             temporary = any(400 <= code < 500 for code in codes)
-            return failure("smtp_4xx" if temporary else "rejected",
-                           f"{name}: {where} refused all recipients (codes {sorted(set(codes))})",
-                           retryable=temporary, started=started)
+            return failure(
+                "smtp_4xx" if temporary else "rejected",
+                f"{name}: {where} refused all recipients (codes {sorted(set(codes))})",
+                retryable=temporary,
+                started=started,
+            )
         if isinstance(exc, smtplib.SMTPResponseException):
-            text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(
-                exc.smtp_error)
+            text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
             error = self.redact(f"{name}: {where} answered {exc.smtp_code} {' '.join(text.split())[:200]}")
             if isinstance(exc, smtplib.SMTPAuthenticationError):
                 return failure("auth_failed", error, retryable=False, started=started)
@@ -256,11 +263,13 @@ class EmailChannel(GuardedChannel):
         if isinstance(exc, ssl.SSLError | ssl.CertificateError):
             return failure("tls_error", self.redact(f"{name} with {where}: {exc}"), retryable=True, started=started)
         if isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError):
-            return failure("connect_error", f"{name}: connection to {where} failed or was closed", retryable=True,
-                           started=started)
+            return failure(
+                "connect_error", f"{name}: connection to {where} failed or was closed", retryable=True, started=started
+            )
         if isinstance(exc, OSError):
-            return failure("connect_error", self.redact(f"{name}: cannot reach {where}: {exc}"), retryable=True,
-                           started=started)
+            return failure(
+                "connect_error", self.redact(f"{name}: cannot reach {where}: {exc}"), retryable=True, started=started
+            )
         if isinstance(exc, smtplib.SMTPException):
             return failure("smtp_error", self.redact(f"{name} with {where}: {exc}"), retryable=True, started=started)
         return failure("error", self.redact(f"{name} sending to {where}: {exc}"), retryable=False, started=started)

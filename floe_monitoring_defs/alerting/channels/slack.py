@@ -136,8 +136,10 @@ def build_message(batch: AlertBatch, force_resolved: bool = False) -> dict[str, 
     consumers = sorted({c for i in items for c in i.event.affected_consumers} | set(batch.affected_consumers))
     latest = max(i.event.timestamp for i in items)
     when = "Resolved at" if all(is_resolved(i, force_resolved) for i in items) else "Detected at"
-    context_texts = [f"*Affected consumers:* {escape(', '.join(consumers)) if consumers else 'none recorded'}",
-                     f"{when} {rfc3339(latest)}"]
+    context_texts = [
+        f"*Affected consumers:* {escape(', '.join(consumers)) if consumers else 'none recorded'}",
+        f"{when} {rfc3339(latest)}",
+    ]
 
     field_texts = [truncate_mrkdwn(f"*{label}:*\n{escape(value)}", FIELD_TEXT_MAX) for label, value in fields]
     context_texts = [truncate_mrkdwn(t, CONTEXT_TEXT_MAX) for t in context_texts]
@@ -166,8 +168,9 @@ def build_message(batch: AlertBatch, force_resolved: bool = False) -> dict[str, 
         item_blocks.append({"type": "section", "text": _mrkdwn(truncate_mrkdwn(more, SECTION_TEXT_MAX))})
 
     first = escape(items[0].event.message)  # the most severe
-    fallback = truncate_mrkdwn(f"{escape(header)}: {len(items)} alert{'s' if len(items) != 1 else ''}. {first}",
-                               FALLBACK_TEXT_MAX)
+    fallback = truncate_mrkdwn(
+        f"{escape(header)}: {len(items)} alert{'s' if len(items) != 1 else ''}. {first}", FALLBACK_TEXT_MAX
+    )
     return {"text": fallback, "blocks": [*head_blocks, *item_blocks, context]}
 
 
@@ -207,6 +210,11 @@ class SlackChannel(GuardedChannel):
         started = time.perf_counter()
         with httpx.Client(timeout=self.config.timeout_seconds, follow_redirects=False) as client:
             result = http_post(client, url, body, {"Content-Type": "application/json; charset=utf-8"}, self.redact)
-        return DeliveryResult(ok=result.ok, status=result.status, error=result.error, retryable=result.retryable,
-                              latency_ms=(time.perf_counter() - started) * 1000,
-                              detail={**result.detail, "delivered": str(len(batch.items) if result.ok else 0)})
+        return DeliveryResult(
+            ok=result.ok,
+            status=result.status,
+            error=result.error,
+            retryable=result.retryable,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            detail={**result.detail, "delivered": str(len(batch.items) if result.ok else 0)},
+        )

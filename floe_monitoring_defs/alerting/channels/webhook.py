@@ -111,8 +111,9 @@ class WebhookChannel(GuardedChannel):
         return problems
 
     def body(self, item: AlertItem, batch: AlertBatch, force_resolved: bool = False) -> bytes:
-        return json.dumps(cloud_event(item, batch, force_resolved), ensure_ascii=False,
-                          separators=(",", ":")).encode("utf-8")
+        return json.dumps(cloud_event(item, batch, force_resolved), ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8"
+        )
 
     def _deliver(self, batch: AlertBatch, *, force_resolved: bool) -> DeliveryResult:
         if not batch.items:

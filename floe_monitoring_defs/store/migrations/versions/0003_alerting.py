@@ -76,8 +76,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["delivery_id"], ["alert_deliveries.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_alert_delivery_attempts"),
     )
-    op.create_index("idx_alert_delivery_attempts_delivery", "alert_delivery_attempts",
-                    ["delivery_id", "attempted_at"])
+    op.create_index("idx_alert_delivery_attempts_delivery", "alert_delivery_attempts", ["delivery_id", "attempted_at"])
     op.create_table(
         "incidents",
         sa.Column("id", UUID, nullable=False),
@@ -94,8 +93,14 @@ def upgrade() -> None:
         _ts("resolved_at", nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_incidents"),
     )
-    op.create_index("uq_incidents_open", "incidents", ["contract_name", "violation_type"], unique=True,
-                    sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
+    op.create_index(
+        "uq_incidents_open",
+        "incidents",
+        ["contract_name", "violation_type"],
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
+    )
 
 
 def downgrade() -> None:

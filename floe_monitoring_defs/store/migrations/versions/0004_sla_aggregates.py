@@ -27,8 +27,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _COUNTS = (
-    "info_violations", "warning_violations", "error_violations", "critical_violations",
-    "quality_scored_checks", "ping_checks", "ping_ok_checks", "detections",
+    "info_violations",
+    "warning_violations",
+    "error_violations",
+    "critical_violations",
+    "quality_scored_checks",
+    "ping_checks",
+    "ping_ok_checks",
+    "detections",
 )
 
 
@@ -64,6 +70,13 @@ def downgrade() -> None:
     op.drop_table("contract_aggregated_days")
     op.drop_index("idx_daily_aggregates_date", table_name="contract_daily_aggregates")
     with op.batch_alter_table("contract_daily_aggregates") as batch:
-        for name in ("computed_at", "detection_seconds", "target_pct", "interval_minutes", "coverage_pct",
-                     "expected_checks", *reversed(_COUNTS)):
+        for name in (
+            "computed_at",
+            "detection_seconds",
+            "target_pct",
+            "interval_minutes",
+            "coverage_pct",
+            "expected_checks",
+            *reversed(_COUNTS),
+        ):
             batch.drop_column(name)
