@@ -16,7 +16,7 @@ Measured, each in a fresh Python subprocess (imports not timed, every run with i
   contract files, and restore contracts registered in the store) and
   "job execution" (`execute_in_process`), with the number of Dagster steps (one per <= 500 checks).
   Run at N/2 and N tables: the difference divided by N/2 is the marginal cost per table.
-* core only (baseline): `CheckRunner(IcebergSource(), store, MonitoringConfig()).run(FRESHNESS, targets)`
+* core only (baseline): `CheckPipeline(IcebergSource(), store, MonitoringConfig()).run(FRESHNESS, targets)`
   with no Dagster at all, at the same two sizes.
 * one op per check (baseline): a job of M separate single `@dg.asset_check`s (default M = N/2, and M/2),
   each running the core runner for its one table with the project's resources, executed in-process on
@@ -248,16 +248,16 @@ def child_floe() -> dict[str, Any]:
 
 
 def child_core(contracts_dir: Path) -> dict[str, Any]:
-    from floe_monitoring_defs.checks.runner import CheckRunner
     from floe_monitoring_defs.config import MonitoringConfig
     from floe_monitoring_defs.models import CheckStatus, ViolationType
+    from floe_monitoring_defs.pipeline import CheckPipeline
     from floe_monitoring_defs.sources.iceberg import IcebergSource
     from floe_monitoring_defs.store import MonitoringStore, default_db_url
 
     targets = _targets(contracts_dir)
     store = MonitoringStore(default_db_url())
     started = time.perf_counter()
-    runs = list(CheckRunner(IcebergSource(), store, MonitoringConfig()).run(ViolationType.FRESHNESS, targets))
+    runs = list(CheckPipeline(IcebergSource(), store, MonitoringConfig()).run(ViolationType.FRESHNESS, targets))
     wall = time.perf_counter() - started
     store.dispose()
     return {
@@ -275,21 +275,23 @@ def child_core(contracts_dir: Path) -> dict[str, Any]:
 def child_one_op_per_check(contracts_dir: Path) -> dict[str, Any]:
     import dagster as dg
 
-    from floe_monitoring_defs.checks.runner import CheckRunner, Target
+    from floe_monitoring_defs.checks.freshness import FreshnessKind
+    from floe_monitoring_defs.checks.kind import Target
     from floe_monitoring_defs.cli import _instance
     from floe_monitoring_defs.config import MonitoringConfig
     from floe_monitoring_defs.defs.assets import asset_key, table_spec
     from floe_monitoring_defs.defs.checks import to_check_result
     from floe_monitoring_defs.defs.resources import IcebergCatalogResource, MonitoringStoreResource
     from floe_monitoring_defs.models import ViolationType
+    from floe_monitoring_defs.pipeline import CheckPipeline
 
     config = MonitoringConfig()
 
     def single_check(target: Target) -> dg.AssetChecksDefinition:
         @dg.asset_check(asset=asset_key(target[1]), name=ViolationType.FRESHNESS.value)
         def _check(iceberg: IcebergCatalogResource, floe_store: MonitoringStoreResource) -> dg.AssetCheckResult:
-            runner = CheckRunner(iceberg.source(), floe_store.store(), config)
-            return to_check_result(next(iter(runner.run(ViolationType.FRESHNESS, [target]))))
+            pipeline = CheckPipeline(iceberg.source(), floe_store.store(), config)
+            return to_check_result(next(iter(pipeline.run(ViolationType.FRESHNESS, [target]))), FreshnessKind)
 
         return _check
 

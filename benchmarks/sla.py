@@ -11,14 +11,14 @@ and ANALYZE.
 
 Measured (fastest of `--repeat` runs, default 3, interleaved):
 
-* aggregate one day (D): `AggregateStore.aggregate_day(D, expectations)`, the `contract_sla_daily` asset's
+* aggregate one day (D): `store.aggregates.aggregate_day(D, expectations)`, the `contract_sla_daily` asset's
   work: GROUP BY over the day's results and violations, the PASS -> FAIL transitions, then the day's rows
   replaced in one transaction. Baseline: fetch the same raw rows (and the day before, for the previous
   result of each series) and aggregate them in Python dicts, then write the same rows the same way.
   Both must produce the same aggregates (checked).
 * 90-day report: `SLAReporter.reports(90, now)` for every contract (and `.report(name, 90, now)` for one),
   read from the aggregates, as of 00:00:30 on day D+1 (today's raw part: 30 s, nothing); shown with the
-  part spent in SQL (`AggregateStore.bucket_totals`, one GROUP BY over the window's segments), the rest
+  part spent in SQL (`store.aggregates.bucket_totals`, one GROUP BY over the window's segments), the rest
   being the report models. Baseline: fetch the 90 x 4 x N aggregate rows and sum them per contract, type
   and week in Python (it computes compliance only; the figures it has are checked against floe's).
   Also shown: the same report as of 12:00 on day D with D's raw rows as "today" (206,000 of them),
@@ -58,12 +58,11 @@ from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from floe_monitoring_defs.sla.compliance import Totals
-from floe_monitoring_defs.sla.expected import Expectation
+from floe_monitoring_defs.models import Expectation, Totals
 from floe_monitoring_defs.sla.report import SLAReporter
 from floe_monitoring_defs.store import MonitoringStore
 from floe_monitoring_defs.store import tables as t
-from floe_monitoring_defs.store.aggregates import DETECTION_LOOKBACK, AggregateStore, _row
+from floe_monitoring_defs.store.aggregates import DETECTION_LOOKBACK, _row
 from floe_monitoring_tests.conftest import (
     PG_SUPERUSER,
     _as_pg_user,
@@ -532,7 +531,7 @@ def main() -> None:
     n = args.contracts
     with throwaway_postgres() as url:
         store = MonitoringStore(url)
-        store.upgrade()
+        store.db.upgrade()
         engine = sa.create_engine(url, poolclass=NullPool)
         t0 = time.perf_counter()
         violations: list[list[Any]] = []
@@ -601,7 +600,7 @@ def main() -> None:
             for c in names(n)
             for ct, m in CADENCE.items()
         }
-        agg = AggregateStore(store)
+        agg = store.aggregates
         sql_day, sql_day_rows = float("inf"), []
         base_day, base_totals = float("inf"), {}
         for _ in range(args.repeat):  # interleaved

@@ -7,9 +7,9 @@ tenth keeps check_run's 6-hour SLA and passes: 90 % of the checks fail with an E
 of which becomes a lineage event.
 
 Measured, each in a fresh Python subprocess (imports and setup not timed, every run with its own SQLite
-monitoring store): `CheckRunner(IcebergSource(), store, MonitoringConfig()).run(FRESHNESS, targets)`,
-with `LineageEmitter.emit_violations(run)` called for every CheckRun the runner yields (the runner
-does not emit lineage itself yet), in three configurations:
+monitoring store): `CheckPipeline(IcebergSource(), store, MonitoringConfig(), lineage=emitter)
+.run(FRESHNESS, targets)`, the core path of a step, which emits the violations of every check and, at the
+end, gives queued events at most 5 % of the run to leave, in three configurations:
 
 * off: no OTEL_* and no OPENLINEAGE_* variables: the no-op OTel API, a disabled emitter.
 * hung: `OPENLINEAGE_URL` and `OTEL_EXPORTER_OTLP_ENDPOINT` point at loopback servers that accept the
@@ -134,9 +134,9 @@ def child_main(contracts_dir: Path) -> None:
         from floe_monitoring_defs.telemetry.setup import configure_telemetry
     except ImportError:  # an older tree: configure the OTLP exporters here
         configure_telemetry = _configure_otlp
-    from floe_monitoring_defs.checks.runner import CheckRunner
     from floe_monitoring_defs.config import MonitoringConfig
     from floe_monitoring_defs.models import CheckStatus, ViolationType
+    from floe_monitoring_defs.pipeline import CheckPipeline
     from floe_monitoring_defs.sources.iceberg import IcebergSource
     from floe_monitoring_defs.store import MonitoringStore, default_db_url
     from floe_monitoring_defs.telemetry.lineage import LineageEmitter
@@ -145,12 +145,9 @@ def child_main(contracts_dir: Path) -> None:
     emitter = LineageEmitter.from_env()
     targets = check_run._targets(contracts_dir)
     store = MonitoringStore(default_db_url())
-    runner = CheckRunner(IcebergSource(), store, MonitoringConfig())
+    pipeline = CheckPipeline(IcebergSource(), store, MonitoringConfig(), lineage=emitter)
     started = time.perf_counter()
-    runs = []
-    for run in runner.run(ViolationType.FRESHNESS, targets):
-        emitter.emit_violations(run)
-        runs.append(run)
+    runs = list(pipeline.run(ViolationType.FRESHNESS, targets))
     wall = time.perf_counter() - started
     store.dispose()
     result = {

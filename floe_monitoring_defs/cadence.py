@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import math
 
-log = logging.getLogger(__name__)
+from floe_monitoring_defs.models import DAY_MINUTES
 
-DAY_MINUTES = 1440
+log = logging.getLogger(__name__)
 
 
 def effective_interval(minutes: int) -> int:

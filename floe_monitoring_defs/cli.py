@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 from floe_monitoring_defs.config import ConfigError, Settings
 from floe_monitoring_defs.contracts.loader import load_contracts
-from floe_monitoring_defs.models import CHECK_TYPES, ViolationSeverity
+from floe_monitoring_defs.models import ViolationSeverity
 
 _SEVERITY_ORDER = {s.value: s.rank for s in ViolationSeverity}
 
@@ -71,7 +71,7 @@ def contracts_register(paths: tuple[Path, ...]) -> None:
         store = MonitoringStore(default_db_url())
         for f in iter_contract_files(paths):
             try:
-                c = register_file(store, f, utcnow())
+                c = register_file(store.registry, f, utcnow())
                 click.echo(f"registered {c.name} {c.version} from {f}")
             except ContractLoadError as exc:
                 failed += 1
@@ -88,7 +88,7 @@ def contracts_deregister(name: str) -> None:
     from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
 
     try:
-        found = MonitoringStore(default_db_url()).deregister_contract(name)
+        found = MonitoringStore(default_db_url()).registry.deregister(name)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     if not found:
@@ -99,9 +99,10 @@ def contracts_deregister(name: str) -> None:
 @contracts.command("list", help="List the contracts the code location loads, with their checks.")
 def contracts_list() -> None:
     from floe_monitoring_defs.contracts.registry import load_all
+    from floe_monitoring_defs.store.registry import read_registrations
 
     settings = Settings.from_env()
-    report = load_all(settings.contracts_dir)
+    report = load_all(settings.contracts_dir, read_registrations())
     if not report.contracts and not report.errors:
         click.echo(f"no contracts under {settings.contracts_dir} (set FLOE_CONTRACTS_DIR) and none registered")
         return
@@ -240,8 +241,20 @@ def checks() -> None:
 
 @checks.command("run", help="Run the check jobs the schedules run. Exit 1 when a violation of ERROR or above is found.")
 @click.option("--contract", help="Only this contract's checks.")
-@click.option("--type", "check_type", type=click.Choice([t.value for t in CHECK_TYPES]), help="Only this check type.")
+@click.option(
+    "--type",
+    "check_type",
+    metavar="KIND",
+    help="Only this check kind (freshness, schema_drift, quality, availability, or an installed plugin kind).",
+)
 def checks_run(contract: str | None, check_type: str | None) -> None:
+    from floe_monitoring_defs.checks.registry import check_kinds
+
+    kinds = check_kinds()
+    if check_type is not None and check_type not in kinds:
+        raise click.BadParameter(
+            f"{check_type!r} is not a check kind (installed: {', '.join(kinds)})", param_hint="'--type'"
+        )
     try:
         evals = run_checks(contract, check_type)
     except ConfigError as exc:
@@ -265,8 +278,8 @@ def db_upgrade() -> None:
 
     try:
         store = MonitoringStore(default_db_url(), auto_migrate=False)
-        store.upgrade()
-        click.echo(f"{store.url_display} is at revision {store.current_revision()}")
+        store.db.upgrade()
+        click.echo(f"{store.url_display} is at revision {store.db.current_revision()}")
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -287,11 +300,10 @@ def db_cleanup(retention_days: int | None, batch_size: int) -> None:
     from floe_monitoring_defs.config import load_config
     from floe_monitoring_defs.models import utcnow
     from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
-    from floe_monitoring_defs.store.aggregates import AggregateStore
 
     try:
         days = retention_days or load_config().retention_days
-        result = AggregateStore(MonitoringStore(default_db_url())).cleanup(utcnow(), days, batch_size)
+        result = MonitoringStore(default_db_url()).retention.cleanup(utcnow(), days, batch_size)
     except (StoreError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -390,6 +402,7 @@ def sla_report(contract: str | None, window: str, fmt: str, as_of: "datetime | N
     show_default=True,
 )
 def demo(demo_dir: Path, contracts_dir: Path) -> None:
+    from floe_monitoring_defs.checks.registry import check_kinds
     from floe_monitoring_defs.demo import apply_env, build_warehouse, write_env_file
 
     paths = build_warehouse(demo_dir)
@@ -403,6 +416,7 @@ def demo(demo_dir: Path, contracts_dir: Path) -> None:
     click.echo(f"Iceberg warehouse: {paths.warehouse} (catalog {paths.catalog_db})")
     click.echo(f"Contracts: {contracts_dir}   Dagster home: {home}\n")
     evals = run_checks(None, None)
+    kinds = check_kinds()
     print_summary(evals)
     problems = [e for e in evals if not e.passed]
     click.echo("")
@@ -410,12 +424,7 @@ def demo(demo_dir: Path, contracts_dir: Path) -> None:
         if e.status == "error":
             click.echo(f"  {e.contract}: {e.check} check could not complete: {e.description}")
             continue
-        kind = {
-            "freshness": "stale",
-            "schema_drift": "drifted",
-            "availability": "unavailable",
-            "quality": "failing quality rules",
-        }.get(e.check, e.check)
+        kind = kinds[e.check].failure_label if e.check in kinds else e.check
         click.echo(f"  {e.contract}: {kind} ({e.severity.upper()})")
     early = [e for e in evals if e.passed and e.severity == "info"]
     for e in early:

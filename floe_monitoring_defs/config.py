@@ -8,6 +8,7 @@ Secrets are never written inline: channels name an environment variable (`*_env`
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +26,40 @@ class ConfigError(ValueError):
     """A monitoring config value is wrong; the message names the source and the key."""
 
 
+_CADENCE_KEY = re.compile(r"[a-z][a-z0-9_]{0,62}_minutes")
+
+
 class CheckIntervalConfig(BaseModel):
-    model_config = _FROZEN
+    """Minutes between two runs of each check kind, keyed by the kind's cadence key (`<kind>_minutes`).
+
+    The spec's four kinds have their spec defaults here; a plugin kind's key (`volume_minutes: 30`) is
+    accepted too and defaults to what the kind declares. Which keys a kind uses is the kind's business
+    (`CheckKind.cadence_key`): a key no installed kind uses is reported when definitions load.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     freshness_minutes: int = Field(15, ge=1)
     schema_drift_minutes: int = Field(60, ge=1)
     quality_minutes: int = Field(360, ge=1)
     availability_minutes: int = Field(5, ge=1)
 
-    def minutes_for(self, check_type: ViolationType) -> int:
-        return int(getattr(self, f"{check_type.value}_minutes"))
+    @model_validator(mode="after")
+    def _extra_keys(self) -> CheckIntervalConfig:
+        for key, value in (self.model_extra or {}).items():
+            if not _CADENCE_KEY.fullmatch(key):
+                raise ValueError(f"{key}: not a check interval (keys are <check kind>_minutes)")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key}: must be a whole number of minutes, at least 1 (got {value!r})")
+        return self
+
+    def minutes(self, cadence_key: str) -> int | None:
+        """The interval set for a cadence key (a spec default included); None when nothing sets it."""
+        return self.intervals().get(cadence_key)
+
+    def intervals(self) -> dict[str, int]:
+        """Every cadence key with its interval."""
+        return {**{name: getattr(self, name) for name in type(self).model_fields}, **(self.model_extra or {})}
 
 
 class SeverityThresholds(BaseModel):

@@ -24,7 +24,7 @@ from floe_monitoring_defs.alerting.channels.base import AlertChannel
 from floe_monitoring_defs.alerting.model import AlertBatch, AlertItem, AlertKind, DeliveryResult
 from floe_monitoring_defs.config import AlertConfig
 from floe_monitoring_defs.models import ViolationSeverity, utcnow
-from floe_monitoring_defs.store.outbox import AlertStore, Attempt, Delivery, OutboxEntry
+from floe_monitoring_defs.store.outbox import Attempt, Delivery, OutboxEntry, OutboxRepository
 from floe_monitoring_defs.telemetry.metrics import monitor_metrics
 from floe_monitoring_defs.telemetry.tracing import tracer
 
@@ -51,7 +51,7 @@ class DispatchReport:
 class AlertDispatcher:
     def __init__(
         self,
-        alerts: AlertStore,
+        alerts: OutboxRepository,
         channels: Mapping[str, AlertChannel],
         config: AlertConfig,
         clock: Callable[[], datetime] = utcnow,
@@ -61,11 +61,12 @@ class AlertDispatcher:
         self.config = config
         self.clock = clock
 
-    def dispatch(self, contracts: Sequence[str] | None = None) -> DispatchReport:
-        """Route what is pending, then deliver what is due (for `contracts` only, when given)."""
+    def dispatch(self, outbox_ids: Sequence[str] | None = None) -> DispatchReport:
+        """Route what is pending, then deliver what is due: everything, or only the alerts `outbox_ids`
+        (a check's eager attempt at the alerts it just wrote)."""
         report = DispatchReport()
-        self.route(report, contracts)
-        self.deliver(report, contracts)
+        self.route(report, outbox_ids)
+        self.deliver(report, outbox_ids)
         return report
 
     # -- routing -------------------------------------------------------------------------------
@@ -81,11 +82,11 @@ class AlertDispatcher:
                 out.append(rule.channel_name)
         return out
 
-    def route(self, report: DispatchReport, contracts: Sequence[str] | None = None) -> None:
+    def route(self, report: DispatchReport, outbox_ids: Sequence[str] | None = None) -> None:
         # The violations one check run found (e.g. three drifts) are one occurrence: dedup and the rate
         # limit decide once for them, on their highest severity.
         occurrences: dict[tuple[str, str, str, datetime], list[OutboxEntry]] = defaultdict(list)
-        for entry in self.alerts.pending(contracts):
+        for entry in self.alerts.pending(outbox_ids):
             e = entry.event
             occurrences[(e.contract_name, e.violation_type.value, entry.kind, e.timestamp)].append(entry)
         for (contract, vtype, kind, _), entries in occurrences.items():
@@ -144,11 +145,11 @@ class AlertDispatcher:
 
     # -- delivery ------------------------------------------------------------------------------
 
-    def deliver(self, report: DispatchReport, contracts: Sequence[str] | None = None) -> None:
+    def deliver(self, report: DispatchReport, outbox_ids: Sequence[str] | None = None) -> None:
         now = self.clock()
         lease = timedelta(seconds=self.config.delivery_lease_seconds)
         groups: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
-        for d in self.alerts.claim_due(now, lease, contracts):
+        for d in self.alerts.claim_due(now, lease, outbox_ids):
             groups[(d.channel, d.entry.event.contract_name)].append(d)
         for (channel_name, contract), deliveries in groups.items():
             channel = self.channels.get(channel_name)

@@ -48,9 +48,6 @@ class AlertBatch:
         """Stable for the same set of alerts: a re-sent batch carries the same key."""
         return hashlib.sha256(",".join(sorted(i.id for i in self.items)).encode()).hexdigest()[:32]
 
-    def of_kind(self, kind: AlertKind) -> tuple[AlertItem, ...]:
-        return tuple(i for i in self.items if i.kind is kind)
-
 
 @dataclass(frozen=True)
 class DeliveryResult:

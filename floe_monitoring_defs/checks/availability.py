@@ -4,37 +4,51 @@ A ping is one catalog round trip plus the table's metadata load (`catalog.load_t
 check timeout. It runs in a daemon thread: a catalog that never answers is abandoned after the timeout,
 never joined, and the ping fails with reason "timeout". Every ping records its latency.
 
-Pings are stored (`MonitoringStore.record_ping`) and read back as an `AvailabilityWindow`
-(`MonitoringStore.availability_window`): uptime over the rolling window, the current streak of
-failures, the last failure. `evaluate_availability` grades the window against the contract's SLA
-by the share of the error budget consumed, as freshness grades the share of its threshold.
-
-No Dagster, no store imports here: the store imports the two dataclasses from this module.
+Pings are stored (`store.availability.record_ping`) and read back as an `AvailabilityWindow`
+(`store.availability.window`): uptime over the rolling window, the current streak of failures, the
+last failure. `evaluate_availability` grades the window against the contract's SLA by the share of the
+error budget consumed, as freshness grades the share of its threshold. The pings of one run go out in
+parallel (`AvailabilityKind.begin`), so a hung catalog costs one timeout per run, not one per table.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from floe_monitoring_defs.checks.outcome import CheckOutcome, Finding
+from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, Target, scalar
 from floe_monitoring_defs.checks.severity import consumption_severity
-from floe_monitoring_defs.config import SeverityThresholds
-from floe_monitoring_defs.models import CheckStatus, ViolationSeverity, ViolationType, ensure_utc
+from floe_monitoring_defs.config import MonitoringConfig, SeverityThresholds
+from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable, TableRef
+from floe_monitoring_defs.models import (
+    AvailabilityWindow,
+    CheckOutcome,
+    CheckStatus,
+    ContractViolationEvent,
+    Finding,
+    PingResult,
+    ViolationSeverity,
+    ViolationType,
+    ensure_utc,
+)
+from floe_monitoring_defs.sources.base import CatalogNotConfiguredError, SourceError, TableNotFoundError
+from floe_monitoring_defs.telemetry.metrics import GaugeSpec
 
-if TYPE_CHECKING:
-    from floe_monitoring_defs.contracts.model import TableRef
+log = logging.getLogger(__name__)
 
 REASON_TIMEOUT = "timeout"
 REASON_TABLE_MISSING = "table_missing"
 REASON_NOT_CONFIGURED = "catalog_not_configured"
 REASON_UNREACHABLE = "unreachable"  # stored as "unreachable: <ExceptionType>"
 REASON_MAX_LENGTH = 64  # contract_availability_pings.reason
+WINDOW = timedelta(hours=24)  # the rolling window of uptime (FR-020)
+MAX_PARALLEL_PINGS = 16
 
 
 class TableLoader(Protocol):
@@ -43,74 +57,6 @@ class TableLoader(Protocol):
     def catalog_name(self, ref: TableRef) -> str: ...
 
     def load_table(self, ref: TableRef) -> Any: ...
-
-
-@dataclass(frozen=True)
-class PingResult:
-    """One availability ping of one table.
-
-    `reason` is a short code ("timeout", "table_missing", "catalog_not_configured",
-    "unreachable: <ExceptionType>") and `message` a sentence for humans; both None when `ok`.
-    Neither ever carries exception text (it may quote catalog properties, credentials included).
-    """
-
-    ok: bool
-    latency_ms: float
-    reason: str | None
-    message: str | None
-    checked_at: datetime
-
-
-@dataclass(frozen=True)
-class AvailabilityWindow:
-    """The stored pings of one contract table, seen from the newest one.
-
-    `total`, `ok` and `uptime_pct` count the pings at or after `since` (100.0 when there are none).
-    The other fields look at every stored ping of the table, not only the window:
-    `consecutive_failures` are the failures after the newest success; `last_failure_*` the newest
-    failure; `latest_ok` / `previous_ok` the newest ping and the one before it (None when missing);
-    `recovered_after_failures` the length of the failure streak the newest ping ended (0 unless the
-    newest ping is a success that follows failures).
-    """
-
-    since: datetime
-    total: int
-    ok: int
-    uptime_pct: float
-    consecutive_failures: int
-    last_failure_at: datetime | None
-    last_failure_reason: str | None
-    latest_ok: bool | None
-    previous_ok: bool | None
-    recovered_after_failures: int = 0
-
-    @property
-    def failed(self) -> int:
-        return self.total - self.ok
-
-    @property
-    def recovered(self) -> bool:
-        """The newest ping succeeded and the one before it had failed."""
-        return self.latest_ok is True and self.previous_ok is False
-
-    @classmethod
-    def of_single_ping(cls, ping: PingResult) -> AvailabilityWindow:
-        """The window when no history can be read (store down): this ping alone."""
-        return cls(
-            since=ping.checked_at,
-            total=1,
-            ok=int(ping.ok),
-            uptime_pct=100.0 if ping.ok else 0.0,
-            consecutive_failures=0 if ping.ok else 1,
-            last_failure_at=None if ping.ok else ping.checked_at,
-            last_failure_reason=None if ping.ok else ping.reason,
-            latest_ok=ping.ok,
-            previous_ok=None,
-        )
-
-
-def uptime_pct(total: int, ok: int) -> float:
-    return 100.0 if total <= 0 else ok / total * 100.0
 
 
 # -- ping -------------------------------------------------------------------------------------------
@@ -170,10 +116,6 @@ def classify_failure(error: BaseException, ref: TableRef, catalog: str) -> tuple
     `IcebergSource` raises its own errors `from None`; the library error it replaced is still the
     exception's `__context__`, whose type names the real cause (ConnectionError, FileNotFoundError...).
     """
-    # Imported here: sources.base loads the contracts package, which the store (importing this module's
-    # dataclasses) does not need.
-    from floe_monitoring_defs.sources.base import CatalogNotConfiguredError, SourceError, TableNotFoundError
-
     if isinstance(error, TableNotFoundError):
         return REASON_TABLE_MISSING, f"table {ref.identifier} does not exist in catalog {catalog!r}"
     if isinstance(error, CatalogNotConfiguredError):
@@ -314,3 +256,84 @@ def evaluate_availability(
         return CheckOutcome(ViolationType.AVAILABILITY, CheckStatus.PASS, **outcome_kw)
     status = CheckStatus.FAIL if finding.severity >= ViolationSeverity.WARNING else CheckStatus.PASS
     return CheckOutcome(ViolationType.AVAILABILITY, status, findings=(finding,), **outcome_kw)
+
+
+_EVIDENCE = (
+    "uptime_pct",
+    "consecutive_failures",
+    "total_pings",
+    "successful_pings",
+    "latency_ms",
+    "reason",
+    "last_failure_at",
+    "last_failure_reason",
+    "recovered",
+)
+
+
+class AvailabilityKind(CheckKind):
+    """Checks contracts with an availability SLA (`slaProperties` availability, e.g. "99.9%")."""
+
+    name = ViolationType.AVAILABILITY.value
+    description = "Catalog round trip + table metadata load; rolling 24 h uptime against the SLA"
+    failure_label = "unavailable"
+    gauge = GaugeSpec("floe_contract_availability_ratio", "1", "Rolling 24 h availability, 0..1")
+
+    def __init__(self) -> None:
+        self._pings: dict[tuple[str, str], PingResult] = {}
+
+    @classmethod
+    def applies(cls, contract: MonitoredContract) -> bool:
+        return contract.availability is not None
+
+    @classmethod
+    def sla_target_pct(cls, contract: MonitoredContract, default_pct: float) -> float:
+        return float(contract.availability.target_pct) if contract.availability is not None else default_pct
+
+    @classmethod
+    def evidence(cls, outcome: CheckOutcome, violations: Sequence[ContractViolationEvent]) -> Evidence:
+        d = outcome.details
+        return {k: scalar(d[k]) for k in _EVIDENCE if d.get(k) is not None}
+
+    def begin(self, ctx: CheckContext, targets: Sequence[Target]) -> None:
+        """Ping every table at once: a hung catalog then costs one timeout per run, not one per table."""
+        todo = [(c, t) for c, t in targets if c.availability is not None]
+        if not todo:
+            return
+        workers = min(MAX_PARALLEL_PINGS, len(todo))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="floe-ping") as pool:
+            futures = {
+                (c.name, t.ref.identifier): pool.submit(
+                    ping_table, ctx.source, t.ref, float(ctx.config_for(c).check_timeout_seconds), ctx.clock
+                )
+                for c, t in todo
+            }
+            self._pings = {key: f.result() for key, f in futures.items()}
+
+    def evaluate(
+        self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig
+    ) -> CheckOutcome:
+        sla = contract.availability
+        if sla is None:
+            reason = "the contract has no availability SLA"
+            return CheckOutcome(ViolationType.AVAILABILITY, CheckStatus.SKIPPED, reason=reason)
+        ident = table.ref.identifier
+        ping = self._pings.pop((contract.name, ident), None) or ping_table(
+            ctx.source, table.ref, float(config.check_timeout_seconds), ctx.clock
+        )
+        window = AvailabilityWindow.of_single_ping(ping)
+        if ctx.store is not None:
+            try:
+                ctx.store.availability.record_ping(contract.name, ident, ping)
+                window = ctx.store.availability.window(contract.name, ident, ctx.clock() - WINDOW)
+            except Exception as exc:  # degraded: grade this ping alone, say so
+                log.error("availability history of %s unavailable (%s); grading this ping alone", contract.name, exc)
+        outcome = evaluate_availability(ping, window, sla.target_pct, sla.text, config.severity_thresholds, table=ident)
+        if outcome.details.get("recovered"):
+            log.info(
+                "%s (%s) recovered after %s failed pings",
+                contract.name,
+                ident,
+                outcome.details.get("recovered_after_failures"),
+            )
+        return outcome

@@ -1,14 +1,30 @@
-"""Freshness: the age of the newest data against the contract's ISO-8601 threshold (FR-007..010)."""
+"""Freshness: the age of the newest data against the contract's ISO-8601 threshold (FR-007..010).
+
+The kind reads the table's last update from Iceberg metadata (`TableSource.last_update`: the manifests'
+upper bounds of the contract's timestamp column, else the newest data-changing snapshot) and grades it
+with the pure `evaluate_freshness`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from floe_monitoring_defs.checks.outcome import CheckOutcome, Finding
+from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence
 from floe_monitoring_defs.checks.severity import consumption_severity
-from floe_monitoring_defs.config import SeverityThresholds
-from floe_monitoring_defs.models import CheckStatus, ViolationType, ensure_utc
-from floe_monitoring_defs.sources.base import FreshnessReading
+from floe_monitoring_defs.config import MonitoringConfig, SeverityThresholds
+from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable
+from floe_monitoring_defs.models import (
+    CheckOutcome,
+    CheckStatus,
+    ContractViolationEvent,
+    Finding,
+    ViolationType,
+    ensure_utc,
+    error_outcome,
+)
+from floe_monitoring_defs.sources.base import FreshnessReading, TableNotFoundError
+from floe_monitoring_defs.telemetry.metrics import GaugeSpec
 
 
 def format_age(seconds: float) -> str:
@@ -96,3 +112,53 @@ def evaluate_freshness(
     )
     status = CheckStatus.PASS if severity.value == "info" else CheckStatus.FAIL
     return CheckOutcome(ViolationType.FRESHNESS, status, findings=(finding,), **outcome_kw)  # type: ignore[arg-type]
+
+
+class FreshnessKind(CheckKind):
+    """Checks contracts with a freshness SLA (`slaProperties` freshness / latency)."""
+
+    name = ViolationType.FRESHNESS.value
+    description = "Age of the newest data against the contract's freshness SLA"
+    failure_label = "stale"
+    gauge = GaugeSpec("floe_contract_freshness_seconds", "s", "Age of the newest data of a contract table")
+
+    @classmethod
+    def applies(cls, contract: MonitoredContract) -> bool:
+        return contract.freshness is not None
+
+    @classmethod
+    def evidence(cls, outcome: CheckOutcome, violations: Sequence[ContractViolationEvent]) -> Evidence:
+        if outcome.measured_value is None:
+            return {}
+        out: Evidence = {
+            "age_seconds": round(outcome.measured_value, 3),
+            "threshold_seconds": outcome.threshold,
+            "sla_consumed_pct": outcome.details.get("sla_consumed_pct"),
+            "freshness_method": outcome.details.get("method"),
+        }
+        if "last_update" in outcome.details:
+            out["last_update"] = outcome.details["last_update"]
+        return out
+
+    def evaluate(
+        self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig
+    ) -> CheckOutcome:
+        sla = contract.freshness
+        if sla is None:
+            return CheckOutcome(
+                ViolationType.FRESHNESS, CheckStatus.SKIPPED, reason="the contract has no freshness SLA"
+            )
+        try:
+            reading = ctx.source.last_update(table.ref, table.freshness_column)
+        except TableNotFoundError as exc:
+            return error_outcome(ViolationType.FRESHNESS, str(exc), table=table.ref.identifier)
+        col = table.column(table.freshness_column) if table.freshness_column else None
+        return evaluate_freshness(
+            reading,
+            now=ctx.clock(),
+            threshold=sla.threshold,
+            threshold_text=sla.text,
+            thresholds=config.severity_thresholds,
+            tolerance_seconds=config.clock_skew_tolerance_seconds,
+            hide_timestamp=bool(col and col.sensitive),
+        )

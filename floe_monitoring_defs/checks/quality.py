@@ -23,10 +23,18 @@ from typing import Any
 
 from pyiceberg.table import Table
 
-from floe_monitoring_defs.checks.outcome import CheckOutcome, Finding, error_outcome
-from floe_monitoring_defs.config import SeverityThresholds
-from floe_monitoring_defs.contracts.model import MonitoredTable, QualityRule
-from floe_monitoring_defs.models import CheckStatus, ViolationSeverity, ViolationType
+from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, EvidenceTable, cell, scalar
+from floe_monitoring_defs.config import MonitoringConfig, SeverityThresholds
+from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable, QualityRule
+from floe_monitoring_defs.models import (
+    CheckOutcome,
+    CheckStatus,
+    ContractViolationEvent,
+    Finding,
+    ViolationSeverity,
+    ViolationType,
+    error_outcome,
+)
 from floe_monitoring_defs.quality.engine import (
     QualityDataSource,
     QualityEngine,
@@ -35,7 +43,8 @@ from floe_monitoring_defs.quality.engine import (
 )
 from floe_monitoring_defs.quality.operators import format_number
 from floe_monitoring_defs.quality.registry import load_engine
-from floe_monitoring_defs.sources.base import SourceError
+from floe_monitoring_defs.sources.base import SourceError, TableNotFoundError
+from floe_monitoring_defs.telemetry.metrics import GaugeSpec, monitor_metrics
 
 log = logging.getLogger(__name__)
 
@@ -249,3 +258,61 @@ def run_quality(
         columns_read=data.columns_read,
         snapshot_id=data.snapshot_id,
     )
+
+
+_QUALITY_EVIDENCE = ("score", "threshold", "rows_checked", "engine")
+_RULE_COLUMNS = ("rule", "column", "metric", "passed", "expected", "actual", "weight", "error")
+
+
+class QualityKind(CheckKind):
+    """Checks contracts with quality rules, through the configured `QualityEngine` (`quality_engine`)."""
+
+    name = ViolationType.QUALITY.value
+    description = "The contract's quality rules, weighted into a score against the threshold"
+    failure_label = "failing quality rules"
+    gauge = GaugeSpec("floe_contract_quality_score", "1", "Weighted quality score, 0..1")
+
+    def __init__(self) -> None:
+        self._engines: dict[str, QualityEngine | QualityEngineUnavailable] = {}
+
+    @classmethod
+    def applies(cls, contract: MonitoredContract) -> bool:
+        return any(t.quality_rules for t in contract.tables)
+
+    @classmethod
+    def evidence(cls, outcome: CheckOutcome, violations: Sequence[ContractViolationEvent]) -> Evidence:
+        d = outcome.details
+        out: Evidence = {f"quality_{k}": scalar(d[k]) for k in _QUALITY_EVIDENCE if d.get(k) is not None}
+        if d.get("columns_read") is not None:
+            out["quality_columns_read"] = ", ".join(map(str, d["columns_read"]))
+        rules = d.get("rules") or []
+        if rules:
+            out["rules"] = EvidenceTable(
+                _RULE_COLUMNS, tuple({c: cell(r.get(c)) for c in _RULE_COLUMNS} for r in rules)
+            )
+        return out
+
+    def _engine(self, name: str) -> QualityEngine | QualityEngineUnavailable:
+        """One engine per run and name; a failure to start is remembered for the rest of the run."""
+        if name not in self._engines:
+            try:
+                self._engines[name] = load_engine(name)
+            except QualityEngineUnavailable as exc:
+                log.warning("quality engine %r unavailable: %s; quality checks are SKIPPED", name, exc)
+                monitor_metrics().engine_unavailable.add(1, {"engine": name})
+                self._engines[name] = exc
+        return self._engines[name]
+
+    def evaluate(
+        self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig
+    ) -> CheckOutcome:
+        if not table.quality_rules:
+            return skipped_outcome("the table has no quality rules")
+        engine = self._engine(config.quality_engine)
+        if isinstance(engine, QualityEngineUnavailable):
+            return skipped_outcome(str(engine), engine=config.quality_engine)
+        try:
+            data = ctx.source.load_table(table.ref)
+        except TableNotFoundError as exc:
+            return error_outcome(ViolationType.QUALITY, str(exc), table=table.ref.identifier)
+        return run_quality(data, table, engine, config.quality_threshold, config.severity_thresholds)

@@ -10,14 +10,25 @@ changed ERROR, missing table ERROR.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from floe_monitoring_defs.checks.outcome import CheckOutcome, Finding
-from floe_monitoring_defs.contracts.model import ExpectedColumn, MonitoredTable
-from floe_monitoring_defs.models import CheckStatus, ViolationSeverity, ViolationType
-from floe_monitoring_defs.sources.base import ColumnInfo, TableSchemaInfo
+from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, EvidenceTable
+from floe_monitoring_defs.config import MonitoringConfig
+from floe_monitoring_defs.contracts.model import ExpectedColumn, MonitoredContract, MonitoredTable
+from floe_monitoring_defs.models import (
+    CheckOutcome,
+    CheckStatus,
+    ContractViolationEvent,
+    Finding,
+    ViolationSeverity,
+    ViolationType,
+)
+from floe_monitoring_defs.sources.base import ColumnInfo, TableNotFoundError, TableSchemaInfo
+
+log = logging.getLogger(__name__)
 
 S = ViolationSeverity
 
@@ -283,3 +294,52 @@ def _row(f: Finding) -> dict[str, str | None]:
         "actual": f.actual,
         "severity": f.severity.value,
     }
+
+
+_DRIFT_COLUMNS = ("drift", "column", "expected", "actual", "severity")
+
+
+class SchemaDriftKind(CheckKind):
+    """Checks every contract: its columns, types, nullability and key against the Iceberg schema."""
+
+    name = ViolationType.SCHEMA_DRIFT.value
+    description = "Iceberg schema against the contract's columns, types, nullability and key"
+    failure_label = "drifted"
+
+    @classmethod
+    def evidence(cls, outcome: CheckOutcome, violations: Sequence[ContractViolationEvent]) -> Evidence:
+        if not outcome.findings:
+            return {}
+        rows = tuple(
+            {
+                "drift": f.kind,
+                "column": f.element or "",
+                "expected": f.expected or "",
+                "actual": f.actual or "",
+                "severity": v.severity.value,
+            }
+            for f, v in zip(outcome.findings, violations, strict=True)
+        )
+        return {"drift": EvidenceTable(_DRIFT_COLUMNS, rows)}
+
+    def evaluate(
+        self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig
+    ) -> CheckOutcome:
+        try:
+            actual: TableSchemaInfo | None = ctx.source.table_schema(table.ref)
+        except TableNotFoundError:
+            actual = None
+        ident = table.ref.identifier
+        baseline: dict[str, int] = {}
+        if ctx.store is not None:
+            try:
+                baseline = ctx.store.baselines.get(contract.name, ident)
+            except Exception as exc:
+                log.error("cannot read the schema baseline of %s (%s); renames show as drop + add", contract.name, exc)
+        outcome, new_ids = evaluate_schema_drift(table, actual, baseline)
+        if new_ids and ctx.store is not None:
+            try:
+                ctx.store.baselines.save(contract.name, ident, new_ids, ctx.clock())
+            except Exception as exc:
+                log.error("cannot save the schema baseline of %s: %s", contract.name, exc)
+        return outcome

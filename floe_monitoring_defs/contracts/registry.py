@@ -1,12 +1,13 @@
 """Contracts registered in the store (FR-004): `floe contracts register` puts them there, and the
 code location restores them at start beside the files under FLOE_CONTRACTS_DIR.
+
+Loading opens no database: the composition root reads the registrations (`store.registry`) and hands
+them in; `register_file` writes through any object with the registry's `register` method.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,11 +17,9 @@ import yaml
 from floe_monitoring_defs.contracts.loader import ContractLoadError, load_contracts, parse_document
 from floe_monitoring_defs.contracts.model import ContractError, LoadReport, MonitoredContract
 
-log = logging.getLogger(__name__)
-
 
 class ContractRegistry(Protocol):
-    def register_contract(
+    def register(
         self,
         name: str,
         version: str,
@@ -29,8 +28,6 @@ class ContractRegistry(Protocol):
         overrides: Mapping[str, Any] | None,
         registered_at: datetime,
     ) -> None: ...
-
-    def registered_contracts(self, *, active_only: bool = True) -> list[dict[str, Any]]: ...
 
 
 def register_file(registry: ContractRegistry, path: Path, now: datetime) -> MonitoredContract:
@@ -46,34 +43,24 @@ def register_file(registry: ContractRegistry, path: Path, now: datetime) -> Moni
         }
         for t in contract.tables
     ]
-    registry.register_contract(
+    registry.register(
         contract.name, contract.version, raw, {"tables": connection}, contract.monitoring_overrides or None, now
     )
     return contract
 
 
-def load_registered(registry: ContractRegistry) -> LoadReport:
-    """Active registrations as contracts; a stored document that no longer validates is an error entry."""
+def load_registered(registrations: Sequence[Mapping[str, Any]]) -> LoadReport:
+    """Registrations (rows of `registered_contracts`) as contracts; a stored document that no longer
+    validates is an error entry."""
     contracts: list[MonitoredContract] = []
     errors: list[ContractError] = []
-    for row in registry.registered_contracts(active_only=True):
+    for row in registrations:
         source = f"store:{row['contract_name']}"
         try:
             contracts.append(parse_document(row["contract_data"], source))
         except ContractLoadError as exc:
             errors.append(exc.error)
     return LoadReport(tuple(contracts), tuple(errors))
-
-
-def store_configured(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether a store to restore registrations from exists, without creating one at load time."""
-    env = os.environ if environ is None else environ
-    if env.get("FLOE_MONITORING_DB_URL"):
-        return True
-    home = env.get("DAGSTER_HOME")
-    if not home:
-        return False
-    return (Path(home) / "floe_monitoring.db").exists()
 
 
 def merge_reports(files: LoadReport, registered: LoadReport) -> LoadReport:
@@ -95,23 +82,9 @@ def merge_reports(files: LoadReport, registered: LoadReport) -> LoadReport:
     return LoadReport(tuple(kept), tuple(errors))
 
 
-def _from_store() -> LoadReport:
-    from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
-
-    try:
-        store = MonitoringStore(default_db_url())
-        try:
-            return load_registered(store)
-        finally:
-            store.dispose()
-    except StoreError as exc:
-        log.warning("registered contracts not restored (store unavailable): %s", exc)
-        return LoadReport((), ())
-
-
-def load_all(contracts_dir: Path) -> LoadReport:
-    """Every contract the code location monitors: files under `contracts_dir` + store registrations."""
+def load_all(contracts_dir: Path, registrations: Sequence[Mapping[str, Any]] = ()) -> LoadReport:
+    """Every contract the code location monitors: files under `contracts_dir` + the given registrations."""
     report = load_contracts([contracts_dir]) if contracts_dir.exists() else LoadReport((), ())
-    if store_configured():
-        report = merge_reports(report, _from_store())
+    if registrations:
+        report = merge_reports(report, load_registered(registrations))
     return report

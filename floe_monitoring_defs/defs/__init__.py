@@ -3,53 +3,60 @@
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from floe_monitoring_defs.checks.plan import Plan
 from floe_monitoring_defs.config import MonitoringConfig, Settings
-from floe_monitoring_defs.contracts.model import LoadReport
-from floe_monitoring_defs.defs.alerting import channel_resources, dispatch_sensor, failure_sensor
+from floe_monitoring_defs.defs.alerting import (
+    FAILURE_SENSOR,
+    FAILURE_SENSOR_DESCRIPTION,
+    channel_resources,
+    dispatch_sensor,
+    queue_run_failure,
+)
 from floe_monitoring_defs.defs.assets import registry_spec, table_spec
-from floe_monitoring_defs.defs.checks import CheckGroup, build_check_groups, build_registry_check
+from floe_monitoring_defs.defs.checks import build_check_groups, build_registry_check
 from floe_monitoring_defs.defs.resources import IcebergCatalogResource, MonitoringStoreResource
-from floe_monitoring_defs.defs.schedules import checks_job, contracts_fingerprint, no_overlap_schedule, registry_sensor
-from floe_monitoring_defs.defs.sla import build_sla_definitions
+from floe_monitoring_defs.defs.schedules import contracts_fingerprint, no_overlap_schedule, registry_sensor
+from floe_monitoring_defs.defs.sla import SLA_JOB, build_sla_definitions
 
 REGISTRY_JOB = "floe_contract_registry_job"
 
 
-def job_name(group: CheckGroup) -> str:
-    return f"{group.name}_checks"
-
-
 def build_definitions(
-    report: LoadReport,
-    groups: list[CheckGroup],
+    plan: Plan,
     config: MonitoringConfig,
     settings: Settings,
     *,
     resources: dict[str, object] | None = None,
 ) -> dg.Definitions:
+    report = plan.report
     specs = [table_spec(c, t) for c in report.contracts for t in c.tables]
     specs.append(registry_spec(report, str(settings.contracts_dir)))
     channels = channel_resources(config.alerts)  # a bad channel config fails the load, naming the key
     keys = sorted(channels)
-    check_defs = build_check_groups(groups, config, keys)
+    check_defs = build_check_groups(plan.groups, plan.kinds, config, keys)
     registry_check = build_registry_check(report)
     running = config.enabled and config.mode == "scheduled"
-    jobs: list[UnresolvedAssetJobDefinition] = []
+    jobs = []
     schedules: list[dg.ScheduleDefinition] = []
-    for group in groups:
-        members = check_defs[group.name]
+    for group in plan.groups:
         tags = {"floe/check_type": group.check_type.value, "floe/interval_minutes": str(group.minutes)}
-        name = job_name(group)
-        jobs.append(checks_job(name, members, tags, f"{group.check_type.value} checks every {group.minutes} min"))
+        name = f"{group.name}_checks"
+        jobs.append(
+            dg.define_asset_job(
+                name,
+                selection=dg.AssetSelection.checks(*check_defs[group.name]),
+                tags=tags,
+                description=f"{group.check_type.value} checks every {group.minutes} min",
+            )
+        )
         schedules.append(no_overlap_schedule(f"{group.name}_schedule", name, group.minutes, running=running, tags=tags))
     jobs.append(
-        checks_job(
+        dg.define_asset_job(
             REGISTRY_JOB,
-            [registry_check],
-            {"floe/check_type": "registry"},
-            "Reports contract files that could not be loaded",
+            selection=dg.AssetSelection.checks(registry_check),
+            tags={"floe/check_type": "registry"},
+            description="Reports contract files that could not be loaded",
         )
     )
     schedules.append(
@@ -57,19 +64,24 @@ def build_definitions(
             "floe_contract_registry_schedule", REGISTRY_JOB, 60, running=running, tags={"floe/check_type": "registry"}
         )
     )
-    # -- SLA compliance (defs/sla.py): daily aggregates asset + schedule, retention job + schedule --------
-    sla = build_sla_definitions(report, config, running=config.enabled)
-    jobs.append(sla.job)  # a failed aggregation run alerts like any monitoring run
-    # -- end SLA compliance ---------------------------------------------------------------------------------
-    return dg.Definitions(
-        assets=[*specs, sla.asset],
+    # SLA compliance (defs/sla.py): daily aggregates asset + schedule, retention job + schedule.
+    sla = build_sla_definitions(plan, config, running=config.enabled)
+    monitored = [*jobs, *(j for j in sla.jobs or () if j.name == SLA_JOB)]  # a failed aggregation alerts too
+    contracts_dir = Path(settings.contracts_dir)
+    main = dg.Definitions(
+        assets=specs,
         asset_checks=[*(d for defs_ in check_defs.values() for d in defs_), registry_check],
-        jobs=[*jobs, sla.cleanup_job],
-        schedules=[*schedules, *sla.schedules],
+        jobs=jobs,
+        schedules=schedules,
         sensors=[
-            registry_sensor(Path(settings.contracts_dir), contracts_fingerprint(Path(settings.contracts_dir))),
+            registry_sensor(contracts_dir, contracts_fingerprint(contracts_dir)),
             dispatch_sensor(keys, config.alerts),
-            failure_sensor(jobs),
+            dg.run_failure_sensor(
+                name=FAILURE_SENSOR,
+                monitored_jobs=monitored,
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                description=FAILURE_SENSOR_DESCRIPTION,
+            )(queue_run_failure),
         ],
         resources=resources
         or {
@@ -80,3 +92,4 @@ def build_definitions(
             **channels,
         },
     )
+    return dg.Definitions.merge(main, sla)

@@ -4,26 +4,24 @@ run-failure sensor. The routing, outbox and channels themselves live in `alertin
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from floe_monitoring_defs.alerting.channels.base import AlertChannel, ChannelConfigError, build_channel
-from floe_monitoring_defs.alerting.dispatch import AlertDispatcher, DispatchReport
+from floe_monitoring_defs.alerting.dispatch import AlertDispatcher
 from floe_monitoring_defs.alerting.model import AlertKind
 from floe_monitoring_defs.config import AlertConfig, ConfigError
 from floe_monitoring_defs.defs.resources import MonitoringStoreResource
 from floe_monitoring_defs.models import ContractViolationEvent, ViolationSeverity, ViolationType, utcnow
 from floe_monitoring_defs.store import MonitoringStore
-from floe_monitoring_defs.store.outbox import AlertStore
 
 OPERATIONAL_CONTRACT = "floe-monitoring"
 OPERATIONAL_VERSION = "0.1.0"
 
 
-class AlertChannelResource(dg.ConfigurableResource):
+class AlertChannelResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # generic only for resource factories
     """One configured alert channel. `spec_json` holds no secret: secrets are named by `*_env` keys and
     read from the environment into SecretStr when the channel is built, at run time."""
 
@@ -60,7 +58,7 @@ def channels_from(resources: Any, keys: Sequence[str]) -> dict[str, AlertChannel
 
 
 def dispatcher(store: MonitoringStore, resources: Any, keys: Sequence[str], config: AlertConfig) -> AlertDispatcher:
-    return AlertDispatcher(AlertStore(store), channels_from(resources, keys), config)
+    return AlertDispatcher(store.outbox, channels_from(resources, keys), config)
 
 
 def dispatch_sensor(keys: Sequence[str], config: AlertConfig) -> dg.SensorDefinition:
@@ -94,28 +92,23 @@ def operational_event(job_name: str, run_id: str, message: str) -> ContractViola
     )
 
 
-def failure_sensor(jobs: Sequence[UnresolvedAssetJobDefinition]) -> dg.SensorDefinition:
-    """A failed monitoring run becomes an OPERATIONAL alert in the outbox; alert_dispatch_sensor routes it
-    through the same rules, dedup and retries as any violation."""
+FAILURE_SENSOR = "monitoring_run_failure_sensor"
+FAILURE_SENSOR_DESCRIPTION = "Turns a failed monitoring run into an operational alert through the same router"
 
-    @dg.run_failure_sensor(
-        name="monitoring_run_failure_sensor",
-        monitored_jobs=list(jobs),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Turns a failed monitoring run into an operational alert through the same router",
+
+def queue_run_failure(context: dg.RunFailureSensorContext, floe_store: MonitoringStoreResource) -> None:
+    """The body of `monitoring_run_failure_sensor` (a `run_failure_sensor` over the monitoring jobs): a failed
+    monitoring run becomes an OPERATIONAL alert in the outbox, which alert_dispatch_sensor routes through the
+    same rules, dedup and retries as any violation."""
+    run = context.dagster_run
+    first_line = (context.failure_event.message or "run failed").splitlines()[0]
+    floe_store.store().outbox.enqueue(
+        AlertKind.OPERATIONAL.value,
+        operational_event(run.job_name, run.run_id, first_line),
+        utcnow(),
+        alert_id=_run_alert_id(run.run_id),
     )
-    def _sensor(context: dg.RunFailureSensorContext, floe_store: MonitoringStoreResource) -> None:
-        run = context.dagster_run
-        first_line = (context.failure_event.message or "run failed").splitlines()[0]
-        AlertStore(floe_store.store()).enqueue(
-            AlertKind.OPERATIONAL.value,
-            operational_event(run.job_name, run.run_id, first_line),
-            utcnow(),
-            alert_id=_run_alert_id(run.run_id),
-        )
-        context.log.info(f"operational alert queued for failed run {run.run_id} of {run.job_name}")
-
-    return _sensor
+    context.log.info(f"operational alert queued for failed run {run.run_id} of {run.job_name}")
 
 
 def _run_alert_id(run_id: str) -> str:
@@ -123,9 +116,3 @@ def _run_alert_id(run_id: str) -> str:
     import uuid
 
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"floe-monitoring:run-failure:{run_id}"))
-
-
-def eager_dispatch(
-    store: MonitoringStore, resources: Mapping[str, Any] | Any, keys: Sequence[str], config: AlertConfig, contract: str
-) -> DispatchReport:
-    return dispatcher(store, resources, keys, config).dispatch([contract])

@@ -1,65 +1,48 @@
-"""Asset checks: one `multi_asset_check` per (check type, cadence, chunk), thin over CheckRunner."""
+"""Asset checks: one `multi_asset_check` per (check type, cadence, chunk), thin over the core pipeline.
 
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+The adapter knows no check kind: descriptions and evidence come from the kind (`CheckKind.description`,
+`CheckKind.evidence`), everything else is the same for every kind.
+"""
+
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from floe_monitoring_defs.cadence import chunks
-from floe_monitoring_defs.checks.runner import CheckRun, CheckRunner, Target
+from floe_monitoring_defs.checks.kind import CheckKind, EvidenceTable, Target
+from floe_monitoring_defs.checks.plan import CheckGroup
+from floe_monitoring_defs.checks.runner import CheckRun
 from floe_monitoring_defs.config import MonitoringConfig
 from floe_monitoring_defs.contracts.model import LoadReport
-from floe_monitoring_defs.defs.alerting import eager_dispatch
+from floe_monitoring_defs.defs.alerting import dispatcher
 from floe_monitoring_defs.defs.assets import REGISTRY_KEY, asset_key, errors_markdown
 from floe_monitoring_defs.defs.resources import IcebergCatalogResource, MonitoringStoreResource
-from floe_monitoring_defs.models import CheckStatus, ViolationSeverity, ViolationType
+from floe_monitoring_defs.models import CheckStatus, ViolationSeverity
+from floe_monitoring_defs.pipeline import CheckPipeline, RemovedTarget
 from floe_monitoring_defs.telemetry.lineage import lineage_emitter
 
 # Dagster resolves asset jobs in O(N^2) per multi-asset step; 500 keeps 5,000 contracts loading fast.
 MAX_CHECKS_PER_STEP = 500
 REGISTRY_CHECK_NAME = "contracts_valid"
 
-_DESCRIPTIONS = {
-    ViolationType.FRESHNESS: "Age of the newest data against the contract's freshness SLA",
-    ViolationType.SCHEMA_DRIFT: "Iceberg schema against the contract's columns, types, nullability and key",
-    ViolationType.QUALITY: "The contract's quality rules, weighted into a score against the threshold",
-    ViolationType.AVAILABILITY: "Catalog round trip + table metadata load; rolling 24 h uptime against the SLA",
-}
-_AVAILABILITY_EVIDENCE = (
-    "uptime_pct",
-    "consecutive_failures",
-    "total_pings",
-    "successful_pings",
-    "latency_ms",
-    "reason",
-    "last_failure_at",
-    "last_failure_reason",
-    "recovered",
-)
-_QUALITY_EVIDENCE = ("score", "threshold", "rows_checked", "engine")
+
+def check_key(group: CheckGroup, target: Target) -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(asset_key(target[1]), group.check_type.value)
 
 
-@dataclass(frozen=True)
-class CheckGroup:
-    """Checks of one type that share a cadence; each becomes one or more steps."""
-
-    check_type: ViolationType
-    minutes: int
-    targets: tuple[Target, ...]
-
-    @property
-    def name(self) -> str:
-        return f"{self.check_type.value}_every_{self.minutes}m"
+def metadata_value(value: object) -> Any:
+    """A kind's evidence value as Dagster metadata: tables as table metadata, plain values as they are."""
+    if isinstance(value, EvidenceTable):
+        return dg.MetadataValue.table(
+            records=[dg.TableRecord(dict(row)) for row in value.rows],
+            schema=dg.TableSchema(columns=[dg.TableColumn(c) for c in value.columns]),
+        )
+    return value
 
 
-def check_key(check_type: ViolationType, target: Target) -> dg.AssetCheckKey:
-    return dg.AssetCheckKey(asset_key(target[1]), check_type.value)
-
-
-def to_check_result(run: CheckRun) -> dg.AssetCheckResult:
+def to_check_result(run: CheckRun, kind: type[CheckKind]) -> dg.AssetCheckResult:
     """DESIGN severity mapping: passed=False for WARNING and above (and for ERROR status)."""
     status = run.result.status
     worst = run.max_severity
@@ -82,52 +65,7 @@ def to_check_result(run: CheckRun) -> dg.AssetCheckResult:
     }
     if outcome.reason:
         metadata["floe/reason"] = outcome.reason
-    if outcome.measured_value is not None and run.result.check_type is ViolationType.FRESHNESS:
-        metadata["age_seconds"] = round(outcome.measured_value, 3)
-        metadata["threshold_seconds"] = outcome.threshold
-        metadata["sla_consumed_pct"] = outcome.details.get("sla_consumed_pct")
-        metadata["freshness_method"] = outcome.details.get("method")
-        if "last_update" in outcome.details:
-            metadata["last_update"] = outcome.details["last_update"]
-    if run.result.check_type is ViolationType.SCHEMA_DRIFT and outcome.findings:
-        metadata["drift"] = dg.MetadataValue.table(
-            records=[
-                dg.TableRecord(
-                    {
-                        "drift": f.kind,
-                        "column": f.element or "",
-                        "expected": f.expected or "",
-                        "actual": f.actual or "",
-                        "severity": v.severity.value,
-                    }
-                )
-                for f, v in zip(outcome.findings, run.violations, strict=True)
-            ],
-            schema=dg.TableSchema(
-                columns=[dg.TableColumn(n) for n in ("drift", "column", "expected", "actual", "severity")]
-            ),
-        )
-    if run.result.check_type is ViolationType.AVAILABILITY:
-        metadata.update(
-            {k: _scalar(outcome.details[k]) for k in _AVAILABILITY_EVIDENCE if outcome.details.get(k) is not None}
-        )
-    if run.result.check_type is ViolationType.QUALITY:
-        metadata.update(
-            {
-                f"quality_{k}": _scalar(outcome.details[k])
-                for k in _QUALITY_EVIDENCE
-                if outcome.details.get(k) is not None
-            }
-        )
-        if outcome.details.get("columns_read") is not None:
-            metadata["quality_columns_read"] = ", ".join(map(str, outcome.details["columns_read"]))
-        rules = outcome.details.get("rules") or []
-        if rules:
-            cols = ("rule", "column", "metric", "passed", "expected", "actual", "weight", "error")
-            metadata["rules"] = dg.MetadataValue.table(
-                records=[dg.TableRecord({c: _cell(r.get(c)) for c in cols}) for r in rules],
-                schema=dg.TableSchema(columns=[dg.TableColumn(c) for c in cols]),
-            )
+    metadata.update({k: metadata_value(v) for k, v in kind.evidence(outcome, run.violations).items()})
     if run.violation_ids:
         metadata["floe/violation_ids"] = ", ".join(run.violation_ids)
     if status is CheckStatus.FAIL:
@@ -148,33 +86,41 @@ def to_check_result(run: CheckRun) -> dg.AssetCheckResult:
     )
 
 
-def _scalar(value: Any) -> Any:
-    return value if isinstance(value, bool | int | float | str) or value is None else str(value)
-
-
-def _cell(value: Any) -> str | int | float | bool:
-    return "" if value is None else value if isinstance(value, bool | int | float | str) else str(value)
+def removed_result(removed: RemovedTarget, check_name: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset_key(removed.table),
+        check_name=check_name,
+        passed=True,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="skipped: the contract file was removed",
+        metadata={"floe/status": CheckStatus.SKIPPED.value, "floe/contract": removed.contract.name},
+    )
 
 
 def build_multi_check(
-    group: CheckGroup, part: int, targets: Sequence[Target], config: MonitoringConfig, channel_keys: Sequence[str] = ()
+    group: CheckGroup,
+    kind: type[CheckKind],
+    part: int,
+    targets: Sequence[Target],
+    config: MonitoringConfig,
+    channel_keys: Sequence[str] = (),
 ) -> dg.AssetChecksDefinition:
-    lookup = {check_key(group.check_type, t): t for t in targets}
+    lookup = {check_key(group, t): t for t in targets}
     specs = [
         # No per-spec metadata: the asset carries the contract, and normalizing metadata on 1,000s of
         # specs was a measurable share of the build (benchmarks/defs_load.py).
-        dg.AssetCheckSpec(name=group.check_type.value, asset=key.asset_key, description=_DESCRIPTIONS[group.check_type])
+        dg.AssetCheckSpec(name=group.check_type.value, asset=key.asset_key, description=kind.description)
         for key in lookup
     ]
-    check_type = group.check_type
+    check_name = group.check_type.value
     suffix = f"_part{part}" if part else ""
 
     @dg.multi_asset_check(
         specs=specs,
         name=f"{group.name}{suffix}",
         can_subset=True,
-        description=f"{_DESCRIPTIONS[check_type]} (every {group.minutes} min)",
-        op_tags={"floe/check_type": check_type.value},
+        description=f"{kind.description} (every {group.minutes} min)",
+        op_tags={"floe/check_type": check_name},
         # Resources by key (Dagster cannot mix decorator keys with typed parameters, and the channel
         # resources are only known from the config).
         required_resource_keys={"iceberg", "floe_store", *channel_keys},
@@ -184,53 +130,34 @@ def build_multi_check(
         floe_store: MonitoringStoreResource = context.resources.floe_store
         selected = [lookup[k] for k in sorted(context.selected_asset_check_keys, key=str) if k in lookup]
         store = floe_store.store()
-        runner = CheckRunner(iceberg.source(), store, config)
-        lineage = lineage_emitter()  # OpenLineage FAIL events; off unless OPENLINEAGE_* is configured
-        started = time.monotonic()
-        missing = [t for t in selected if t[0].source_path is not None and not t[0].source_path.exists()]
-        for contract, _table in missing:  # edge case 2: deleted while monitored
-            context.log.warning(
-                f"contract {contract.name} ({contract.source}) was removed; skipping it until the code location reloads"
-            )
-        for run in runner.run(check_type, [t for t in selected if t not in missing]):
-            if run.violations:  # queued for a background sender: never blocks or fails the check
-                lineage.emit_violations(run, traceparent=run.violations[0].metadata.get("traceparent"))
-            if run.alerts_enqueued:
-                # The eager delivery attempt (SC-003: detection to dispatch in seconds); whatever fails
-                # here stays in the outbox for alert_dispatch_sensor.
-                try:
-                    report = eager_dispatch(store, context.resources, channel_keys, config.alerts, run.contract.name)
-                    context.log.info(f"alerts for {run.contract.name}: {report.summary()}")
-                except Exception as exc:
-                    context.log.warning(
-                        f"eager alert dispatch for {run.contract.name} failed ({exc}); alert_dispatch_sensor will retry"
-                    )
-            yield to_check_result(run)
-        # Give queued lineage events a moment to leave, bounded to 5 % of the step so that a slow or down
-        # collector cannot slow monitoring down (what is still queued at exit is counted as dropped).
-        lineage.flush(timeout=max(0.05, 0.05 * (time.monotonic() - started)))
-        for contract, table in missing:
-            yield dg.AssetCheckResult(
-                asset_key=asset_key(table),
-                check_name=check_type.value,
-                passed=True,
-                severity=dg.AssetCheckSeverity.WARN,
-                description="skipped: the contract file was removed",
-                metadata={"floe/status": CheckStatus.SKIPPED.value, "floe/contract": contract.name},
-            )
+        pipeline = CheckPipeline(
+            iceberg.source(),
+            store,
+            config,
+            kinds={check_name: kind},
+            lineage=lineage_emitter(),  # OpenLineage FAIL events; off unless OPENLINEAGE_* is configured
+            dispatcher=lambda: dispatcher(store, context.resources, channel_keys, config.alerts),
+            log=context.log,
+        )
+        for item in pipeline.run_step(check_name, selected):
+            yield removed_result(item, check_name) if isinstance(item, RemovedTarget) else to_check_result(item, kind)
 
     return _checks
 
 
 def build_check_groups(
-    groups: Sequence[CheckGroup], config: MonitoringConfig, channel_keys: Sequence[str] = ()
+    groups: Sequence[CheckGroup],
+    kinds: Mapping[str, type[CheckKind]],
+    config: MonitoringConfig,
+    channel_keys: Sequence[str] = (),
 ) -> dict[str, list[dg.AssetChecksDefinition]]:
     """group name -> its steps (one per chunk of at most MAX_CHECKS_PER_STEP checks)."""
     out: dict[str, list[dg.AssetChecksDefinition]] = {}
     for group in groups:
-        keyed = {check_key(group.check_type, t).to_user_string(): t for t in group.targets}
+        kind = kinds[group.check_type.value]
+        keyed = {check_key(group, t).to_user_string(): t for t in group.targets}
         out[group.name] = [
-            build_multi_check(group, part, [keyed[n] for n in names], config, channel_keys)
+            build_multi_check(group, kind, part, [keyed[n] for n in names], config, channel_keys)
             for part, names in enumerate(chunks(sorted(keyed), MAX_CHECKS_PER_STEP))
             if names
         ]

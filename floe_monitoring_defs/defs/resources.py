@@ -9,7 +9,7 @@ from floe_monitoring_defs.sources.iceberg import IcebergSource
 from floe_monitoring_defs.store import MonitoringStore, default_db_url
 
 
-class IcebergCatalogResource(dg.ConfigurableResource):
+class IcebergCatalogResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # generic only for resource factories
     """pyiceberg catalogs; `default_catalog` is used for contracts whose server names none."""
 
     default_catalog: str | None = None
@@ -22,7 +22,7 @@ class IcebergCatalogResource(dg.ConfigurableResource):
         return self._source
 
 
-class MonitoringStoreResource(dg.ConfigurableResource):
+class MonitoringStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # generic only for resource factories
     """The monitoring store. `db_url` may be an `EnvVar`; unset means FLOE_MONITORING_DB_URL or SQLite."""
 
     db_url: str | None = None

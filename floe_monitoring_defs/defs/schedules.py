@@ -1,12 +1,11 @@
-"""Checks-only jobs and schedules per (check type, cadence), plus the contract-registry sensor."""
+"""Schedules of the checks jobs (one per check type and cadence, never overlapping), and the contract-registry
+sensor."""
 
 import hashlib
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from floe_monitoring_defs.cadence import crons_for_interval
 from floe_monitoring_defs.contracts.loader import iter_contract_files
@@ -19,12 +18,6 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-
-
-def checks_job(
-    name: str, checks: Sequence[dg.AssetChecksDefinition], tags: dict[str, str], description: str
-) -> UnresolvedAssetJobDefinition:
-    return dg.define_asset_job(name, selection=dg.AssetSelection.checks(*checks), tags=tags, description=description)
 
 
 def no_overlap_schedule(

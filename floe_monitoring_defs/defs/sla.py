@@ -12,22 +12,18 @@ The expected checks come from the contracts loaded with the code location (a clo
 
 # No `from __future__ import annotations`: Dagster reads the context and resource annotations at decoration time.
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.partitions.partitioned_schedule import UnresolvedPartitionedAssetScheduleDefinition
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from floe_monitoring_defs.checks.plan import Plan
 from floe_monitoring_defs.config import MonitoringConfig
-from floe_monitoring_defs.contracts.model import LoadReport
 from floe_monitoring_defs.defs.resources import MonitoringStoreResource
-from floe_monitoring_defs.models import utcnow
+from floe_monitoring_defs.models import Expectation, Key, utcnow
 from floe_monitoring_defs.sla.compliance import total_of
-from floe_monitoring_defs.sla.expected import Expectation, Key, expectations_for
 from floe_monitoring_defs.sla.settings import SLASettings
-from floe_monitoring_defs.store.aggregates import AggregateStore, DailyAggregate, day_start, days_in
+from floe_monitoring_defs.store.aggregates import DailyAggregate, day_start, days_in
 
 ASSET_NAME = "contract_sla_daily"
 SLA_JOB = "contract_sla_daily_job"
@@ -54,14 +50,6 @@ _DAY_SCHEMA = dg.TableSchema(
         dg.TableColumn("avg_duration_seconds", "float"),
     ]
 )
-
-
-@dataclass(frozen=True)
-class SLADefinitions:
-    asset: dg.AssetsDefinition
-    job: UnresolvedAssetJobDefinition
-    cleanup_job: dg.JobDefinition
-    schedules: tuple[dg.ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition, ...]
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -131,10 +119,10 @@ def build_sla_asset(
     )
     def contract_sla_daily(
         context: dg.AssetExecutionContext, floe_store: MonitoringStoreResource
-    ) -> dg.MaterializeResult:
+    ) -> dg.MaterializeResult[None]:
         window = context.partition_time_window
         days = list(days_in(window.start.astimezone(UTC).date(), window.end.astimezone(UTC).date()))
-        aggregates = AggregateStore(floe_store.store())
+        aggregates = floe_store.store().aggregates
         cutoff = clock() - timedelta(days=retention_days)
         metadata: dict[date, dict[str, Any]] = {}
         for day in days:
@@ -165,7 +153,7 @@ def build_cleanup_job(retention_days: int, clock: Callable[[], datetime] = utcno
         "days; daily aggregates are kept",
     )
     def cleanup(context: dg.OpExecutionContext, floe_store: MonitoringStoreResource) -> dg.Output[None]:
-        result = AggregateStore(floe_store.store()).cleanup(clock(), retention_days)
+        result = floe_store.store().retention.cleanup(clock(), retention_days)
         context.log.info(
             f"deleted {result.results_deleted} check results and {result.violations_deleted} "
             f"violations older than {result.cutoff.isoformat()}"
@@ -194,17 +182,19 @@ def build_cleanup_job(retention_days: int, clock: Callable[[], datetime] = utcno
 
 
 def build_sla_definitions(
-    report: LoadReport,
+    plan: Plan,
     config: MonitoringConfig,
     *,
     running: bool,
     settings: SLASettings | None = None,
     clock: Callable[[], datetime] = utcnow,
-) -> SLADefinitions:
-    """The asset, its job and schedule, and the retention job and schedule. `running`: schedules on by default."""
+) -> dg.Definitions:
+    """The asset, its job and schedule, and the retention job and schedule. `running`: schedules on by default.
+
+    The expected checks of each (contract, check type) come from the same plan as the checks' schedules.
+    """
     settings = settings or SLASettings.from_env()
-    expectations = expectations_for(report.contracts, config, settings.default_target_pct)
-    asset = build_sla_asset(expectations, settings, config.retention_days, clock)
+    asset = build_sla_asset(plan.expectations(settings.default_target_pct), settings, config.retention_days, clock)
     job = dg.define_asset_job(
         SLA_JOB,
         selection=[asset],
@@ -229,4 +219,4 @@ def build_sla_definitions(
         default_status=status,
         description=f"Deletes raw rows older than {config.retention_days} days, 00:45 UTC",
     )
-    return SLADefinitions(asset=asset, job=job, cleanup_job=cleanup_job, schedules=(sla_schedule, cleanup_schedule))
+    return dg.Definitions(assets=[asset], jobs=[job, cleanup_job], schedules=[sla_schedule, cleanup_schedule])

@@ -42,7 +42,7 @@ def load_engine(name: str = DEFAULT_ENGINE, **options: Any) -> QualityEngine:
     except Exception as exc:  # ImportError of the engine's library, or a broken plugin
         raise QualityEngineUnavailable(name, f"cannot import {ep.value}: {type(exc).__name__}: {exc}") from exc
     try:
-        engine = factory(**options)
+        engine: QualityEngine = factory(**options)
     except QualityEngineUnavailable:
         raise
     except Exception as exc:

@@ -1,19 +1,12 @@
 """SLA compliance: daily aggregates, compliance windows, weekly trends, error budgets, MTTD / MTTR.
 
-Pure math and models live here (`compliance`, `build`, `expected`, `model`, `render`); the SQL is in
-`store.aggregates`; `report.SLAReporter` joins the two. No Dagster imports.
+Pure math and models live here (`compliance`, `build`, `model`, `render`); the totals and expectations they
+work on are shared models (`models.sla`); the SQL is in `store.aggregates`; `report.SLAReporter` joins the
+two. A leaf over the store: nothing in the core imports this package. No Dagster imports.
 """
 
-from floe_monitoring_defs.sla.compliance import (
-    DEFAULT_TARGET_PCT,
-    TREND_THRESHOLD,
-    Totals,
-    compliance_pct,
-    compute_trend,
-    coverage_pct,
-    error_budget,
-)
-from floe_monitoring_defs.sla.expected import Expectation, expectations_for
+from floe_monitoring_defs.models.sla import Expectation, Totals, compliance_pct, coverage_pct
+from floe_monitoring_defs.sla.compliance import DEFAULT_TARGET_PCT, TREND_THRESHOLD, compute_trend, error_budget
 from floe_monitoring_defs.sla.model import (
     CheckTypeSummary,
     ErrorBudget,
@@ -38,5 +31,4 @@ __all__ = [
     "compute_trend",
     "coverage_pct",
     "error_budget",
-    "expectations_for",
 ]

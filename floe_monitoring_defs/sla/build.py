@@ -6,24 +6,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from floe_monitoring_defs.models import CHECK_TYPES, ViolationType
-from floe_monitoring_defs.sla.compliance import (
-    DEFAULT_TARGET_PCT,
-    Totals,
-    compute_trend,
-    error_budget,
-    mean,
-    total_of,
-)
+from floe_monitoring_defs.models import SEVERITIES, Totals, ViolationType
+from floe_monitoring_defs.sla.compliance import DEFAULT_TARGET_PCT, compute_trend, error_budget, mean, total_of
 from floe_monitoring_defs.sla.model import (
-    SEVERITIES,
     CheckTypeSummary,
     ErrorBudget,
     SLAComplianceReport,
     WeeklyBucket,
 )
 
-_ORDER = {t.value: i for i, t in enumerate(CHECK_TYPES)}
+# The spec's types in their declared order; a plugin kind's type after them, by name.
+_ORDER = {t.value: i for i, t in enumerate(ViolationType)}
 
 
 @dataclass(frozen=True)
@@ -58,8 +51,8 @@ def _bucket(start: datetime, end: datetime, tot: Totals) -> WeeklyBucket:
     )
 
 
-def _budget(check_type: str, tot: Totals, target: float) -> ErrorBudget | None:
-    if check_type == ViolationType.AVAILABILITY.value and tot.uptime_pct is not None:
+def _budget(tot: Totals, target: float) -> ErrorBudget | None:
+    if tot.uptime_pct is not None:  # a kind that pings (availability): its SLI is the uptime
         return error_budget(target, tot.uptime_pct, "uptime")
     if tot.evaluated:
         return error_budget(target, tot.compliance_pct, "compliance")
@@ -97,7 +90,7 @@ def build_report(p: ContractPeriod) -> SLAComplianceReport:
                 quality_score_avg=tot.quality_avg,
                 quality_score_min=tot.quality_min,
                 quality_score_max=tot.quality_max,
-                error_budget=_budget(ctype, tot, p.targets.get(ctype, p.default_target_pct)),
+                error_budget=_budget(tot, p.targets.get(ctype, p.default_target_pct)),
                 mttd_seconds=tot.mttd_seconds,
                 detections=tot.detections,
                 mttr_seconds=mean(resolved),

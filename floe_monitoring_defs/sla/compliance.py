@@ -1,7 +1,7 @@
 """SLA compliance math (spec 9.8, made exact): pure functions over additive totals, no SQL, no Dagster.
 
-`Totals` holds sums and counts only, so days add up exactly over any window: a window's figures are
-derived from the sum of its days' totals, never from an average of daily percentages.
+`Totals` (models.sla) holds sums and counts only, so days add up exactly over any window: a window's
+figures are derived from the sum of its days' totals, never from an average of daily percentages.
 
 Choices (the spec leaves them open):
 - compliance % = passed / (total - skipped) * 100. ERROR results (the check could not complete) count
@@ -20,114 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 
-from floe_monitoring_defs.sla.model import SEVERITIES, ErrorBudget, TrendDirection
+from floe_monitoring_defs.models.sla import Totals
+from floe_monitoring_defs.sla.model import ErrorBudget, TrendDirection
 
 TREND_THRESHOLD = 2.0  # spec 9.8: slope per week, in percentage points
 DEFAULT_TARGET_PCT = 99.0  # compliance target of check types whose contract names none
-
-
-def _min(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _max(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
-@dataclass(slots=True)
-class Totals:
-    """Counts and sums of one (contract, check type) over some period; `+` combines two periods.
-
-    Treated as a value (every operation returns a new one); not frozen only because a frozen dataclass
-    is several times slower to build, and a fleet report adds up tens of thousands of these.
-    """
-
-    total: int = 0
-    passed: int = 0
-    failed: int = 0
-    error: int = 0
-    skipped: int = 0
-    duration_sum: float = 0.0
-    quality_n: int = 0
-    quality_sum: float = 0.0
-    quality_min: float | None = None
-    quality_max: float | None = None
-    ping_n: int = 0
-    ping_ok: int = 0
-    violations: dict[str, int] = field(default_factory=dict)  # severity -> count
-    expected: int | None = None  # sum of expected checks over the days whose cadence is known
-    covered: int = 0  # sum over those days of min(executed, expected)
-    detections: int = 0
-    detection_seconds: float = 0.0
-
-    def __add__(self, other: Totals) -> Totals:
-        if not isinstance(other, Totals):
-            return NotImplemented
-        a, b = self.violations, other.violations
-        return Totals(
-            total=self.total + other.total,
-            passed=self.passed + other.passed,
-            failed=self.failed + other.failed,
-            error=self.error + other.error,
-            skipped=self.skipped + other.skipped,
-            duration_sum=self.duration_sum + other.duration_sum,
-            quality_n=self.quality_n + other.quality_n,
-            quality_sum=self.quality_sum + other.quality_sum,
-            quality_min=_min(self.quality_min, other.quality_min),
-            quality_max=_max(self.quality_max, other.quality_max),
-            ping_n=self.ping_n + other.ping_n,
-            ping_ok=self.ping_ok + other.ping_ok,
-            violations={s: a.get(s, 0) + b.get(s, 0) for s in {*a, *b}} if a and b else dict(a or b),
-            expected=None
-            if self.expected is None and other.expected is None
-            else (self.expected or 0) + (other.expected or 0),
-            covered=self.covered + other.covered,
-            detections=self.detections + other.detections,
-            detection_seconds=self.detection_seconds + other.detection_seconds,
-        )
-
-    def with_expected(self, expected: int | None) -> Totals:
-        """These totals over one day (or one raw range) whose cadence expected `expected` checks."""
-        if expected is None:
-            return replace(self, expected=None, covered=0)
-        return replace(self, expected=expected, covered=min(self.total, expected))
-
-    @property
-    def evaluated(self) -> int:
-        return self.total - self.skipped
-
-    @property
-    def violation_count(self) -> int:
-        return sum(self.violations.values())
-
-    @property
-    def compliance_pct(self) -> float:
-        return compliance_pct(self.passed, self.total, self.skipped)
-
-    @property
-    def avg_duration_seconds(self) -> float:
-        return self.duration_sum / self.total if self.total else 0.0
-
-    @property
-    def quality_avg(self) -> float | None:
-        return self.quality_sum / self.quality_n if self.quality_n else None
-
-    @property
-    def uptime_pct(self) -> float | None:
-        return self.ping_ok / self.ping_n * 100.0 if self.ping_n else None
-
-    @property
-    def coverage_pct(self) -> float | None:
-        return coverage_pct(self.covered, self.expected)
-
-    @property
-    def mttd_seconds(self) -> float | None:
-        return self.detection_seconds / self.detections if self.detections else None
-
-    def by_severity(self) -> dict[str, int]:
-        return {s: int(self.violations.get(s, 0)) for s in SEVERITIES}
 
 
 def total_of(items: Sequence[Totals]) -> Totals:
@@ -135,21 +33,6 @@ def total_of(items: Sequence[Totals]) -> Totals:
     for item in items:
         out = out + item
     return out
-
-
-def compliance_pct(passed: int, total: int, skipped: int = 0) -> float:
-    """passed / (total - skipped) * 100; 0.0 when nothing was evaluated (spec 9.8)."""
-    evaluated = total - skipped
-    if evaluated <= 0:
-        return 0.0
-    return min(100.0, max(0.0, passed / evaluated * 100.0))
-
-
-def coverage_pct(covered: int, expected: int | None) -> float | None:
-    """min(100, executed / expected * 100) with `covered` already capped per day; None without a cadence."""
-    if not expected:
-        return None
-    return min(100.0, covered / expected * 100.0)
 
 
 def compute_trend(values: Sequence[float | None], threshold: float = TREND_THRESHOLD) -> TrendDirection:

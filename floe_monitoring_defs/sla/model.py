@@ -17,8 +17,6 @@ from floe_monitoring_defs.models import ViolationType, ensure_utc
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
-SEVERITIES: tuple[str, ...] = ("info", "warning", "error", "critical")
-
 
 class TrendDirection(str, Enum):
     """Direction of the least-squares slope of weekly values (spec 9.8)."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from floe_monitoring_defs.sla.model import SEVERITIES, SLAComplianceReport
+from floe_monitoring_defs.models import SEVERITIES
+from floe_monitoring_defs.sla.model import SLAComplianceReport
 
 WIDTH = 80
 RULE = "=" * WIDTH

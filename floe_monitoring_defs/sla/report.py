@@ -17,13 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from floe_monitoring_defs.models import ensure_utc, utcnow
+from floe_monitoring_defs.models import Expectation, Key, Totals, ensure_utc, utcnow
 from floe_monitoring_defs.sla.build import ContractPeriod, build_report
-from floe_monitoring_defs.sla.compliance import DEFAULT_TARGET_PCT, Totals
-from floe_monitoring_defs.sla.expected import Expectation, Key
+from floe_monitoring_defs.sla.compliance import DEFAULT_TARGET_PCT
 from floe_monitoring_defs.sla.model import ReportWindow, SLAComplianceReport
-from floe_monitoring_defs.store.aggregates import AggregateStore, day_start, days_in
-from floe_monitoring_defs.store.repository import MonitoringStore
+from floe_monitoring_defs.store import MonitoringStore
+from floe_monitoring_defs.store.aggregates import day_start, days_in
 
 WEEKS = 4
 WEEK = timedelta(days=7)
@@ -54,7 +53,7 @@ class SLAReporter:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
-        self.aggregates = AggregateStore(store)
+        self.aggregates = store.aggregates
         self.default_target_pct = default_target_pct
         self.clock = clock
 

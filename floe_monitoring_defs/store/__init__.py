@@ -1,25 +1,80 @@
-"""Monitoring store: SQLAlchemy Core tables, Alembic migrations and the `MonitoringStore` repository.
+"""Monitoring store: SQLAlchemy Core tables, Alembic migrations, and one small repository per concern.
 
-SQLite by default (a file in `$DAGSTER_HOME`), PostgreSQL via `FLOE_MONITORING_DB_URL`.
-This package does not import Dagster.
+`MonitoringStore` is one `Database` (engine, transactions, upserts, migrations) with its repositories:
+`results` (check results, violations, SLA status), `availability` (pings), `baselines` (schema field ids),
+`registry` (registered contracts), `outbox` (alerts, deliveries, dedup state, incidents), `aggregates`
+(daily SLA aggregates and report reads) and `retention`. SQLite by default (a file in `$DAGSTER_HOME`),
+PostgreSQL via `FLOE_MONITORING_DB_URL`. The store holds rows, not check logic: it imports only the
+shared models, and this package does not import Dagster.
 """
 
-from floe_monitoring_defs.store.repository import (
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from floe_monitoring_defs.models import utcnow
+from floe_monitoring_defs.store.aggregates import AggregateRepository
+from floe_monitoring_defs.store.availability import AvailabilityRepository
+from floe_monitoring_defs.store.baselines import BaselineRepository
+from floe_monitoring_defs.store.database import (
     DB_URL_ENV,
-    MonitoringStore,
-    StoredViolation,
+    Database,
     StoreError,
     default_db_url,
     mask_url,
     normalize_db_url,
+    store_configured,
 )
+from floe_monitoring_defs.store.outbox import OutboxRepository
+from floe_monitoring_defs.store.registry import RegistryRepository
+from floe_monitoring_defs.store.results import ResultsRepository, SLAUpdate, StoredViolation
+from floe_monitoring_defs.store.retention import RetentionRepository
+
+
+class MonitoringStore:
+    """One monitoring database and its repositories; safe to share between threads."""
+
+    def __init__(self, url: str, *, auto_migrate: bool = True, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = Database(url, auto_migrate=auto_migrate, clock=clock)
+        self.outbox = OutboxRepository(self.db)
+        self.results = ResultsRepository(self.db, self.outbox)
+        self.availability = AvailabilityRepository(self.db)
+        self.baselines = BaselineRepository(self.db)
+        self.registry = RegistryRepository(self.db)
+        self.aggregates = AggregateRepository(self.db)
+        self.retention = RetentionRepository(self.db)
+
+    @classmethod
+    def from_env(cls) -> MonitoringStore:
+        """The store at `default_db_url()`."""
+        return cls(default_db_url())
+
+    @property
+    def url_display(self) -> str:
+        return self.db.url_display
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    def dispose(self) -> None:
+        """Close the pooled connections (the store reconnects if used again)."""
+        self.db.dispose()
+
+    def __repr__(self) -> str:
+        return f"MonitoringStore({self.url_display!r})"
+
 
 __all__ = [
     "DB_URL_ENV",
+    "Database",
     "MonitoringStore",
+    "SLAUpdate",
     "StoreError",
     "StoredViolation",
     "default_db_url",
     "mask_url",
     "normalize_db_url",
+    "store_configured",
 ]

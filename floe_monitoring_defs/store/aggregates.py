@@ -1,18 +1,16 @@
-"""Daily SLA aggregates, the reads behind SLA reports, and retention, over a MonitoringStore.
+"""Daily SLA aggregates and the reads behind SLA reports.
 
 `aggregate_day` is one SQL pass over a day's raw rows (GROUP BY contract and check type over
 `contract_check_results`, violations counted by severity, PASS -> FAIL transitions found with a window
 function), written replace-by-day in one transaction: re-running a day replaces it, never adds to it.
-Reports read sums of those rows (`period_totals`, `bucket_totals`) and go to raw rows only for what has
-not been aggregated (today so far). `cleanup` deletes raw rows past the retention window in batches and
-never touches the aggregates. Everything here runs on SQLite and PostgreSQL alike.
+Reports read sums of those rows (`bucket_totals`) and go to raw rows only for what has not been
+aggregated (today so far). Retention (`store.retention`) never touches the aggregates. Everything here
+runs on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -20,17 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from floe_monitoring_defs.models import CheckStatus, ensure_utc
-from floe_monitoring_defs.sla.compliance import Totals
-from floe_monitoring_defs.sla.expected import Expectation, Key, expected_from_stored
+from floe_monitoring_defs.models import CheckStatus, Expectation, Key, Totals, ensure_utc, expected_from_stored
 from floe_monitoring_defs.store import tables as t
-from floe_monitoring_defs.store.repository import MonitoringStore
-
-log = logging.getLogger(__name__)
+from floe_monitoring_defs.store.database import Database
 
 # How far before a day the previous result of a FAIL is looked for (MTTD): the longest interval is a day.
 DETECTION_LOOKBACK = timedelta(days=1)
-DEFAULT_BATCH_SIZE = 5000
 REPORT_WORK_MEM = "64MB"  # PostgreSQL work_mem of the report's aggregate reads
 _SEVERITY_COLUMNS = {
     "info": "info_violations",
@@ -74,31 +67,18 @@ class DailyAggregate:
         return (self.contract_name, self.check_type)
 
 
-@dataclass(frozen=True)
-class CleanupResult:
-    """Rows the retention cleanup deleted (all older than `cutoff`)."""
+class AggregateRepository:
+    """SLA aggregation and the reads behind reports: `contract_daily_aggregates`, the aggregated-days ledger,
+    and the raw rows of what is not aggregated yet."""
 
-    cutoff: datetime
-    results_deleted: int
-    violations_deleted: int
-    pings_deleted: int
-    alerts_deleted: int
-
-
-class AggregateStore:
-    """SLA aggregation, report reads and retention; shares the MonitoringStore's engine and error policy."""
-
-    def __init__(self, store: MonitoringStore) -> None:
-        self.store = store
-
-    def _tx(self, what: str, write: bool = False) -> AbstractContextManager[Connection]:
-        return self.store._transaction(what, write=write)  # same package: one engine, one error policy
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # -- raw rows -> totals ----------------------------------------------------------------------
 
     def raw_totals(self, start: datetime, end: datetime, contract: str | None = None) -> dict[Key, Totals]:
         """Totals per (contract, check type) straight from the raw rows of [start, end)."""
-        with self._tx("reading check results") as conn:
+        with self._db.transaction("reading check results") as conn:
             return _raw_totals(conn, ensure_utc(start), ensure_utc(end), contract)
 
     def aggregate_day(
@@ -116,9 +96,9 @@ class AggregateStore:
         expectations = expectations or {}
         start = day_start(day)
         end = start + timedelta(days=1)
-        computed_at = ensure_utc(now) if now is not None else self.store._clock()
+        computed_at = ensure_utc(now) if now is not None else self._db.clock()
         agg = t.contract_daily_aggregates
-        with self._tx(f"aggregating {day.isoformat()}", write=True) as conn:
+        with self._db.transaction(f"aggregating {day.isoformat()}", write=True) as conn:
             raw = _raw_totals(conn, start, end, None)
             keys = set(raw) | {k for k, e in expectations.items() if e.per_day}
             out: list[DailyAggregate] = []
@@ -141,7 +121,7 @@ class AggregateStore:
             conn.execute(sa.delete(agg).where(agg.c.date == day))
             if out:
                 conn.execute(agg.insert(), [_row(a) for a in out])
-            ledger = self.store._upsert(t.contract_aggregated_days, ["date"], ["computed_at", "row_count"])
+            ledger = self._db.upsert(t.contract_aggregated_days, ["date"], ["computed_at", "row_count"])
             conn.execute(ledger, {"date": day, "computed_at": computed_at, "row_count": len(out)})
         return out
 
@@ -151,7 +131,7 @@ class AggregateStore:
         """The days in [start, end) that have been aggregated."""
         d = t.contract_aggregated_days.c
         q = sa.select(d.date).where(d.date >= start, d.date < end)
-        with self._tx("reading aggregated days") as conn:
+        with self._db.transaction("reading aggregated days") as conn:
             return {_as_date(v) for v in conn.execute(q).scalars()}
 
     def latest_aggregated_day(self, before: date | None = None) -> date | None:
@@ -159,14 +139,9 @@ class AggregateStore:
         q = sa.select(sa.func.max(d.date))
         if before is not None:
             q = q.where(d.date < before)
-        with self._tx("reading aggregated days") as conn:
+        with self._db.transaction("reading aggregated days") as conn:
             value = conn.execute(q).scalar()
         return None if value is None else _as_date(value)
-
-    def period_totals(self, start: date, end: date, contract: str | None = None) -> dict[Key, Totals]:
-        """Totals per (contract, check type) summed over the stored days in [start, end)."""
-        buckets = self.bucket_totals([start, end], contract)
-        return buckets[0]
 
     def bucket_totals(self, bounds: Sequence[date], contract: str | None = None) -> list[dict[Key, Totals]]:
         """Totals per (contract, check type) for each [bounds[i], bounds[i + 1]) of stored days, in one query."""
@@ -214,8 +189,8 @@ class AggregateStore:
         ]
         q = sa.select(a.contract_name, a.check_type, a.bucket, *cols).group_by(a.contract_name, a.check_type, a.bucket)
         out: list[dict[Key, Totals]] = [{} for _ in bounds[1:]]
-        with self._tx("reading daily aggregates") as conn:
-            if self.store.dialect == "postgresql":
+        with self._db.transaction("reading daily aggregates") as conn:
+            if self._db.dialect == "postgresql":
                 # Tens of thousands of groups: let the aggregation hash in memory rather than sort on disk
                 # (the default 4 MB). SET LOCAL ends with this read-only transaction.
                 conn.execute(sa.text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
@@ -278,7 +253,7 @@ class AggregateStore:
             q = q.where(a.date >= start)
         if end is not None:
             q = q.where(a.date < end)
-        with self._tx("reading daily aggregates") as conn:
+        with self._db.transaction("reading daily aggregates") as conn:
             return [_aggregate(dict(m)) for m in conn.execute(q).mappings()]
 
     def stored_expectations(self, day: date, contract: str | None = None) -> dict[Key, Expectation]:
@@ -290,7 +265,7 @@ class AggregateStore:
         if contract is not None:
             q = q.where(a.contract_name == contract)
         out: dict[Key, Expectation] = {}
-        with self._tx("reading daily aggregates") as conn:
+        with self._db.transaction("reading daily aggregates") as conn:
             for name, ctype, expected, interval, target in conn.execute(q):
                 exp = expected_from_stored(expected, interval, target)
                 if exp is None and target is not None:
@@ -308,65 +283,11 @@ class AggregateStore:
         if contract is not None:
             q = q.where(i.contract_name == contract)
         out: dict[Key, list[float]] = {}
-        with self._tx("reading incidents") as conn:
+        with self._db.transaction("reading incidents") as conn:
             for name, vtype, created, resolved in conn.execute(q):
                 seconds = (ensure_utc(resolved) - ensure_utc(created)).total_seconds()
                 out.setdefault((name, vtype), []).append(max(0.0, seconds))
         return out
-
-    # -- retention -------------------------------------------------------------------------------
-
-    def cleanup(self, now: datetime, retention_days: int, batch_size: int = DEFAULT_BATCH_SIZE) -> CleanupResult:
-        """Delete raw rows older than `retention_days` before `now`, `batch_size` rows per transaction.
-
-        Violations go first (then no deleted check result leaves a violation to update), then check
-        results, availability pings, and alert outbox entries that are settled (routed with every delivery
-        done, suppressed, or without a route); their deliveries and attempts go with them. Daily
-        aggregates, the aggregated-days ledger and incidents are kept.
-        """
-        if retention_days < 1:
-            raise ValueError("retention_days must be at least 1")
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        cutoff = ensure_utc(now) - timedelta(days=retention_days)
-        v, r, p, o = t.contract_violations, t.contract_check_results, t.contract_availability_pings, t.alert_outbox
-        d = t.alert_deliveries
-        settled = sa.or_(
-            o.c.state.in_(("suppressed", "no_route")),
-            sa.and_(o.c.state == "routed", ~sa.exists().where(d.c.outbox_id == o.c.id, d.c.state != "delivered")),
-        )
-        violations = self._delete_batches("violations", v, v.c.id, [v.c.detected_at < cutoff], batch_size)
-        results = self._delete_batches("check results", r, r.c.id, [r.c.checked_at < cutoff], batch_size)
-        pings = self._delete_batches("availability pings", p, p.c.id, [p.c.checked_at < cutoff], batch_size)
-        alerts = self._delete_batches("alert outbox entries", o, o.c.id, [o.c.created_at < cutoff, settled], batch_size)
-        log.info(
-            "retention (%d days, before %s): deleted %d check results, %d violations, %d pings, %d alert entries",
-            retention_days,
-            cutoff.isoformat(),
-            results,
-            violations,
-            pings,
-            alerts,
-        )
-        return CleanupResult(
-            cutoff=cutoff,
-            results_deleted=results,
-            violations_deleted=violations,
-            pings_deleted=pings,
-            alerts_deleted=alerts,
-        )
-
-    def _delete_batches(
-        self, what: str, table: sa.Table, id_col: sa.Column[Any], where: list[sa.ColumnElement[bool]], batch_size: int
-    ) -> int:
-        deleted = 0
-        while True:
-            ids = sa.select(id_col).where(*where).limit(batch_size).scalar_subquery()
-            with self._tx(f"deleting old {what}", write=True) as conn:
-                n = conn.execute(sa.delete(table).where(id_col.in_(ids))).rowcount
-            deleted += n
-            if n < batch_size:
-                return deleted
 
 
 # -- SQL -----------------------------------------------------------------------------------------
@@ -378,9 +299,11 @@ def _raw_totals(conn: Connection, start: datetime, end: datetime, contract: str 
     def count_of(status: CheckStatus) -> sa.ColumnElement[Any]:
         return sa.func.sum(sa.case((c.status == status.value, 1), else_=0))
 
-    # JSON accessors render JSON_EXTRACT on SQLite and ->> with a cast on PostgreSQL.
-    score = sa.case((c.check_type == "quality", c.details["score"].as_float()))
-    ping_ok = sa.case((c.check_type == "availability", c.details["ping_ok"].as_boolean()))
+    # Evidence that means the same to the SLA figures whichever check kind reports it (checks/kind.py):
+    # `score` (0..1) feeds the score figures, `ping_ok` (true / false) the uptime. JSON accessors render
+    # JSON_EXTRACT on SQLite and ->> with a cast on PostgreSQL; a result without the key gives NULL.
+    score = c.details["score"].as_float()
+    ping_ok = c.details["ping_ok"].as_boolean()
     where = [c.checked_at >= start, c.checked_at < end]
     if contract is not None:
         where.append(c.contract_name == contract)
@@ -553,4 +476,4 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-__all__ = ["AggregateStore", "CleanupResult", "DailyAggregate", "day_start", "days_in"]
+__all__ = ["AggregateRepository", "DailyAggregate", "day_start", "days_in"]

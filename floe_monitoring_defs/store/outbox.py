@@ -1,4 +1,4 @@
-"""The alert outbox, per-channel deliveries, dedup state and incidents, over a MonitoringStore.
+"""The alert outbox, per-channel deliveries, dedup state and incidents.
 
 Every decision (routed, suppressed, delivered, retried) is a row, so several processes or replicas
 agree: deliveries are claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from floe_monitoring_defs.models import ContractViolationEvent, ViolationSeverity
 from floe_monitoring_defs.store import tables as t
-from floe_monitoring_defs.store.repository import MonitoringStore
+from floe_monitoring_defs.store.database import Database
 
 PRIORITY = {
     ViolationSeverity.CRITICAL: "P1",
@@ -92,52 +92,68 @@ def _entry(row: sa.Row[tuple[object, ...]]) -> OutboxEntry:
     )
 
 
-class AlertStore:
-    """Outbox operations; shares the MonitoringStore's engine, migrations and error handling."""
+@dataclass(frozen=True)
+class NewAlert:
+    """An alert to enqueue: its id (a violation's alerts carry the violation id), kind and event."""
 
-    def __init__(self, store: MonitoringStore) -> None:
-        self.store = store
+    id: str
+    kind: str
+    event: ContractViolationEvent
 
-    def _tx(self, what: str, write: bool = False):  # type: ignore[no-untyped-def]
-        return self.store._transaction(what, write=write)  # same package: one engine, one error policy
+
+def _pending_row(alert: NewAlert, now: datetime) -> dict[str, object]:
+    event = alert.event
+    return {
+        "id": alert.id,
+        "kind": alert.kind,
+        "contract_name": event.contract_name,
+        "violation_type": event.violation_type.value,
+        "severity": event.severity.value,
+        "event": event.model_dump(mode="json"),
+        "created_at": now,
+        "state": "pending",
+        "reason": None,
+        "routed_at": None,
+    }
+
+
+class OutboxRepository:
+    """Outbox operations: enqueue, route, claim and acknowledge deliveries, dedup state and incidents."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # -- enqueue -------------------------------------------------------------------------------
 
+    def add(self, conn: Connection, alerts: Sequence[NewAlert], now: datetime) -> list[str]:
+        """Insert pending alerts inside the caller's transaction (e.g. with the check result that found
+        them); returns their ids."""
+        if alerts:
+            conn.execute(t.alert_outbox.insert(), [_pending_row(a, now) for a in alerts])
+        return [a.id for a in alerts]
+
     def enqueue(self, kind: str, event: ContractViolationEvent, now: datetime, alert_id: str | None = None) -> str:
-        """Add an alert that no check result carries (an operational alert)."""
-        alert_id = alert_id or str(uuid.uuid4())
-        with self._tx("enqueuing an alert", write=True) as conn:  # idempotent per alert id
-            conn.execute(
-                self.store._insert_missing(t.alert_outbox, ["id"]),
-                {
-                    "id": alert_id,
-                    "kind": kind,
-                    "contract_name": event.contract_name,
-                    "violation_type": event.violation_type.value,
-                    "severity": event.severity.value,
-                    "event": event.model_dump(mode="json"),
-                    "created_at": now,
-                    "state": "pending",
-                    "reason": None,
-                    "routed_at": None,
-                },
-            )
-        return alert_id
+        """Add an alert that no check result carries (an operational alert); idempotent per alert id."""
+        alert = NewAlert(alert_id or str(uuid.uuid4()), kind, event)
+        with self._db.transaction("enqueuing an alert", write=True) as conn:
+            conn.execute(self._db.insert_missing(t.alert_outbox, ["id"]), _pending_row(alert, now))
+        return alert.id
 
     # -- routing -------------------------------------------------------------------------------
 
-    def pending(self, contracts: Sequence[str] | None = None, limit: int = 1000) -> list[OutboxEntry]:
+    def pending(self, ids: Sequence[str] | None = None, limit: int = 1000) -> list[OutboxEntry]:
+        """Pending alerts, oldest first (only those of `ids` when given)."""
         c = t.alert_outbox.c
         q = sa.select(t.alert_outbox).where(c.state == "pending").order_by(c.created_at, c.id).limit(limit)
-        if contracts is not None:
-            q = q.where(c.contract_name.in_(list(contracts)))
-        with self._tx("reading the alert outbox") as conn:
+        if ids is not None:
+            q = q.where(c.id.in_(list(ids)))
+        with self._db.transaction("reading the alert outbox") as conn:
             return [_entry(r) for r in conn.execute(q)]
 
     def dedup_state(self, contract_name: str, violation_type: str) -> DedupState | None:
         c = t.alert_dedup_state.c
         q = sa.select(t.alert_dedup_state).where(c.contract_name == contract_name, c.violation_type == violation_type)
-        with self._tx("reading alert dedup state") as conn:
+        with self._db.transaction("reading alert dedup state") as conn:
             row = conn.execute(q).first()
         if row is None:
             return None
@@ -162,7 +178,7 @@ class AlertStore:
             .subquery()
         )
         q = sa.select(sa.func.count()).select_from(occurrences)
-        with self._tx("counting routed alerts") as conn:
+        with self._db.transaction("counting routed alerts") as conn:
             return int(conn.execute(q).scalar_one())
 
     def mark(
@@ -175,7 +191,7 @@ class AlertStore:
         dedup_window: timedelta | None = None,
     ) -> None:
         """Record a routing decision; for `routed`, create one delivery per channel and update dedup."""
-        with self._tx("routing an alert", write=True) as conn:
+        with self._db.transaction("routing an alert", write=True) as conn:
             conn.execute(
                 sa.update(t.alert_outbox)
                 .where(t.alert_outbox.c.id == entry.id)
@@ -256,7 +272,7 @@ class AlertStore:
     # -- delivery ------------------------------------------------------------------------------
 
     def claim_due(
-        self, now: datetime, lease: timedelta, contracts: Sequence[str] | None = None, limit: int = 500
+        self, now: datetime, lease: timedelta, outbox_ids: Sequence[str] | None = None, limit: int = 500
     ) -> list[Delivery]:
         """Due pending deliveries, leased until `now + lease` so no other process sends them meanwhile."""
         d, o = t.alert_deliveries.c, t.alert_outbox.c
@@ -274,11 +290,11 @@ class AlertStore:
             .order_by(d.next_attempt_at, o.created_at)
             .limit(limit)
         )
-        if contracts is not None:
-            q = q.where(d.contract_name.in_(list(contracts)))
-        if self.store.dialect == "postgresql":
+        if outbox_ids is not None:
+            q = q.where(d.outbox_id.in_(list(outbox_ids)))
+        if self._db.dialect == "postgresql":
             q = q.with_for_update(skip_locked=True, of=t.alert_deliveries)
-        with self._tx("claiming alert deliveries", write=True) as conn:
+        with self._db.transaction("claiming alert deliveries", write=True) as conn:
             rows = list(conn.execute(q))
             if rows:
                 conn.execute(
@@ -305,7 +321,7 @@ class AlertStore:
         if not attempts:
             return
         d = t.alert_deliveries.c
-        with self._tx("recording delivery attempts", write=True) as conn:
+        with self._db.transaction("recording delivery attempts", write=True) as conn:
             conn.execute(
                 t.alert_delivery_attempts.insert(),
                 [
@@ -337,20 +353,21 @@ class AlertStore:
             q = q.where(d.outbox_id == outbox_id)
         if state is not None:
             q = q.where(d.state == state)
-        with self._tx("reading deliveries") as conn:
+        with self._db.transaction("reading deliveries") as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    def outbox(self, *, contract_name: str | None = None) -> list[OutboxEntry]:
+    def entries(self, *, contract_name: str | None = None) -> list[OutboxEntry]:
+        """Every outbox entry, oldest first (of one contract when given)."""
         c = t.alert_outbox.c
         q = sa.select(t.alert_outbox).order_by(c.created_at, c.id)
         if contract_name is not None:
             q = q.where(c.contract_name == contract_name)
-        with self._tx("reading the alert outbox") as conn:
+        with self._db.transaction("reading the alert outbox") as conn:
             return [_entry(r) for r in conn.execute(q)]
 
     def attempts(self) -> list[dict[str, object]]:
         q = sa.select(t.alert_delivery_attempts).order_by(t.alert_delivery_attempts.c.attempted_at)
-        with self._tx("reading delivery attempts") as conn:
+        with self._db.transaction("reading delivery attempts") as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     # -- incidents -----------------------------------------------------------------------------
@@ -363,7 +380,7 @@ class AlertStore:
             i.violation_type == event.violation_type.value,
             i.status == "open",
         )
-        with self._tx("updating incidents", write=True) as conn:
+        with self._db.transaction("updating incidents", write=True) as conn:
             row = conn.execute(sa.select(t.incidents).where(*key)).first()
             if row is None:
                 conn.execute(
@@ -403,7 +420,7 @@ class AlertStore:
     def resolve_incident(self, contract_name: str, violation_type: str, now: datetime) -> Incident | None:
         i = t.incidents.c
         key = (i.contract_name == contract_name, i.violation_type == violation_type, i.status == "open")
-        with self._tx("resolving an incident", write=True) as conn:
+        with self._db.transaction("resolving an incident", write=True) as conn:
             row = conn.execute(sa.select(t.incidents).where(*key)).first()
             if row is None:
                 return None
@@ -418,7 +435,7 @@ class AlertStore:
         q = sa.select(t.incidents).order_by(t.incidents.c.created_at)
         if contract_name is not None:
             q = q.where(t.incidents.c.contract_name == contract_name)
-        with self._tx("reading incidents") as conn:
+        with self._db.transaction("reading incidents") as conn:
             return [_incident(r) for r in conn.execute(q)]
 
 

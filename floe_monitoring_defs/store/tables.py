@@ -319,19 +319,3 @@ incidents = sa.Table(
         postgresql_where=sa.text("status = 'open'"),
     ),
 )
-
-ALL_TABLES: tuple[sa.Table, ...] = (
-    contract_check_results,
-    contract_violations,
-    contract_sla_status,
-    contract_daily_aggregates,
-    contract_aggregated_days,
-    registered_contracts,
-    alert_dedup_state,
-    contract_schema_baselines,
-    contract_availability_pings,
-    alert_outbox,
-    alert_deliveries,
-    alert_delivery_attempts,
-    incidents,
-)

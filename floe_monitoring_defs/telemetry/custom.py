@@ -31,7 +31,7 @@ class CustomMetrics:
             if src.check_type is None or src.check_type.value != check_type:
                 return None
             raw = details.get(src.evidence)
-        elif check_type == "quality":
+        else:  # a rule's measure, from the `rules` evidence of the check that evaluates rules (quality)
             raw = next((r.get("value") for r in details.get("rules") or [] if r.get("rule") == src.quality_rule), None)
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             return None

@@ -7,26 +7,30 @@ so recording is always safe and costs next to nothing when telemetry is off.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import threading
+from dataclasses import dataclass
 
 from opentelemetry import metrics
 
 METER_NAME = "floe.monitoring"
 
 
+@dataclass(frozen=True)
+class GaugeSpec:
+    """A gauge a check kind sets to its measured value after each run (e.g. the data's age)."""
+
+    name: str
+    unit: str
+    description: str
+
+
 class MonitorMetrics:
     def __init__(self, meter: metrics.Meter) -> None:
+        self._meter = meter
+        self._gauges: dict[str, metrics._Gauge] = {}  # the synchronous Gauge (exported as _Gauge by the API)
+        self._lock = threading.Lock()
         self.violations = meter.create_counter(
             "floe_contract_violations", unit="1", description="Contract violations detected"
-        )
-        self.freshness = meter.create_gauge(
-            "floe_contract_freshness_seconds", unit="s", description="Age of the newest data of a contract table"
-        )
-        self.availability = meter.create_gauge(
-            "floe_contract_availability_ratio", unit="1", description="Rolling 24 h availability, 0..1"
-        )
-        self.quality = meter.create_gauge(
-            "floe_contract_quality_score", unit="1", description="Weighted quality score, 0..1"
         )
         self.duration = meter.create_histogram(
             "floe_contract_check_duration_seconds", unit="s", description="Duration of one check execution"
@@ -49,11 +53,15 @@ class MonitorMetrics:
     def record_duration(self, contract: str, check_type: str, seconds: float) -> None:
         self.duration.record(seconds, {"contract": contract, "check_type": check_type})
 
-    def set_gauge(self, check_type: str, contract: str, value: float, attrs: Mapping[str, str] | None = None) -> None:
-        gauges = {"freshness": self.freshness, "availability": self.availability, "quality": self.quality}
-        gauge = gauges.get(check_type)
-        if gauge is not None:
-            gauge.set(value, {"contract": contract, **(attrs or {})})
+    def set_gauge(self, spec: GaugeSpec, contract: str, value: float) -> None:
+        """Set a check kind's gauge (created on first use) for one contract."""
+        with self._lock:
+            gauge = self._gauges.get(spec.name)
+            if gauge is None:
+                gauge = self._gauges[spec.name] = self._meter.create_gauge(
+                    spec.name, unit=spec.unit, description=spec.description
+                )
+        gauge.set(value, {"contract": contract})
 
 
 @functools.cache

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from floe_monitoring_defs.sla.expected import Expectation
+from floe_monitoring_defs.models import Expectation
 from floe_monitoring_defs.store import tables as t
 
 TYPES = ("freshness", "schema_drift", "quality", "availability")

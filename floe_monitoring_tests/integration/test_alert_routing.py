@@ -22,7 +22,6 @@ from floe_monitoring_defs.models import (
     ViolationType,
 )
 from floe_monitoring_defs.store import MonitoringStore
-from floe_monitoring_defs.store.outbox import AlertStore
 
 pytestmark = pytest.mark.integration
 S = ViolationSeverity
@@ -122,12 +121,12 @@ def record(
         timestamp=clock.now,
         violation=max(events, key=lambda e: e.severity.rank) if events else None,
     )
-    return store.record_check(result, events, table_name=f"ns.{contract}")
+    return list(store.results.record_check(result, events, table_name=f"ns.{contract}").violation_ids)
 
 
 def setup(store: MonitoringStore, clock: Clock, **kw: Any) -> tuple[AlertDispatcher, dict[str, Recording]]:
     channels = {n: Recording(n) for n in ("slack", "am", "pd")}
-    return AlertDispatcher(AlertStore(store), channels, config(**kw), clock), channels
+    return AlertDispatcher(store.outbox, channels, config(**kw), clock), channels
 
 
 def test_us3_1_warning_goes_to_slack_only(store: MonitoringStore, clock: Clock) -> None:
@@ -150,18 +149,18 @@ def test_critical_for_orders_reaches_incident_channel_and_opens_one_incident(
     clock.now += timedelta(minutes=5)
     record(store, clock, "orders", ViolationType.FRESHNESS, S.CRITICAL)  # a repeat
     d.dispatch()
-    incidents = AlertStore(store).incidents(contract_name="orders")
+    incidents = store.outbox.incidents(contract_name="orders")
     assert len(incidents) == 1 and incidents[0].violation_count == 2 and incidents[0].priority == "P1"
 
 
 def test_no_channel_configured_records_without_delivering(store: MonitoringStore, clock: Clock) -> None:
-    d = AlertDispatcher(AlertStore(store), {}, AlertConfig(), clock)
+    d = AlertDispatcher(store.outbox, {}, AlertConfig(), clock)
     [vid] = record(store, clock, "orders", ViolationType.FRESHNESS, S.ERROR)
     report = d.dispatch()
     assert report.no_route == 1 and report.batches == 0
-    [entry] = AlertStore(store).outbox()
+    [entry] = store.outbox.entries()
     assert (entry.id, entry.state) == (vid, "no_route")
-    assert store.violations(contract_name="orders")[0].id == vid  # still recorded (US1-4)
+    assert store.results.violations(contract_name="orders")[0].id == vid  # still recorded (US1-4)
 
 
 def test_us1_3_sc_004_dedup_cuts_sustained_alerts_by_at_least_80_percent(store: MonitoringStore, clock: Clock) -> None:
@@ -175,7 +174,7 @@ def test_us1_3_sc_004_dedup_cuts_sustained_alerts_by_at_least_80_percent(store: 
     sent = len(ch["am"].ids)
     assert sent == 3  # the first, then re-notified every 4 h (renotify_minutes); the rest suppressed and kept
     assert 1 - sent / raw >= 0.8
-    states = [e.state for e in AlertStore(store).outbox(contract_name="orders")]
+    states = [e.state for e in store.outbox.entries(contract_name="orders")]
     assert states.count("suppressed") == raw - sent
 
 
@@ -206,7 +205,7 @@ def test_us3_3_rate_limit_one_per_30_minutes(store: MonitoringStore, clock: Cloc
         d.dispatch()
         clock.now += timedelta(minutes=2)
     assert len(ch["am"].ids) == 1
-    entries = AlertStore(store).outbox(contract_name="orders")
+    entries = store.outbox.entries(contract_name="orders")
     assert [e.reason for e in entries].count("rate_limited") == 4
 
 
@@ -232,7 +231,7 @@ def test_recovery_sends_resolved_and_closes_the_incident(store: MonitoringStore,
     assert [len(b.items) for b in ch["pd"].resolved] == [1] and [len(b.items) for b in ch["am"].resolved] == [1]
     notice = ch["pd"].resolved[0].items[0]
     assert notice.kind.value == "resolved" and notice.dedup_key == "orders:freshness"
-    [incident] = AlertStore(store).incidents(contract_name="orders")
+    [incident] = store.outbox.incidents(contract_name="orders")
     assert incident.status == "resolved"
 
 
@@ -254,7 +253,7 @@ def test_channel_down_retries_with_backoff_and_loses_nothing(store: MonitoringSt
     clock.now += timedelta(hours=1)
     d.dispatch()
     assert len(ch["am"].ids) == 3
-    attempts = AlertStore(store).attempts()
+    attempts = store.outbox.attempts()
     am = [a for a in attempts if a["channel"] == "am"]
     assert sum(1 for a in am if a["ok"]) == 3 and sum(1 for a in am if not a["ok"]) == 15
     assert all(a["error"] is None or "tok-123" not in str(a["error"]) for a in attempts)

@@ -2,10 +2,12 @@
 key and never the secret, and a receiver that refuses, fails or hangs giving a quick retryable failure."""
 
 import contextlib
-import time
+import smtplib
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from floe_monitoring_defs.alerting.channels.base import (
@@ -14,7 +16,7 @@ from floe_monitoring_defs.alerting.channels.base import (
     build_channel,
     channel_types,
 )
-from floe_monitoring_defs.alerting.model import AlertBatch
+from floe_monitoring_defs.alerting.model import AlertBatch, DeliveryResult
 from floe_monitoring_tests import alerting_receivers
 from floe_monitoring_tests.alerting_receivers import HTTPRecorder, SilentServer, alert_batch, alert_item, free_port
 
@@ -68,10 +70,24 @@ def test_the_five_built_ins_are_registered() -> None:
 def test_build_from_config_dict_with_env_secrets(kind: str, env: dict[str, str]) -> None:
     channel = build_channel(f"my-{kind}", VALID[kind])
     assert channel.type_name == kind and channel.name == f"my-{kind}"
-    assert channel.validate_config() == []
+    # validate_config checks the very config and secrets the channel was built with (build_channel
+    # already required it to find no problem in them): spoil one of each and it names the key.
+    spoiled = type(channel)(channel.name, channel.config.model_copy(update={"timeout_seconds": 0}), channel.secrets)
+    assert spoiled.validate_config() == ["timeout_seconds: must be greater than 0"]
+    assert type(channel)(channel.name, channel.config, {}).validate_config() == WITHOUT_SECRETS[kind]
     no_secret_in(repr(channel.config))
     held = {value for name, value in env.items() if name in VALID[kind].values()}
     assert held <= set(channel.secret_values())  # so that redact() hides each of them
+
+
+# What validate_config says of each VALID config once the channel holds none of its secrets.
+WITHOUT_SECRETS = {
+    "webhook": [],  # the signing secret is optional
+    "slack": ["webhook_url_env: required (the name of the environment variable holding the webhook url)"],
+    "email": ["username: given without password_env"],
+    "alertmanager": [],
+    "pagerduty": ["routing_key_env: required (the name of the environment variable holding the routing key)"],
+}
 
 
 def override(kind: str, drop: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
@@ -168,6 +184,7 @@ def test_config_errors_name_the_key_and_hide_secrets(spec: dict[str, Any], expec
 # --- faults ------------------------------------------------------------------------------------------
 
 TIMEOUT = 1.0
+HANG_GUARD = 30.0  # seconds; only reached when a send hangs, and then the test fails
 Make = Callable[[str, int], AlertChannel]
 
 
@@ -187,15 +204,45 @@ def http_channel(kind: str, url: str) -> AlertChannel:
 
 
 @contextlib.contextmanager
-def http_fault(fault: str) -> Iterator[str]:
+def http_fault(fault: str) -> Iterator[HTTPRecorder]:
     with HTTPRecorder() as recorder:
         if fault == "refused":
             recorder.refuse()
         elif fault == "500":
             recorder.fail(500)
         else:
-            recorder.hang()
-        yield recorder.url
+            recorder.hang()  # until the recorder stops: only the client's own timeout ends the wait
+        yield recorder
+
+
+@pytest.fixture
+def client_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The timeout of every HTTP (httpx) and SMTP (smtplib) client the channels open, in seconds."""
+    seen: list[float] = []
+    real_httpx, real_smtp = httpx.Client.__init__, smtplib.SMTP.__init__
+
+    def httpx_init(self: httpx.Client, *args: Any, **kwargs: Any) -> None:
+        timeout = kwargs.get("timeout")
+        seen.append(timeout.read if isinstance(timeout, httpx.Timeout) else timeout)  # type: ignore[arg-type]
+        real_httpx(self, *args, **kwargs)
+
+    def smtp_init(self: smtplib.SMTP, *args: Any, **kwargs: Any) -> None:
+        seen.append(kwargs.get("timeout"))  # type: ignore[arg-type]
+        real_smtp(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "__init__", httpx_init)
+    monkeypatch.setattr(smtplib.SMTP, "__init__", smtp_init)
+    return seen
+
+
+def send_guarded(channel: AlertChannel, batch: AlertBatch) -> DeliveryResult:
+    """`channel.send(batch)`, failing the test (instead of hanging it) if it never returns."""
+    results: list[DeliveryResult] = []
+    sender = threading.Thread(target=lambda: results.append(channel.send(batch)), daemon=True)
+    sender.start()
+    sender.join(HANG_GUARD)
+    assert results, "send() did not return"
+    return results[0]
 
 
 @contextlib.contextmanager
@@ -213,31 +260,37 @@ def smtp_fault(fault: str) -> Iterator[dict[str, Any]]:
 
 
 EXPECTED_STATUS = {"refused": "connect_error", "500": "http_500", "hang": "timeout"}
+# Requests that reach the HTTP receiver for a batch of two: webhook and PagerDuty send one per item but stop
+# at the first timeout (one timeout per cycle, not per item); Slack and Alertmanager send one per batch.
+EXPECTED_REQUESTS = {
+    "refused": {"webhook": 0, "slack": 0, "alertmanager": 0, "pagerduty": 0},
+    "500": {"webhook": 2, "slack": 1, "alertmanager": 1, "pagerduty": 2},
+    "hang": {"webhook": 1, "slack": 1, "alertmanager": 1, "pagerduty": 1},
+}
 
 
 @pytest.mark.parametrize("fault", ["refused", "500", "hang"])
 @pytest.mark.parametrize("kind", sorted(VALID))
 def test_unreachable_failing_or_hung_receiver_is_a_quick_retryable_failure(
-    kind: str, fault: str, env: dict[str, str]
+    kind: str, fault: str, env: dict[str, str], client_timeouts: list[float]
 ) -> None:
+    """Quick: every client waits the configured TIMEOUT at most, and a hung receiver costs one wait."""
     batch = alert_batch(alert_item(), alert_item())
     if kind == "email":
         with smtp_fault(fault) as spec:
             channel = build_channel("f", spec)
-            started = time.monotonic()
-            result = channel.send(batch)
-            elapsed = time.monotonic() - started
+            result = send_guarded(channel, batch)
         expected = {"500": "smtp_4xx"}.get(fault, EXPECTED_STATUS[fault])
     else:
-        with http_fault(fault) as url:
-            channel = http_channel(kind, url)
-            started = time.monotonic()
-            result = channel.send(batch)
-            elapsed = time.monotonic() - started
+        with http_fault(fault) as recorder:
+            channel = http_channel(kind, recorder.url)
+            result = send_guarded(channel, batch)
+            arrived = recorder.wait_for(EXPECTED_REQUESTS[fault][kind])
+        assert len(arrived) == EXPECTED_REQUESTS[fault][kind]
         expected = EXPECTED_STATUS[fault]
     assert not result.ok and result.retryable, result
     assert result.status == expected, result
-    assert elapsed < TIMEOUT + 1
+    assert client_timeouts and set(client_timeouts) == {TIMEOUT}
     assert result.error
     no_secret_in(repr(result))
     if fault != "500" or kind != "email":
@@ -246,9 +299,9 @@ def test_unreachable_failing_or_hung_receiver_is_a_quick_retryable_failure(
 
 @pytest.mark.parametrize("kind", sorted(VALID))
 def test_resolve_never_raises_either(kind: str, env: dict[str, str]) -> None:
-    with http_fault("refused") as url:
+    with http_fault("refused") as recorder:
         channel = (
-            http_channel(kind, url)
+            http_channel(kind, recorder.url)
             if kind != "email"
             else build_channel(
                 "f", {**VALID["email"], "smtp_host": "127.0.0.1", "smtp_port": free_port(), "timeout_seconds": TIMEOUT}

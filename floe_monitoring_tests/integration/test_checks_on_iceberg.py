@@ -25,10 +25,11 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
-from floe_monitoring_defs.checks.runner import CheckRun, CheckRunner
+from floe_monitoring_defs.checks.runner import CheckRun
 from floe_monitoring_defs.config import MonitoringConfig
 from floe_monitoring_defs.contracts import MonitoredContract, parse_document
 from floe_monitoring_defs.models import CheckStatus, ViolationSeverity, ViolationType
+from floe_monitoring_defs.pipeline import CheckPipeline
 from floe_monitoring_defs.sources.iceberg import IcebergSource
 from floe_monitoring_defs.store import MonitoringStore
 from floe_monitoring_tests.integration.iceberg_helpers import (
@@ -123,8 +124,8 @@ def rows(newest_age: timedelta, n: int = 20, amount: Any = None) -> dict[str, li
 def run(
     store: MonitoringStore | None, check_type: ViolationType, c: MonitoredContract, clock: Clock | None = None
 ) -> CheckRun:
-    runner = CheckRunner(IcebergSource(), store, MonitoringConfig(), clock=clock or Clock(NOW))
-    [result] = list(runner.run(check_type, [(c, t) for t in c.tables]))
+    pipeline = CheckPipeline(IcebergSource(), store, MonitoringConfig(), clock=clock or Clock(NOW))
+    [result] = list(pipeline.run(check_type, [(c, t) for t in c.tables]))
     return result
 
 
@@ -276,7 +277,7 @@ def test_results_and_violations_readable_from_the_store_tables(
     ]
     # SQLite stores UUIDs as 32 hex digits, PostgreSQL as uuid: compare as UUIDs.
     assert {uuid.UUID(str(v.check_result_id)) for v in violations} == {uuid.UUID(fr.result.id), uuid.UUID(dr.result.id)}
-    stored = store.violations(contract_name="orders")
+    stored = store.results.violations(contract_name="orders")
     assert {v.id for v in stored} == set(fr.violation_ids) | set(dr.violation_ids)
 
 

@@ -157,7 +157,7 @@ def test_checks_job_runs_in_one_step_and_stores_results(location: Path) -> None:
     assert bad.metadata["floe/severity"].value == "error"
     assert bad.metadata["drift"].value.records[0].data["drift"] == "type_changed"
     store = MonitoringStore(os.environ["FLOE_MONITORING_DB_URL"])
-    [v] = store.violations(contract_name="bad")
+    [v] = store.results.violations(contract_name="bad")
     assert v.event.element == "amount" and v.event.affected_consumers == ["bi"]
     store.dispose()
 
@@ -254,7 +254,7 @@ def test_db_upgrade_builds_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("FLOE_MONITORING_DB_URL", url)
     res = CliRunner().invoke(cli, ["db", "upgrade"])
     assert res.exit_code == 0 and "revision 0004" in res.output
-    assert MonitoringStore(url, auto_migrate=False).current_revision() == "0004"
+    assert MonitoringStore(url, auto_migrate=False).db.current_revision() == "0004"
 
 
 def test_demo_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -330,9 +330,11 @@ def test_quality_and_availability_jobs_leak_no_pii(location: Path, tmp_path: Pat
             for record in instance.all_logs(result.run_id):
                 texts.append(repr(record))
     store = MonitoringStore(os.environ["FLOE_MONITORING_DB_URL"])
-    texts += [v.event.model_dump_json() for v in store.violations(limit=100)]
-    texts += [r.model_dump_json() for r in store.check_results(limit=100)]
+    texts += [v.event.model_dump_json() for v in store.results.violations(limit=100)]
+    texts += [r.model_dump_json() for r in store.results.check_results(limit=100)]
     store.dispose()
     blob = "\n".join(texts)
-    assert "sql rule" in blob or "Quality rule" in blob  # the run did report on the rules
+    # the run did report on the rules, the SQL rule that names 'secret%' included
+    assert "Quality rule bad.table.sql failed on table shop.bad: expected = 0, measured 1 over 1 rows" in blob
+    assert "Quality rule bad.email.invalidValues failed on column email: expected = 0 rows, measured 1 row" in blob
     assert "secret.person" not in blob and "secret" not in blob.replace("secret%", "")

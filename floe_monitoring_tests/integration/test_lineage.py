@@ -1,16 +1,20 @@
 """OpenLineage events over the client's real HTTP transport, to a loopback receiver on 127.0.0.1.
 
-The violations come from real checks (CheckRunner on a drifted Iceberg table, results stored on SQLite);
+The violations come from real checks (CheckPipeline on a drifted Iceberg table, results stored on SQLite);
 the emitter is configured the client's standard way (OPENLINEAGE_URL / OPENLINEAGE__TRANSPORT__* /
 openlineage.yml); every body that arrives is validated against the vendored schemas. A refused port
 and a hung receiver must not raise, must not slow `emit_violations` down, and must show in the
 `floe_lineage_emit_failures` counter. Without configuration nothing is sent.
+
+"Does not block" is shown without a stopwatch: a `TransportGate` holds every event inside the client's
+transport until the test releases it, and `emit_violations` must have returned with all its events
+still pending, the transport never called from the check's own thread.
 """
 
 from __future__ import annotations
 
 import os
-import time
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,12 +24,14 @@ import pytest
 from pyiceberg.schema import Schema
 from pyiceberg.types import NestedField, StringType
 
-from floe_monitoring_defs.checks.runner import CheckRun, CheckRunner
+from floe_monitoring_defs.checks.runner import CheckRun
 from floe_monitoring_defs.config import MonitoringConfig
 from floe_monitoring_defs.contracts import MonitoredContract, parse_document
 from floe_monitoring_defs.models import CheckStatus, ViolationType
+from floe_monitoring_defs.pipeline import CheckPipeline
 from floe_monitoring_defs.sources.iceberg import IcebergSource
 from floe_monitoring_defs.store import MonitoringStore
+from floe_monitoring_defs.telemetry import lineage
 from floe_monitoring_defs.telemetry.lineage import CONTRACT_VIOLATION_FACET, TRACE_FACET, LineageEmitter
 from floe_monitoring_tests.alerting_receivers import HTTPRecorder, free_port
 from floe_monitoring_tests.conftest import Telemetry
@@ -42,6 +48,7 @@ FAST_FAIL = {  # the client's own knobs: short timeout, no retries (its defaults
     "OPENLINEAGE__TRANSPORT__RETRY": '{"total": 0}',
 }
 FAILURES = "floe_lineage_emit_failures"
+HANG_GUARD = 30.0  # seconds; only reached when something hangs, and then the test fails
 
 
 @pytest.fixture
@@ -110,8 +117,8 @@ def drift_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, telemetry: Teleme
     contract: MonitoredContract = parse_document(doc, "orders.yaml")
     store = MonitoringStore(f"sqlite:///{tmp_path / 'floe.db'}")
     try:
-        runner = CheckRunner(IcebergSource(), store, MonitoringConfig(), clock=lambda: NOW)
-        [run] = list(runner.run(ViolationType.SCHEMA_DRIFT, [(contract, contract.tables[0])]))
+        pipeline = CheckPipeline(IcebergSource(), store, MonitoringConfig(), clock=lambda: NOW)
+        [run] = list(pipeline.run(ViolationType.SCHEMA_DRIFT, [(contract, contract.tables[0])]))
     finally:
         store.dispose()
     assert run.result.status is CheckStatus.FAIL and run.persisted
@@ -119,10 +126,45 @@ def drift_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, telemetry: Teleme
     return run
 
 
-def timed_emit(emitter: LineageEmitter, run: CheckRun) -> float:
-    started = time.perf_counter()
-    emitter.emit_violations(run, TRACEPARENT)
-    return time.perf_counter() - started
+class TransportGate:
+    """Holds every event in the emitter's own (real) transport until `release()`: a transport that hangs.
+
+    A call from the thread that created the gate (the check's thread) is not held, which would hang the
+    test, but counted in `called_from_caller`, so that a blocking emitter fails the test at once.
+    """
+
+    def __init__(self, emitter: LineageEmitter) -> None:
+        assert emitter.client is not None
+        self._transport = emitter.client.transport
+        self._emit = self._transport.emit
+        self._caller = threading.get_ident()
+        self.entered = threading.Event()  # the sending thread is inside the transport
+        self.released = threading.Event()
+        self.called_from_caller = 0
+        self._transport.emit = self._held  # type: ignore[method-assign]
+
+    def _held(self, event: Any) -> Any:
+        if threading.get_ident() == self._caller:
+            self.called_from_caller += 1
+        else:
+            self.entered.set()
+            if not self.released.wait(HANG_GUARD):
+                raise TimeoutError("the test never released the transport")
+        return self._emit(event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+def emit_while_the_transport_hangs(emitter: LineageEmitter, run: CheckRun, times: int = 1) -> TransportGate:
+    """`emit_violations` `times` over with the transport held: each call must return while it is held."""
+    gate = TransportGate(emitter)
+    for _ in range(times):
+        emitter.emit_violations(run, TRACEPARENT)
+    assert gate.called_from_caller == 0, "the transport was called from the check's thread"
+    assert gate.entered.wait(HANG_GUARD), "the sending thread never reached the transport"
+    assert not gate.released.is_set() and (emitter.sent, emitter.failed) == (0, 0)
+    return gate
 
 
 def check_bodies(recorder: HTTPRecorder, count: int) -> list[dict[str, Any]]:
@@ -143,7 +185,9 @@ def test_events_arrive_over_http_via_openlineage_url(clean_env: Path, drift_run:
         os.environ["OPENLINEAGE_URL"] = recorder.url
         emitter = LineageEmitter.from_env(exit_flush_seconds=None)
         assert emitter.enabled and emitter.client is not None and emitter.client.transport.kind == "http"
-        assert timed_emit(emitter, drift_run) < 0.05
+        gate = emit_while_the_transport_hangs(emitter, drift_run)
+        assert emitter.pending == 3 and recorder.requests == []  # returned with all three still to send
+        gate.release()
         assert emitter.flush(10)
         bodies = check_bodies(recorder, 3)
         emitter.close(1)
@@ -200,14 +244,24 @@ def test_openlineage_yml_in_the_working_directory(clean_env: Path, drift_run: Ch
         emitter.close(1)
 
 
-def test_off_by_default_nothing_sent(clean_env: Path, drift_run: CheckRun) -> None:
+def test_off_by_default_nothing_sent(clean_env: Path, drift_run: CheckRun, monkeypatch: pytest.MonkeyPatch) -> None:
     with HTTPRecorder() as recorder:
-        os.environ["FLOE_LINEAGE_URL_THAT_DOES_NOT_COUNT"] = recorder.url
+        # Any client the emitter builds sends to the recorder: were lineage on without configuration,
+        # the events would arrive there (the control below shows they do once an emitter is enabled).
+        real_client = lineage.OpenLineageClient
+        monkeypatch.setattr(
+            lineage, "OpenLineageClient", lambda transport=None: real_client(transport=transport or _http(recorder.url))
+        )
         emitter = LineageEmitter.from_env()
         assert not emitter.enabled and emitter.client is None
-        assert timed_emit(emitter, drift_run) < 0.05
-        time.sleep(0.3)
+        emitter.emit_violations(drift_run, TRACEPARENT)
+        assert emitter.flush(10)  # an enabled emitter would have delivered everything by now
         assert recorder.requests == []
+        control = LineageEmitter(exit_flush_seconds=None)  # what from_env builds when configured
+        control.emit_violations(drift_run, TRACEPARENT)
+        assert control.flush(10)
+        check_bodies(recorder, 3)
+        control.close(1)
 
 
 def test_openlineage_disabled_wins(clean_env: Path, drift_run: CheckRun) -> None:
@@ -217,7 +271,7 @@ def test_openlineage_disabled_wins(clean_env: Path, drift_run: CheckRun) -> None
         emitter = LineageEmitter.from_env()
         assert not emitter.enabled
         emitter.emit_violations(drift_run)
-        time.sleep(0.3)
+        assert emitter.flush(10)  # were OPENLINEAGE_DISABLED ignored, the events would have arrived by now
         assert recorder.requests == []
 
 
@@ -228,7 +282,7 @@ def test_refused_port_does_not_raise_or_block_and_is_counted(
     before = telemetry.counter(FAILURES, reason="transport")
     emitter = LineageEmitter.from_env(exit_flush_seconds=None)
     assert emitter.enabled
-    assert timed_emit(emitter, drift_run) < 0.05
+    emit_while_the_transport_hangs(emitter, drift_run).release()
     assert emitter.flush(10)
     assert (emitter.failed, emitter.sent) == (3, 0)
     assert telemetry.counter(FAILURES, reason="transport") - before == 3
@@ -243,7 +297,7 @@ def test_hung_receiver_does_not_block_and_is_counted(
         os.environ.update({**FAST_FAIL, "OPENLINEAGE__TRANSPORT__URL": recorder.url})
         before = telemetry.counter(FAILURES, reason="transport")
         emitter = LineageEmitter.from_env(exit_flush_seconds=None)
-        assert timed_emit(emitter, drift_run) < 0.05
+        emit_while_the_transport_hangs(emitter, drift_run).release()
         assert emitter.flush(10)  # each event waits out the 0.5 s read timeout, in the worker
         assert (emitter.failed, emitter.sent) == (3, 0)
         assert telemetry.counter(FAILURES, reason="transport") - before == 3
@@ -258,19 +312,23 @@ def test_hung_receiver_does_not_block_and_is_counted(
 def test_hung_receiver_with_the_clients_defaults_fills_the_queue_never_the_check(
     clean_env: Path, drift_run: CheckRun, telemetry: Telemetry
 ) -> None:
-    """OPENLINEAGE_URL alone: 5 s timeout and 5 retries per event. The worker is stuck for minutes; the
-    checks are not: every call returns at once, and what does not fit the queue is dropped and counted."""
+    """OPENLINEAGE_URL alone: 5 s timeout and 5 retries per event, so against a hung receiver the worker is
+    stuck for minutes (here: held in the transport by the gate until the end of the test); the checks are
+    not: every call returns, and what does not fit the queue is dropped and counted."""
     with HTTPRecorder() as recorder:
-        recorder.hang()
         os.environ["OPENLINEAGE_URL"] = recorder.url
         before = telemetry.counter(FAILURES, reason="queue_full")
         emitter = LineageEmitter.from_env(queue_size=4, exit_flush_seconds=None)
-        durations = [timed_emit(emitter, drift_run) for _ in range(5)]  # 15 events
-        assert max(durations) < 0.05, durations
+        gate = emit_while_the_transport_hangs(emitter, drift_run, times=5)  # 15 events
         assert emitter.flush(0.2) is False
         assert emitter.queued + emitter.dropped == 15
         assert emitter.dropped >= 15 - 4 - 1  # at most queue_size queued + 1 in flight
         assert telemetry.counter(FAILURES, reason="queue_full") - before == emitter.dropped
-        started = time.perf_counter()
-        emitter.close(0.2)  # bounded, whatever the transport does
-        assert time.perf_counter() - started < 2.0
+        closed: list[bool] = []
+        closer = threading.Thread(target=lambda: closed.append(emitter.close(0.2)), daemon=True)
+        closer.start()
+        closer.join(HANG_GUARD)  # bounded, whatever the transport does: it returns with the transport still held
+        assert closed == [False] and not gate.released.is_set()
+        assert recorder.requests == []
+        gate.release()  # let the worker finish (into the healthy receiver) before the recorder goes away
+        assert emitter.flush(HANG_GUARD)

@@ -19,12 +19,11 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
-from floe_monitoring_defs.checks.outcome import CheckOutcome
 from floe_monitoring_defs.checks.quality import run_quality
 from floe_monitoring_defs.config import SeverityThresholds
 from floe_monitoring_defs.contracts import parse_document
 from floe_monitoring_defs.contracts.model import MonitoredTable, QualityRule
-from floe_monitoring_defs.models import CheckStatus, ViolationSeverity
+from floe_monitoring_defs.models import CheckOutcome, CheckStatus, ViolationSeverity
 from floe_monitoring_defs.quality import QualityEngineUnavailable, RuleResult
 from floe_monitoring_defs.quality.duckdb_engine import DuckDBQualityEngine
 from floe_monitoring_defs.quality.source import IcebergQualitySource

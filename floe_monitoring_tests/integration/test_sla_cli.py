@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from floe_monitoring_defs.cli import cli
 from floe_monitoring_defs.sla.report import SLAReporter
 from floe_monitoring_defs.store import MonitoringStore
-from floe_monitoring_defs.store.aggregates import AggregateStore, days_in
+from floe_monitoring_defs.store.aggregates import days_in
 from floe_monitoring_tests.integration.sla_history import History, generate, write
 
 pytestmark = pytest.mark.integration
@@ -25,11 +25,11 @@ AS_OF = NOW.strftime("%Y-%m-%dT%H:%M:%S")
 @pytest.fixture
 def populated(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MonitoringStore, History]]:
     store = MonitoringStore(store_url)
-    store.upgrade()
+    store.db.upgrade()
     h = generate(seed=42, now=NOW, days=12, contracts=3)
     write(store_url, h)
     for day in days_in(h.first_day.date(), NOW.date()):
-        AggregateStore(store).aggregate_day(day, h.expectations, now=NOW)
+        store.aggregates.aggregate_day(day, h.expectations, now=NOW)
     monkeypatch.setenv("FLOE_MONITORING_DB_URL", store_url)
     monkeypatch.delenv("FLOE_SLA_DEFAULT_TARGET_PCT", raising=False)
     try:
@@ -124,12 +124,12 @@ def test_unreachable_store_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_db_cleanup_command(populated: tuple[MonitoringStore, History]) -> None:
     store, h = populated
-    before = AggregateStore(store).daily_aggregates()
+    before = store.aggregates.daily_aggregates()
     # Rows are from April 2026; against the real clock every one is older than a day.
     res = CliRunner().invoke(cli, ["db", "cleanup", "--retention-days", "1", "--batch-size", "1000"])
     assert res.exit_code == 0, res.output
     assert f"{len(h.results)} check results, {len(h.violations)} violations" in res.stdout
-    assert store.check_results() == [] and AggregateStore(store).daily_aggregates() == before
+    assert store.results.check_results() == [] and store.aggregates.daily_aggregates() == before
     # The figures of the whole days survive in the aggregates.
     rep = SLAReporter(store).report("contract_00", "weekly", now=NOW - timedelta(hours=14, minutes=30))
     assert rep.days_from_aggregates == 7 and rep.total_checks_executed > 0

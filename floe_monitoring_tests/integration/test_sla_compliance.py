@@ -19,7 +19,7 @@ from floe_monitoring_defs.sla.model import SLAComplianceReport
 from floe_monitoring_defs.sla.report import ReportError, SLAReporter
 from floe_monitoring_defs.store import MonitoringStore
 from floe_monitoring_defs.store import tables as t
-from floe_monitoring_defs.store.aggregates import AggregateStore, days_in
+from floe_monitoring_defs.store.aggregates import days_in
 from floe_monitoring_tests.integration.sla_history import (
     DEFAULT_TARGET,
     Figures,
@@ -70,10 +70,10 @@ def _mean(values: list[float]) -> float | None:
 @pytest.fixture
 def history(store_url: str) -> Iterator[tuple[MonitoringStore, History]]:
     store = MonitoringStore(store_url, clock=lambda: NOW)
-    store.upgrade()
+    store.db.upgrade()
     h = generate(seed=20260331, now=NOW)
     write(store_url, h)
-    aggregates = AggregateStore(store)
+    aggregates = store.aggregates
     for day in days_in(h.first_day.date(), NOW.date()):
         aggregates.aggregate_day(day, h.expectations, now=NOW)
     try:
@@ -196,7 +196,7 @@ def test_every_report_figure_matches_the_raw_rows(history: tuple[MonitoringStore
 
 def test_daily_aggregates_match_each_day(history: tuple[MonitoringStore, History]) -> None:
     store, h = history
-    rows = AggregateStore(store).daily_aggregates()
+    rows = store.aggregates.daily_aggregates()
     assert {r.date for r in rows} == set(days_in(h.first_day.date(), NOW.date()))
     by_day: dict[datetime, dict] = {}
     for row in rows:
@@ -266,7 +266,7 @@ def _record(
     status: CheckStatus,
     check_type: ViolationType = ViolationType.FRESHNESS,
 ) -> None:
-    store.record_check(
+    store.results.record_check(
         CheckResult(
             contract_name=contract,
             check_type=check_type,
@@ -281,7 +281,7 @@ def _record(
 
 
 def test_a_period_without_violations_is_100_percent_with_its_coverage(store_url: str) -> None:
-    from floe_monitoring_defs.sla.expected import Expectation
+    from floe_monitoring_defs.models import Expectation
 
     now = datetime(2026, 5, 10, 6, 0, tzinfo=UTC)
     store = MonitoringStore(store_url, clock=lambda: now)
@@ -295,7 +295,7 @@ def test_a_period_without_violations_is_100_percent_with_its_coverage(store_url:
             tick += timedelta(hours=1)
         exp = {("steady", "freshness"): Expectation(60, 1, 99.0)}
         for day in days_in(start.date(), now.date()):
-            AggregateStore(store).aggregate_day(day, exp, now=now)
+            store.aggregates.aggregate_day(day, exp, now=now)
         rep = SLAReporter(store, clock=lambda: now).report("steady", "weekly", now=now)
         assert rep.overall_compliance_pct == 100.0 and rep.total_violations == 0
         assert rep.violations_by_severity == {"info": 0, "warning": 0, "error": 0, "critical": 0}
@@ -329,7 +329,7 @@ def test_weekly_buckets_are_computed_independently_and_trended(
                 at = first + timedelta(days=7 * week, minutes=i * 100)
                 _record(store, "rising", at, CheckStatus.PASS if i < rate * 100 else CheckStatus.FAIL)
         for day in days_in(first.date(), now.date()):
-            AggregateStore(store).aggregate_day(day, {}, now=now)
+            store.aggregates.aggregate_day(day, {}, now=now)
         rep = SLAReporter(store, clock=lambda: now).report("rising", "monthly", now=now)
         assert [w.compliance_pct for w in rep.weekly] == pytest.approx([r * 100 for r in rates])
         assert [w.total_checks for w in rep.weekly] == [100] * 4

@@ -14,7 +14,9 @@ import dagster as dg
 import pytest
 import yaml
 
-from floe_monitoring_defs.config import MonitoringConfig
+from floe_monitoring_defs.checks.plan import Plan, plan_checks
+from floe_monitoring_defs.checks.registry import check_kinds
+from floe_monitoring_defs.config import ConfigError, MonitoringConfig
 from floe_monitoring_defs.contracts.model import LoadReport
 from floe_monitoring_defs.definitions import build_defs
 from floe_monitoring_defs.defs.resources import MonitoringStoreResource
@@ -28,11 +30,16 @@ from floe_monitoring_defs.defs.sla import (
 )
 from floe_monitoring_defs.sla.settings import SLASettings
 from floe_monitoring_defs.store import MonitoringStore
-from floe_monitoring_defs.store.aggregates import AggregateStore
 from floe_monitoring_tests.integration.sla_history import History, generate, write
 from floe_monitoring_tests.integration.test_dagster_location import contract_doc
 
 pytestmark = pytest.mark.integration
+
+
+def no_contracts(config: MonitoringConfig) -> Plan:
+    """The plan of a code location without contracts (the SLA definitions need no more)."""
+    return plan_checks(LoadReport((), ()), config, check_kinds())
+
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)
@@ -41,7 +48,7 @@ SETTINGS = SLASettings(start_date=date(2026, 1, 1))
 
 @pytest.fixture
 def populated(store_url: str) -> Iterator[tuple[str, History]]:
-    MonitoringStore(store_url).upgrade()
+    MonitoringStore(store_url).db.upgrade()
     h = generate(seed=7, now=NOW, days=5, contracts=3)
     write(store_url, h)
     yield store_url, h
@@ -64,7 +71,7 @@ def _rows(url: str, day: date) -> list[tuple[object, ...]]:
                 rounded(r.coverage_pct),
                 r.target_pct,
             )
-            for r in AggregateStore(store).daily_aggregates(start=day, end=day + timedelta(days=1))
+            for r in store.aggregates.daily_aggregates(start=day, end=day + timedelta(days=1))
         ]
     finally:
         store.dispose()
@@ -138,7 +145,7 @@ def test_a_partition_range_is_one_run_with_per_day_materializations(populated: t
     assert len([e for e in result.all_events if e.event_type_value == "STEP_START"]) == 1  # one run, one step
     store = MonitoringStore(url)
     try:
-        assert AggregateStore(store).aggregated_days(date(2026, 2, 1), date(2026, 4, 1)) == {
+        assert store.aggregates.aggregated_days(date(2026, 2, 1), date(2026, 4, 1)) == {
             date(2026, 3, d) for d in range(1, 5)
         }
     finally:
@@ -150,9 +157,9 @@ def test_a_day_past_retention_is_not_aggregated_again(populated: tuple[str, Hist
     day = date(2026, 3, 3)
     store = MonitoringStore(url)
     try:
-        AggregateStore(store).aggregate_day(day, h.expectations, now=NOW)
+        store.aggregates.aggregate_day(day, h.expectations, now=NOW)
         kept = _rows(url, day)
-        AggregateStore(store).cleanup(NOW + timedelta(days=91), retention_days=90)  # the raw rows are gone
+        store.retention.cleanup(NOW + timedelta(days=91), retention_days=90)  # the raw rows are gone
     finally:
         store.dispose()
     later = NOW + timedelta(days=91)
@@ -167,18 +174,18 @@ def test_a_day_past_retention_is_not_aggregated_again(populated: tuple[str, Hist
 
 @pytest.mark.filterwarnings("ignore:Function `JobDefinition.run_request_for_partition` is deprecated")
 def test_schedules_and_jobs() -> None:
-    sla = build_sla_definitions(LoadReport((), ()), MonitoringConfig(), running=True, settings=SETTINGS)
-    defs = dg.Definitions(
-        assets=[sla.asset],
-        jobs=[sla.job, sla.cleanup_job],
-        schedules=list(sla.schedules),
-        resources={"floe_store": MonitoringStoreResource(db_url="sqlite:///unused.db")},
+    sla = build_sla_definitions(no_contracts(MonitoringConfig()), MonitoringConfig(), running=True, settings=SETTINGS)
+    defs = dg.Definitions.merge(
+        sla, dg.Definitions(resources={"floe_store": MonitoringStoreResource(db_url="sqlite:///unused.db")})
     )
-    dg.Definitions.validate_loadable(defs)
-    schedule = defs.resolve_schedule_def(SLA_SCHEDULE)
-    assert schedule.cron_schedule == "15 0 * * *" and schedule.execution_timezone == "UTC"
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    # Loaded inside an instance: Dagster leaves the defs-state storage of the last instance a test entered in a
+    # context variable (DagsterInstance.__exit__ does not reset it), and a load outside any instance may then
+    # reach a collected one ("Attempted to resolve undefined DagsterInstance weakref"), depending on GC.
     with dg.instance_for_test() as instance:
+        dg.Definitions.validate_loadable(defs)
+        schedule = defs.resolve_schedule_def(SLA_SCHEDULE)
+        assert schedule.cron_schedule == "15 0 * * *" and schedule.execution_timezone == "UTC"
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
         ctx = dg.build_schedule_context(
             instance=instance,
             repository_def=defs.get_repository_def(),
@@ -189,25 +196,25 @@ def test_schedules_and_jobs() -> None:
     cleanup = defs.resolve_schedule_def(CLEANUP_SCHEDULE)
     assert cleanup.cron_schedule == "45 0 * * *" and cleanup.job_name == CLEANUP_JOB
     assert defs.resolve_job_def(SLA_JOB).partitions_def is not None
-    stopped = build_sla_definitions(LoadReport((), ()), MonitoringConfig(), running=False, settings=SETTINGS)
-    assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in stopped.schedules)
+    stopped = build_sla_definitions(
+        no_contracts(MonitoringConfig()), MonitoringConfig(), running=False, settings=SETTINGS
+    )
+    assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in stopped.schedules or ())
 
 
 def test_retention_job_deletes_old_rows_and_keeps_aggregates(populated: tuple[str, History]) -> None:
     url, h = populated
     store = MonitoringStore(url)
     try:
-        aggregates = AggregateStore(store)
+        aggregates = store.aggregates
         for d in range(1, 6):
             aggregates.aggregate_day(date(2026, 3, d), h.expectations, now=NOW)
         before = aggregates.daily_aggregates()
-        job = build_sla_definitions(
-            LoadReport((), ()),
-            MonitoringConfig(retention_days=1),
-            running=True,
-            settings=SETTINGS,
-            clock=lambda: NOW + timedelta(days=1),
-        ).cleanup_job
+        config = MonitoringConfig(retention_days=1)
+        sla = build_sla_definitions(
+            no_contracts(config), config, running=True, settings=SETTINGS, clock=lambda: NOW + timedelta(days=1)
+        )
+        [job] = [j for j in sla.jobs or () if j.name == CLEANUP_JOB]
         # Frozen at NOW + 1 day with a 1-day retention: every generated row (before NOW) is past the window.
         result = job.execute_in_process(resources={"floe_store": MonitoringStoreResource(db_url=url)})
         assert result.success
@@ -215,7 +222,7 @@ def test_retention_job_deletes_old_rows_and_keeps_aggregates(populated: tuple[st
         md = output.event_specific_data.metadata  # type: ignore[union-attr]
         assert md["floe/results_deleted"].value == len(h.results)
         assert md["floe/violations_deleted"].value == len(h.violations)
-        assert store.check_results() == [] and store.violations() == []
+        assert store.results.check_results() == [] and store.results.violations() == []
         assert aggregates.daily_aggregates() == before
     finally:
         store.dispose()
@@ -250,9 +257,12 @@ def test_code_location_has_the_sla_asset_and_schedules(tmp_path: Path, monkeypat
     assert sla.group_name == "floe" and sla.partitions_def is not None
     assert sla.partitions_def.get_first_partition_key() == "2026-01-01"  # type: ignore[union-attr]
     assert defs.resolve_schedule_def(SLA_SCHEDULE).default_status == dg.DefaultScheduleStatus.RUNNING
-    assert defs.resolve_job_def(CLEANUP_JOB) is not None
+    cleanup = defs.resolve_job_def(CLEANUP_JOB)  # the retention job, scheduled by the retention schedule
+    assert [node.name for node in cleanup.nodes] == ["floe_retention_cleanup"]
+    assert cleanup.tags["floe/check_type"] == "retention"
+    assert defs.resolve_schedule_def(CLEANUP_SCHEDULE).job_name == CLEANUP_JOB
     monkeypatch.setenv("FLOE_SLA_START_DATE", "yesterday")
-    with pytest.raises(Exception, match="FLOE_SLA_START_DATE"):
+    with pytest.raises(ConfigError, match=r"^FLOE_SLA_START_DATE: not a date \(YYYY-MM-DD\): 'yesterday'$"):
         build_defs()
 
 
@@ -270,7 +280,7 @@ def test_dagster_asset_materialize_cli_with_a_partition_range(tmp_path: Path) ->
             if i % 10 == 3:
                 continue
             at = datetime.combine(first, datetime.min.time(), tzinfo=UTC) + timedelta(minutes=15 * i, seconds=5)
-            store.record_check(
+            store.results.record_check(
                 CheckResult(
                     contract_name="orders",
                     check_type=ViolationType.FRESHNESS,
@@ -301,7 +311,7 @@ def test_dagster_asset_materialize_cli_with_a_partition_range(tmp_path: Path) ->
                 timeout=300,
             )
             assert proc.returncode == 0, proc.stderr[-3000:]
-        rows = {(r.date, r.key): r for r in AggregateStore(store).daily_aggregates()}
+        rows = {(r.date, r.key): r for r in store.aggregates.daily_aggregates()}
         assert {d for d, _ in rows} == {first, second}
         day1 = rows[(first, ("orders", "freshness"))]
         assert (day1.totals.total, day1.expected_checks) == (86, 96)  # cadence from the loaded contract

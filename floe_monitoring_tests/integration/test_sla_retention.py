@@ -13,7 +13,6 @@ from sqlalchemy.pool import NullPool
 
 from floe_monitoring_defs.store import MonitoringStore
 from floe_monitoring_defs.store import tables as t
-from floe_monitoring_defs.store.aggregates import AggregateStore
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +105,7 @@ def _delivery(n: int, outbox: int, at: datetime, state: str) -> dict[str, Any]:
 @pytest.fixture
 def seeded(store_url: str) -> Iterator[tuple[MonitoringStore, str]]:
     store = MonitoringStore(store_url, clock=lambda: NOW)
-    store.upgrade()
+    store.db.upgrade()
     old = [CUTOFF - TICK, *(CUTOFF - timedelta(days=d, hours=1) for d in range(1, 24))]  # 24 rows past the window
     new = [CUTOFF, CUTOFF + TICK, NOW - timedelta(hours=1)]  # on the boundary and inside: kept
     results = [_result(1000 + i, at) for i, at in enumerate(old)] + [_result(2000 + i, at) for i, at in enumerate(new)]
@@ -143,7 +142,7 @@ def seeded(store_url: str) -> Iterator[tuple[MonitoringStore, str]]:
                 conn.execute(table.insert(), rows)
     finally:
         engine.dispose()
-    aggregates = AggregateStore(store)
+    aggregates = store.aggregates
     for day in (date(2026, 2, 10), date(2026, 3, 2), date(2026, 3, 3)):
         aggregates.aggregate_day(day, now=NOW)
     try:
@@ -163,7 +162,7 @@ def _ids(url: str, table: sa.Table) -> set[str]:
 
 def test_cleanup_removes_exactly_the_rows_older_than_the_window(seeded: tuple[MonitoringStore, str]) -> None:
     store, url = seeded
-    aggregates = AggregateStore(store)
+    aggregates = store.aggregates
     kept_aggregates = aggregates.daily_aggregates()
     assert {a.date for a in kept_aggregates} == {date(2026, 2, 10), date(2026, 3, 2), date(2026, 3, 3)}
     deletes: list[str] = []
@@ -172,11 +171,11 @@ def test_cleanup_removes_exactly_the_rows_older_than_the_window(seeded: tuple[Mo
         if statement.lstrip().upper().startswith("DELETE FROM CONTRACT_CHECK_RESULTS"):
             deletes.append(statement)
 
-    sa.event.listen(store._engine, "before_cursor_execute", count)
+    sa.event.listen(store.db.engine, "before_cursor_execute", count)
     try:
-        result = aggregates.cleanup(NOW, retention_days=90, batch_size=7)
+        result = store.retention.cleanup(NOW, retention_days=90, batch_size=7)
     finally:
-        sa.event.remove(store._engine, "before_cursor_execute", count)
+        sa.event.remove(store.db.engine, "before_cursor_execute", count)
 
     assert result.cutoff == CUTOFF
     assert (result.results_deleted, result.violations_deleted, result.pings_deleted, result.alerts_deleted) == (
@@ -192,18 +191,18 @@ def test_cleanup_removes_exactly_the_rows_older_than_the_window(seeded: tuple[Mo
     assert _ids(url, t.alert_outbox) == {_id(7003), _id(7004), _id(7005)}
     assert _ids(url, t.alert_deliveries) == {_id(8001), _id(8002)}
     # The recent violation of a deleted check result stays, no longer pointing at it.
-    [recent] = [v for v in store.violations() if v.id == _id(4000)]
+    [recent] = [v for v in store.results.violations() if v.id == _id(4000)]
     assert recent.check_result_id is None
     # Aggregates, even of days past the window, are kept as they were.
     assert aggregates.daily_aggregates() == kept_aggregates
     # Running again deletes nothing.
-    again = aggregates.cleanup(NOW, retention_days=90, batch_size=7)
+    again = store.retention.cleanup(NOW, retention_days=90, batch_size=7)
     assert (again.results_deleted, again.violations_deleted, again.pings_deleted, again.alerts_deleted) == (0, 0, 0, 0)
 
 
 def test_cleanup_rejects_nonsense(seeded: tuple[MonitoringStore, str]) -> None:
     store, _ = seeded
     with pytest.raises(ValueError, match="retention_days"):
-        AggregateStore(store).cleanup(NOW, retention_days=0)
+        store.retention.cleanup(NOW, retention_days=0)
     with pytest.raises(ValueError, match="batch_size"):
-        AggregateStore(store).cleanup(NOW, retention_days=90, batch_size=0)
+        store.retention.cleanup(NOW, retention_days=90, batch_size=0)

@@ -30,7 +30,7 @@ from floe_monitoring_defs.store import (
     StoreError,
     default_db_url,
     mask_url,
-    repository,
+    results,
 )
 from floe_monitoring_defs.store import tables as t
 
@@ -146,9 +146,9 @@ def _is_utc(value: datetime) -> bool:
 def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
     store = MonitoringStore(store_url, auto_migrate=False)
     try:
-        assert store.current_revision() is None
-        store.upgrade()
-        assert store.current_revision() == "0004"
+        assert store.db.current_revision() is None
+        store.db.upgrade()
+        assert store.db.current_revision() == "0004"
         engine = sa.create_engine(store_url, poolclass=sa.pool.NullPool)
         try:
             inspector = sa.inspect(engine)
@@ -172,8 +172,8 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
         finally:
             engine.dispose()
 
-        store.upgrade()  # at head already: a no-op
-        assert store.current_revision() == "0004"
+        store.db.upgrade()  # at head already: a no-op
+        assert store.db.current_revision() == "0004"
     finally:
         store.dispose()
 
@@ -181,9 +181,9 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
 def test_first_use_migrates_automatically(store_url: str) -> None:
     store = MonitoringStore(store_url)
     try:
-        assert store.current_revision() is None  # reading the revision does not migrate
-        assert store.check_results() == []
-        assert store.current_revision() == "0004"
+        assert store.db.current_revision() is None  # reading the revision does not migrate
+        assert store.results.check_results() == []
+        assert store.db.current_revision() == "0004"
     finally:
         store.dispose()
 
@@ -196,7 +196,7 @@ def test_concurrent_upgrades_do_not_race(store_url: str) -> None:
     def run(s: MonitoringStore) -> None:
         barrier.wait()
         try:
-            s.upgrade()
+            s.db.upgrade()
         except BaseException as exc:
             errors.append(exc)
 
@@ -207,7 +207,7 @@ def test_concurrent_upgrades_do_not_race(store_url: str) -> None:
         thread.join(timeout=60)
     try:
         assert errors == []
-        assert [s.current_revision() for s in stores] == ["0004"] * 3
+        assert [s.db.current_revision() for s in stores] == ["0004"] * 3
     finally:
         for s in stores:
             s.dispose()
@@ -215,7 +215,7 @@ def test_concurrent_upgrades_do_not_race(store_url: str) -> None:
 
 def test_database_at_unknown_revision_is_a_store_error(store_url: str) -> None:
     store = MonitoringStore(store_url)
-    store.upgrade()
+    store.db.upgrade()
     engine = sa.create_engine(store_url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
@@ -224,7 +224,7 @@ def test_database_at_unknown_revision_is_a_store_error(store_url: str) -> None:
     newer = MonitoringStore(store_url)
     try:
         with pytest.raises(StoreError, match="9999"):
-            newer.check_results()
+            newer.results.check_results()
     finally:
         newer.dispose()
 
@@ -242,19 +242,19 @@ def test_record_check_writes_result_and_violations(store: MonitoringStore, store
     second = _event(severity=ViolationSeverity.CRITICAL, at=T0 + timedelta(seconds=1))
     result = _result(violation=first)
 
-    ids = store.record_check(result, [first, second], table_name="analytics.orders")
+    ids = list(store.results.record_check(result, [first, second], table_name="analytics.orders").violation_ids)
 
     assert len(ids) == 2 and len(set(ids)) == 2
     assert all(len(i) == 36 for i in ids)
 
-    [stored_result] = store.check_results()
+    [stored_result] = store.results.check_results()
     assert stored_result == result
     assert stored_result.id == result.id
     assert _is_utc(stored_result.timestamp) and stored_result.timestamp == T0
     assert stored_result.violation is not None
     assert stored_result.violation.affected_consumers == ["finance-dashboard", "ml-churn"]
 
-    stored = store.violations()
+    stored = store.results.violations()
     assert [v.id for v in stored] == [ids[1], ids[0]]  # newest first
     assert all(v.check_result_id == result.id for v in stored)
     assert stored[1].event == first
@@ -269,8 +269,8 @@ def test_record_check_writes_result_and_violations(store: MonitoringStore, store
 
 def test_a_result_without_violation_stores_sql_null(store: MonitoringStore, store_url: str) -> None:
     result = _result(status=CheckStatus.PASS)
-    assert store.record_check(result, []) == []
-    [stored_result] = store.check_results()
+    assert list(store.results.record_check(result, []).violation_ids) == []
+    [stored_result] = store.results.check_results()
     assert stored_result.violation is None
     assert stored_result.status is CheckStatus.PASS
     c = t.contract_check_results.c
@@ -281,24 +281,24 @@ def test_a_result_without_violation_stores_sql_null(store: MonitoringStore, stor
 def test_a_failure_mid_transaction_leaves_no_rows(store: MonitoringStore, monkeypatch: pytest.MonkeyPatch) -> None:
     # The second violation gets the same id as the first: its insert fails after the check result
     # and the first violation have been written in the same transaction.
-    monkeypatch.setattr(repository, "_new_id", lambda: "00000000-0000-4000-8000-000000000001")
+    monkeypatch.setattr(results, "new_id", lambda: "00000000-0000-4000-8000-000000000001")
     with pytest.raises(StoreError, match="recording a check result"):
-        store.record_check(_result(), [_event(), _event(at=T0 + timedelta(seconds=1))])
-    assert store.check_results() == []
-    assert store.violations() == []
+        store.results.record_check(_result(), [_event(), _event(at=T0 + timedelta(seconds=1))])
+    assert store.results.check_results() == []
+    assert store.results.violations() == []
 
     monkeypatch.undo()
-    ids = store.record_check(_result(), [_event()])
-    assert [v.id for v in store.violations()] == ids
+    ids = list(store.results.record_check(_result(), [_event()]).violation_ids)
+    assert [v.id for v in store.results.violations()] == ids
 
 
 def test_deleting_a_check_result_unlinks_its_violations(store: MonitoringStore) -> None:
     result = _result(violation=_event())
-    [violation_id] = store.record_check(result, [_event()])
+    [violation_id] = store.results.record_check(result, [_event()]).violation_ids
     # Through the store's own engine: on SQLite the foreign key only acts if the store enabled it.
-    with store._engine.begin() as conn:
+    with store.db.engine.begin() as conn:
         conn.execute(sa.delete(t.contract_check_results))
-    [stored] = store.violations()
+    [stored] = store.results.violations()
     assert stored.id == violation_id
     assert stored.check_result_id is None
 
@@ -318,16 +318,16 @@ def test_count_failed_checks_counts_failures_in_the_window_per_contract(store: M
         _result("z", at=T0),  # not asked for
     ]
     for row in rows:
-        store.record_check(row, [])
+        store.results.record_check(row, [])
 
-    assert store.count_failed_checks(["a", "b", "c"], fresh, since) == {"a": 2, "b": 1, "c": 0}
+    assert store.results.count_failed_checks(["a", "b", "c"], fresh, since) == {"a": 2, "b": 1, "c": 0}
     # The same instant in another zone, and naive (= UTC), give the same answer.
     plus5 = since.astimezone(timezone(timedelta(hours=5)))
-    assert store.count_failed_checks(["a", "b"], fresh, plus5) == {"a": 2, "b": 1}
-    assert store.count_failed_checks(["a"], fresh, since.replace(tzinfo=None)) == {"a": 2}
-    assert store.count_failed_checks(["a"], ViolationType.QUALITY, since) == {"a": 1}
-    assert store.count_failed_checks(["a", "b"], fresh, T0 + timedelta(minutes=1)) == {"a": 0, "b": 1}
-    assert store.count_failed_checks([], fresh, since) == {}
+    assert store.results.count_failed_checks(["a", "b"], fresh, plus5) == {"a": 2, "b": 1}
+    assert store.results.count_failed_checks(["a"], fresh, since.replace(tzinfo=None)) == {"a": 2}
+    assert store.results.count_failed_checks(["a"], ViolationType.QUALITY, since) == {"a": 1}
+    assert store.results.count_failed_checks(["a", "b"], fresh, T0 + timedelta(minutes=1)) == {"a": 0, "b": 1}
+    assert store.results.count_failed_checks([], fresh, since) == {}
 
 
 def test_check_results_filters_and_orders_newest_first(store: MonitoringStore) -> None:
@@ -335,35 +335,35 @@ def test_check_results_filters_and_orders_newest_first(store: MonitoringStore) -
     r2 = _result("a", at=T0 + timedelta(minutes=10), check_type=ViolationType.SCHEMA_DRIFT)
     r3 = _result("b", at=T0 + timedelta(minutes=20), status=CheckStatus.PASS)
     for r in (r2, r1, r3):
-        store.record_check(r, [])
+        store.results.record_check(r, [])
 
-    assert [r.id for r in store.check_results()] == [r3.id, r2.id, r1.id]
-    assert [r.id for r in store.check_results(contract_name="a")] == [r2.id, r1.id]
-    assert [r.id for r in store.check_results(check_type=ViolationType.FRESHNESS)] == [r3.id, r1.id]
-    assert [r.id for r in store.check_results(since=T0 + timedelta(minutes=10))] == [r3.id, r2.id]
-    assert [r.id for r in store.check_results(limit=1)] == [r3.id]
+    assert [r.id for r in store.results.check_results()] == [r3.id, r2.id, r1.id]
+    assert [r.id for r in store.results.check_results(contract_name="a")] == [r2.id, r1.id]
+    assert [r.id for r in store.results.check_results(check_type=ViolationType.FRESHNESS)] == [r3.id, r1.id]
+    assert [r.id for r in store.results.check_results(since=T0 + timedelta(minutes=10))] == [r3.id, r2.id]
+    assert [r.id for r in store.results.check_results(limit=1)] == [r3.id]
 
 
 def test_violations_filter_by_type_severity_and_time(store: MonitoringStore) -> None:
     e1 = _event("a", at=T0, severity=ViolationSeverity.WARNING)
     e2 = _event("a", at=T0 + timedelta(minutes=1), vtype=ViolationType.SCHEMA_DRIFT)
     e3 = _event("b", at=T0 + timedelta(minutes=2), severity=ViolationSeverity.CRITICAL)
-    store.record_check(_result("a", violation=e1), [e1, e2])
-    store.record_check(_result("b", violation=e3), [e3])
+    store.results.record_check(_result("a", violation=e1), [e1, e2])
+    store.results.record_check(_result("b", violation=e3), [e3])
 
-    assert [v.event for v in store.violations()] == [e3, e2, e1]
-    assert [v.event for v in store.violations(contract_name="a")] == [e2, e1]
-    assert [v.event for v in store.violations(violation_type=ViolationType.SCHEMA_DRIFT)] == [e2]
-    assert [v.event for v in store.violations(severity=ViolationSeverity.CRITICAL)] == [e3]
-    assert [v.event for v in store.violations(since=T0 + timedelta(minutes=1))] == [e3, e2]
-    assert [v.event for v in store.violations(limit=2)] == [e3, e2]
+    assert [v.event for v in store.results.violations()] == [e3, e2, e1]
+    assert [v.event for v in store.results.violations(contract_name="a")] == [e2, e1]
+    assert [v.event for v in store.results.violations(violation_type=ViolationType.SCHEMA_DRIFT)] == [e2]
+    assert [v.event for v in store.results.violations(severity=ViolationSeverity.CRITICAL)] == [e3]
+    assert [v.event for v in store.results.violations(since=T0 + timedelta(minutes=1))] == [e3, e2]
+    assert [v.event for v in store.results.violations(limit=2)] == [e3, e2]
 
 
 # -- SLA status, baselines, registrations ----------------------------------------------------------
 
 
 def test_upsert_sla_status_inserts_then_updates(store: MonitoringStore, store_url: str) -> None:
-    assert store.sla_status("orders", ViolationType.FRESHNESS) is None
+    assert store.results.sla_status("orders", ViolationType.FRESHNESS) is None
     first = SLAStatus(
         contract_name="orders",
         check_type=ViolationType.FRESHNESS,
@@ -375,8 +375,8 @@ def test_upsert_sla_status_inserts_then_updates(store: MonitoringStore, store_ur
         violation_count_24h=0,
         window_start=T0 - timedelta(hours=24),
     )
-    store.upsert_sla_status(first)
-    assert store.sla_status("orders", ViolationType.FRESHNESS) == first
+    store.results.upsert_sla_status(first)
+    assert store.results.sla_status("orders", ViolationType.FRESHNESS) == first
 
     second = first.model_copy(
         update={
@@ -388,38 +388,38 @@ def test_upsert_sla_status_inserts_then_updates(store: MonitoringStore, store_ur
             "window_start": T0 - timedelta(hours=23, minutes=45),
         }
     )
-    store.upsert_sla_status(second)
-    got = store.sla_status("orders", ViolationType.FRESHNESS)
+    store.results.upsert_sla_status(second)
+    got = store.results.sla_status("orders", ViolationType.FRESHNESS)
     assert got == second
     assert got is not None and _is_utc(got.window_start) and got.last_check_time is not None
     assert _is_utc(got.last_check_time)
 
     other = first.model_copy(update={"check_type": ViolationType.QUALITY, "last_check_time": None})
-    store.upsert_sla_status(other)
-    assert store.sla_status("orders", ViolationType.QUALITY) == other
-    assert store.sla_status("orders", ViolationType.FRESHNESS) == second
+    store.results.upsert_sla_status(other)
+    assert store.results.sla_status("orders", ViolationType.QUALITY) == other
+    assert store.results.sla_status("orders", ViolationType.FRESHNESS) == second
     c = t.contract_sla_status.c
     assert _scalar(store_url, sa.select(sa.func.count()).select_from(t.contract_sla_status)) == 2
     assert _scalar(store_url, sa.select(sa.func.max(c.updated_at))) == CLOCK_NOW
 
 
 def test_schema_baseline_keeps_the_first_mapping(store: MonitoringStore) -> None:
-    assert store.schema_baseline("orders", "analytics.orders") == {}
-    store.save_schema_baseline("orders", "analytics.orders", {"id": 1, "amount": 2}, T0)
-    store.save_schema_baseline("orders", "analytics.orders", {"amount": 7, "customer": 3}, T0 + timedelta(hours=1))
-    store.save_schema_baseline("orders", "analytics.orders", {}, T0)
-    assert store.schema_baseline("orders", "analytics.orders") == {"id": 1, "amount": 2, "customer": 3}
-    store.save_schema_baseline("orders", "analytics.refunds", {"id": 9}, T0)
-    assert store.schema_baseline("orders", "analytics.refunds") == {"id": 9}
-    assert store.schema_baseline("other", "analytics.orders") == {}
+    assert store.baselines.get("orders", "analytics.orders") == {}
+    store.baselines.save("orders", "analytics.orders", {"id": 1, "amount": 2}, T0)
+    store.baselines.save("orders", "analytics.orders", {"amount": 7, "customer": 3}, T0 + timedelta(hours=1))
+    store.baselines.save("orders", "analytics.orders", {}, T0)
+    assert store.baselines.get("orders", "analytics.orders") == {"id": 1, "amount": 2, "customer": 3}
+    store.baselines.save("orders", "analytics.refunds", {"id": 9}, T0)
+    assert store.baselines.get("orders", "analytics.refunds") == {"id": 9}
+    assert store.baselines.get("other", "analytics.orders") == {}
 
 
 def test_register_and_deregister_contracts(store: MonitoringStore, store_url: str) -> None:
-    store.register_contract("orders", "1.0.0", {"id": "orders", "schema": []}, {"catalog": "demo"}, None, T0)
-    store.register_contract(
+    store.registry.register("orders", "1.0.0", {"id": "orders", "schema": []}, {"catalog": "demo"}, None, T0)
+    store.registry.register(
         "refunds", "2.1.0", {"id": "refunds"}, {}, {"check_intervals": {"freshness_minutes": 5}}, T0
     )
-    rows = store.registered_contracts()
+    rows = store.registry.registrations()
     assert [r["contract_name"] for r in rows] == ["orders", "refunds"]
     orders = rows[0]
     assert orders["contract_version"] == "1.0.0"
@@ -432,15 +432,15 @@ def test_register_and_deregister_contracts(store: MonitoringStore, store_url: st
     c = t.registered_contracts.c
     assert _scalar(store_url, sa.select(sa.func.count()).where(c.monitoring_overrides.is_(None))) == 1
 
-    assert store.deregister_contract("orders") is True
-    assert store.deregister_contract("missing") is False
-    assert [r["contract_name"] for r in store.registered_contracts()] == ["refunds"]
-    everything = {r["contract_name"]: r["active"] for r in store.registered_contracts(active_only=False)}
+    assert store.registry.deregister("orders") is True
+    assert store.registry.deregister("missing") is False
+    assert [r["contract_name"] for r in store.registry.registrations()] == ["refunds"]
+    everything = {r["contract_name"]: r["active"] for r in store.registry.registrations(active_only=False)}
     assert everything == {"orders": False, "refunds": True}
 
     later = T0 + timedelta(days=1)
-    store.register_contract("orders", "1.1.0", {"id": "orders"}, {"catalog": "demo"}, None, later)
-    orders = next(r for r in store.registered_contracts() if r["contract_name"] == "orders")
+    store.registry.register("orders", "1.1.0", {"id": "orders"}, {"catalog": "demo"}, None, later)
+    orders = next(r for r in store.registry.registrations() if r["contract_name"] == "orders")
     assert orders["active"] is True
     assert orders["contract_version"] == "1.1.0"
     assert orders["registered_at"] == later
@@ -450,16 +450,17 @@ def test_register_and_deregister_contracts(store: MonitoringStore, store_url: st
 
 
 def test_ping_works_on_a_live_database(store: MonitoringStore, store_url: str) -> None:
-    store.ping()
+    store.db.ping()
     assert store.dialect == ("sqlite" if store_url.startswith("sqlite") else "postgresql")
 
 
-@pytest.mark.parametrize("call", ["ping", "check_results", "current_revision"])
+@pytest.mark.parametrize("call", ["db.ping", "results.check_results", "db.current_revision"])
 def test_unreachable_database_raises_store_error_without_the_password(call: str) -> None:
     store = MonitoringStore("postgresql+psycopg2://floe:s3cretpw@127.0.0.1:1/x")
     try:
+        repo, method = call.split(".")
         with pytest.raises(StoreError) as info:
-            getattr(store, call)()
+            getattr(getattr(store, repo), method)()
         message = str(info.value)
         assert "127.0.0.1" in message
         assert "s3cretpw" not in message
@@ -517,8 +518,8 @@ def test_from_env_uses_the_environment(store_url: str, monkeypatch: pytest.Monke
     store = MonitoringStore.from_env()
     try:
         assert store.url_display == mask_url(store_url)
-        store.ping()
-        assert store.check_results() == []
+        store.db.ping()
+        assert store.results.check_results() == []
     finally:
         store.dispose()
 
@@ -528,7 +529,7 @@ def test_the_store_package_does_not_import_dagster(tmp_path: Path) -> None:
         "import sys\n"
         "from floe_monitoring_defs.store import MonitoringStore\n"
         f"s = MonitoringStore('sqlite:///{tmp_path / 'x.db'}')\n"
-        "s.check_results()\n"
+        "s.results.check_results()\n"
         "print(sorted(m for m in sys.modules if m == 'dagster' or m.startswith('dagster.')))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -539,7 +540,7 @@ def test_a_password_in_the_query_string_is_masked_in_errors() -> None:
     store = MonitoringStore("postgresql+psycopg2://127.0.0.1:1/x?user=floe&password=qu3rypw")
     try:
         with pytest.raises(StoreError) as info:
-            store.ping()
+            store.db.ping()
         assert "qu3rypw" not in str(info.value) and "127.0.0.1" in str(info.value)
     finally:
         store.dispose()

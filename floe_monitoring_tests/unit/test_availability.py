@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import threading
-import time
+import types
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from floe_monitoring_defs.checks import availability
 from floe_monitoring_defs.checks.availability import (
     AvailabilityWindow,
     PingResult,
@@ -210,6 +211,7 @@ class FakeSource:
     def __init__(self, error: BaseException | None = None, block: bool = False) -> None:
         self.error = error
         self.release = threading.Event()
+        self.entered = threading.Event()  # load_table was called
         self.block = block
         self.calls = 0
 
@@ -218,6 +220,7 @@ class FakeSource:
 
     def load_table(self, ref: TableRef) -> object:
         self.calls += 1
+        self.entered.set()
         if self.block:
             self.release.wait(60)
         if self.error is not None:
@@ -233,15 +236,18 @@ def test_ping_ok_records_latency_and_the_injected_time() -> None:
     assert src.calls == 1
 
 
-def test_ping_times_out_without_waiting_for_the_catalog() -> None:
+def test_ping_times_out_without_waiting_for_the_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalog answers only when released (after 60 s at the latest, and then the ping would be ok): a
+    timeout result while it is still blocked means the ping gave up on it. The latency is that of the
+    ping's own counter, here a fake one that reads 5.0 s at the start and 5.3 s from then on."""
+    readings = iter([5.0])
+    monkeypatch.setattr(availability, "time", types.SimpleNamespace(perf_counter=lambda: next(readings, 5.3)))
     src = FakeSource(block=True)
-    started = time.monotonic()
-    result = ping_table(src, REF, 0.3, lambda: NOW)
-    elapsed = time.monotonic() - started
+    result = ping_table(src, REF, 0.3, lambda: NOW)  # the catalog cannot answer before the release below
+    assert src.entered.wait(30) and src.calls == 1  # the ping did ask the catalog (30 s: a hang guard only)
     src.release.set()
     assert (result.ok, result.reason) == (False, "timeout")
-    assert 0.3 <= elapsed < 2.3
-    assert result.latency_ms >= 300
+    assert result.latency_ms == pytest.approx(300.0)
     assert result.message == "catalog 'prod' did not return table shop.orders within 0.3s"
 
 

@@ -26,13 +26,14 @@ from openlineage.client.transport import Transport
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from floe_monitoring_defs.checks.outcome import CheckOutcome
 from floe_monitoring_defs.checks.runner import CheckRun
 from floe_monitoring_defs.contracts import MonitoredContract, parse_document
 from floe_monitoring_defs.models import (
+    CheckOutcome,
     CheckResult,
     CheckStatus,
     ContractViolationEvent,
+    RecordedCheck,
     ViolationSeverity,
     ViolationType,
 )
@@ -131,8 +132,7 @@ def check_run(
         CheckOutcome(check_type, status),
         result,
         tuple(violations),
-        ids if ids is not None else tuple(f"viol-{i}" for i in range(len(violations))),
-        True,
+        RecordedCheck(result.id, tuple(ids) if ids is not None else tuple(f"viol-{i}" for i in range(len(violations)))),
     )
 
 
@@ -181,8 +181,10 @@ class Capture(Transport):
         self.fail = fail
         self.gate = gate
         self.entered = threading.Event()
+        self.threads: list[threading.Thread] = []  # the threads that called emit (the sending thread)
 
     def emit(self, event: Any) -> None:
+        self.threads.append(threading.current_thread())
         self.entered.set()
         if self.gate is not None:
             self.gate.wait(10)
@@ -559,10 +561,9 @@ def test_the_sending_thread_ends_when_idle_and_comes_back() -> None:
     emitter = LineageEmitter(transport=capture, exit_flush_seconds=None, idle_seconds=0.05)
     emitter.emit_violations(check_run(DRIFT[:1]))
     assert emitter.flush(5)
-    deadline = time.monotonic() + 5
-    while emitter._worker is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert emitter._worker is None  # an emitter nobody uses any more leaves no thread behind
+    [worker] = capture.threads
+    worker.join(30)  # it ends on its own once idle; the timeout only guards against a hang
+    assert not worker.is_alive() and emitter._worker is None  # an emitter nobody uses leaves no thread behind
     emitter.emit_violations(check_run(DRIFT[:1]))
     assert emitter.flush(5) and len(capture.events) == 2
 
@@ -572,10 +573,10 @@ def test_at_exit_the_queue_gets_a_bounded_time_and_leftovers_count_as_dropped() 
     emitter = LineageEmitter(transport=Capture(gate=gate), exit_flush_seconds=0.1)
     for _ in range(3):
         emitter.emit_violations(check_run(DRIFT[:1]))
-    started = time.monotonic()
-    emitter._at_exit(deadline=time.monotonic() + 30)  # its own 0.1 s bound applies
-    assert time.monotonic() - started < 1.0
-    assert emitter.dropped == 3 and emitter.pending == 3
+    # Its own 0.1 s bound applies, not the far deadline: were it to wait for the queue, the gated events
+    # would drain (Capture gives up on the gate after 10 s each) and nothing would count as dropped.
+    emitter._at_exit(deadline=time.monotonic() + 300)
+    assert not gate.is_set() and emitter.dropped == 3 and emitter.pending == 3
     gate.set()
     emitter.close(1)
 

@@ -7,15 +7,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from floe_monitoring_defs.checks.plan import plan_checks
+from floe_monitoring_defs.checks.registry import check_kinds
 from floe_monitoring_defs.config import ConfigError, MonitoringConfig
 from floe_monitoring_defs.contracts.model import (
     AvailabilitySLA,
     FreshnessSLA,
+    LoadReport,
     MonitoredContract,
     MonitoredTable,
     QualityRule,
     TableRef,
 )
+from floe_monitoring_defs.models import expected_from_stored
 from floe_monitoring_defs.sla import (
     Expectation,
     ReportWindow,
@@ -25,10 +29,8 @@ from floe_monitoring_defs.sla import (
     compute_trend,
     coverage_pct,
     error_budget,
-    expectations_for,
 )
 from floe_monitoring_defs.sla.build import ContractPeriod, build_report
-from floe_monitoring_defs.sla.expected import expected_from_stored
 from floe_monitoring_defs.sla.report import window_days
 from floe_monitoring_defs.sla.settings import SLASettings
 
@@ -173,7 +175,8 @@ def test_expectations_from_contracts_and_overrides() -> None:
         _contract("manual", overrides={"mode": "on_demand"}),
         _contract("broken", overrides={"check_intervals": {"nope": 1}}),
     ]
-    got = expectations_for(contracts, MonitoringConfig(), default_target_pct=98.0)
+    plan = plan_checks(LoadReport(tuple(contracts), ()), MonitoringConfig(), check_kinds())
+    got = plan.expectations(default_target_pct=98.0)
     assert got[("orders", "freshness")] == Expectation(15, 2, 98.0)
     assert got[("orders", "schema_drift")] == Expectation(60, 2, 98.0)
     assert got[("orders", "quality")] == Expectation(360, 2, 98.0)  # every table of the contract is checked

@@ -1,11 +1,11 @@
-"""What a pure check returns, before the runner adds contract metadata, history and persistence."""
+"""What a check kind's evaluation returns, before the runner adds contract metadata, escalation and events."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from floe_monitoring_defs.models import CheckStatus, ViolationSeverity, ViolationType
+from floe_monitoring_defs.models.events import CheckStatus, ViolationSeverity, ViolationType
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Value objects shared by every part of the monitor (spec data model, section 7).
+"""The spec's data model (section 7): types, severities, statuses, violation events and check results.
 
 `ContractViolationEvent` is the only interface between the checks and the alert channels;
 its 12 fields are pinned by a contract test. Everything here is frozen and rejects unknown fields.
@@ -6,7 +6,10 @@ its 12 fields are pinned by a contract test. Everything here is frozen and rejec
 
 from __future__ import annotations
 
+import re
+import threading
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -26,8 +29,19 @@ def ensure_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+# A check kind's name: the check type, the asset check name and the violation type (snake_case).
+KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
 class ViolationType(str, Enum):
-    """What kind of SLA a violation is about; also the check type."""
+    """What kind of SLA a violation is about; for check kinds, also the check type.
+
+    The members are the spec's types. The enum is open: a check kind registered through the
+    `floe.check_kinds` entry points (checks/registry.py) is a valid type under its own name, so
+    `ViolationType("volume")` returns a member for it (made on first use, then always the same one)
+    and validates wherever a ViolationType is expected. Anything that is not a snake_case name is
+    still refused.
+    """
 
     FRESHNESS = "freshness"
     SCHEMA_DRIFT = "schema_drift"
@@ -35,13 +49,21 @@ class ViolationType(str, Enum):
     AVAILABILITY = "availability"
     DEPRECATION = "deprecation"
 
+    @classmethod
+    def _missing_(cls, value: object) -> ViolationType | None:
+        if not isinstance(value, str) or not KIND_NAME.fullmatch(value):
+            return None
+        with _EXTRA_LOCK:
+            member = cls._value2member_map_.get(value)
+            if member is None:
+                member = str.__new__(cls, value)
+                member._name_ = value.upper()
+                member._value_ = value
+                cls._value2member_map_[value] = member
+        return member  # type: ignore[return-value]
 
-CHECK_TYPES: tuple[ViolationType, ...] = (
-    ViolationType.FRESHNESS,
-    ViolationType.SCHEMA_DRIFT,
-    ViolationType.QUALITY,
-    ViolationType.AVAILABILITY,
-)
+
+_EXTRA_LOCK = threading.Lock()
 
 
 class ViolationSeverity(str, Enum):
@@ -83,6 +105,10 @@ _SEVERITY_RANK = {
     ViolationSeverity.ERROR: 2,
     ViolationSeverity.CRITICAL: 3,
 }
+
+
+# Severity values, lowest first (report columns, aggregates).
+SEVERITIES: tuple[str, ...] = tuple(s.value for s in ViolationSeverity)
 
 
 class CheckStatus(str, Enum):
@@ -160,3 +186,12 @@ class SLAStatus(BaseModel):
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else ensure_utc(value)
+
+
+@dataclass(frozen=True)
+class RecordedCheck:
+    """What recording one check wrote, in one transaction: its result, violations and outbox entries."""
+
+    result_id: str
+    violation_ids: tuple[str, ...] = ()
+    outbox_ids: tuple[str, ...] = ()  # the violations' alerts, plus a "resolved" notice when one was owed

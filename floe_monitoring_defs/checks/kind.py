@@ -1,0 +1,119 @@
+"""The check-kind interface: everything the monitor knows about one kind of check lives in one module.
+
+A kind (freshness, schema drift, quality, availability, or a plugin's) owns:
+
+- whether it applies to a contract (`applies`): the one rule scheduling and the SLA expectations use;
+- its cadence: the key under `check_intervals` (`cadence_key`) and, for keys the monitoring config does
+  not define, its default interval (`default_minutes`);
+- how it evaluates one table (`evaluate`): reads through `CheckContext` (the table source, and the
+  store for history it keeps), then grades with a pure function of the same module, history handed in;
+- its description, the word for a failing check (`failure_label`) and its gauge, if any;
+- how its evidence becomes metadata (`evidence`), as plain values and `EvidenceTable`s that the Dagster
+  adapter turns into metadata values with one call, knowing nothing about the kind.
+
+Kinds are found through the entry-point group `floe.check_kinds` (checks/registry.py): a new kind is a
+module with a `CheckKind` subclass plus one entry point. The runner makes one instance per run (one
+Dagster step), so `begin` may keep per-run state (pings sent in parallel, a loaded engine) on it.
+
+Evidence keys that mean the same to the SLA figures whatever the kind: `score` (a 0..1 score, averaged
+into the quality-score figures) and `ping_ok` (true / false, counted into uptime).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from floe_monitoring_defs.config import MonitoringConfig
+from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable
+from floe_monitoring_defs.models import CheckOutcome, ContractViolationEvent
+from floe_monitoring_defs.sources.base import TableSource
+from floe_monitoring_defs.store import MonitoringStore
+from floe_monitoring_defs.telemetry.metrics import GaugeSpec
+
+Target = tuple[MonitoredContract, MonitoredTable]
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class EvidenceTable:
+    """A table of evidence (one row per drift, per rule, ...): column names and rows of plain values."""
+
+    columns: tuple[str, ...]
+    rows: tuple[Mapping[str, str | int | float | bool], ...]
+
+
+Evidence = dict[str, Scalar | EvidenceTable]
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a kind may read during one run: the tables, the store (None when it is down or not used),
+    the clock, and the monitoring config of each contract (its `floe.monitoring` overrides merged)."""
+
+    source: TableSource
+    store: MonitoringStore | None
+    clock: Callable[[], datetime]
+    config_for: Callable[[MonitoredContract], MonitoringConfig]
+
+
+class CheckKind(ABC):
+    """One kind of check. Subclasses set the class attributes and implement `evaluate`."""
+
+    name: ClassVar[str]  # the check type: asset check name, violation type, `floe/check_type` tag
+    description: ClassVar[str]  # one line, shown on every asset check of the kind
+    failure_label: ClassVar[str]  # how a failing check reads in summaries: "stale", "drifted", ...
+    default_minutes: ClassVar[int | None] = None  # interval when the config has no `cadence_key` value
+    gauge: ClassVar[GaugeSpec | None] = None  # set to the check's measured value after each run
+
+    @classmethod
+    def cadence_key(cls) -> str:
+        """The key under `check_intervals` that sets this kind's interval (e.g. `freshness_minutes`)."""
+        return f"{cls.name}_minutes"
+
+    @classmethod
+    def interval_minutes(cls, config: MonitoringConfig) -> int:
+        """The interval `config` asks for; `ValueError` when neither the config nor the kind has one."""
+        minutes = config.check_intervals.minutes(cls.cadence_key())
+        if minutes is None:
+            minutes = cls.default_minutes
+        if minutes is None:
+            raise ValueError(f"check kind {cls.name!r}: no interval (set check_intervals.{cls.cadence_key()})")
+        return minutes
+
+    @classmethod
+    def applies(cls, contract: MonitoredContract) -> bool:
+        """Whether the contract has a check of this kind (then it runs on every table of the contract)."""
+        return True
+
+    @classmethod
+    def sla_target_pct(cls, contract: MonitoredContract, default_pct: float) -> float:
+        """The compliance target of this kind for the contract; the default unless the contract names one."""
+        return default_pct
+
+    @classmethod
+    def evidence(cls, outcome: CheckOutcome, violations: Sequence[ContractViolationEvent]) -> Evidence:
+        """The check's evidence as metadata (beyond status, severity and ids, which every check carries)."""
+        return {}
+
+    def begin(self, ctx: CheckContext, targets: Sequence[Target]) -> None:  # noqa: B027 (optional hook)
+        """Called once per run before the first `evaluate`, with every target of the run."""
+
+    @abstractmethod
+    def evaluate(
+        self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig
+    ) -> CheckOutcome:
+        """Check one table. Raising `SourceError` (or anything else) makes the check ERROR with the reason."""
+
+
+def scalar(value: Any) -> Scalar:
+    """`value` if it is a plain metadata value, else its text."""
+    return value if isinstance(value, bool | int | float | str) or value is None else str(value)
+
+
+def cell(value: Any) -> str | int | float | bool:
+    """`value` as a table cell: plain values as they are, None as "", anything else as text."""
+    return "" if value is None else value if isinstance(value, bool | int | float | str) else str(value)
