@@ -381,7 +381,7 @@ def baseline_day(store: MonitoringStore, day: date, expectations: dict[tuple[str
         }
     )
     last: dict[tuple[str, str, str], tuple[str, datetime]] = {}
-    with store._transaction("baseline", write=True) as conn:
+    with store.db.transaction("baseline", write=True) as conn:
         rows = conn.execute(
             sa.select(
                 c.contract_name, c.check_type, c.table_name, c.status, c.duration_seconds, c.checked_at, c.details
@@ -451,7 +451,7 @@ def baseline_report(store: MonitoringStore, start: date, end: date) -> dict[str,
     sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0.0])
     weeks: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
     week0 = end - timedelta(days=28)
-    with store._transaction("baseline report") as conn:
+    with store.db.transaction("baseline report") as conn:
         for row in conn.execute(
             sa.select(
                 a.contract_name,

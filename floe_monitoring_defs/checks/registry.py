@@ -62,13 +62,3 @@ def check_kinds() -> dict[str, type[CheckKind]]:
             kinds = (_load(ep) for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name))
             found = _cache[key] = {k.name: k for k in kinds if k is not None}
         return dict(found)
-
-
-def check_kind(name: str) -> type[CheckKind]:
-    """The installed kind called `name`; `KeyError` naming the installed ones when there is none."""
-    kinds = check_kinds()
-    if name not in kinds:
-        raise KeyError(
-            f"no check kind {name!r} in entry-point group {ENTRY_POINT_GROUP} (installed: {', '.join(kinds) or 'none'})"
-        )
-    return kinds[name]

@@ -11,7 +11,7 @@ Choices (the spec leaves them open):
 - coverage % = sum over days of min(executed, expected) / sum of expected * 100, where executed = every
   stored result (skipped ones too: the schedule did run) and expected = 1440 / interval per table; days
   without a known cadence are left out (None when none is known).
-- uptime % = successful pings / graded pings, over the availability results' `ping_ok`.
+- uptime % = successful pings / graded pings, over the results' `ping_ok` evidence (availability's).
 - MTTD = mean delay from the last PASS to the FAIL that follows it (same contract, type and table): the
   longest a problem can have gone unnoticed. MTTR = mean of incident resolved_at - created_at.
 """
