@@ -593,6 +593,15 @@ class SMTPServer:
         return [message_from_bytes(e.content, policy=policy.default) for e in self.envelopes]
 
 
+def body_text(msg: EmailMessage, subtype: str) -> str:
+    """The text of the message's `text/<subtype>` body part (which must exist)."""
+    part = msg.get_body((subtype,))
+    assert part is not None, f"no text/{subtype} body"
+    content = part.get_content()
+    assert isinstance(content, str), f"text/{subtype} body is {type(content).__name__}"
+    return content
+
+
 class _Sink:
     def __init__(self, server: SMTPServer) -> None:
         self.server = server

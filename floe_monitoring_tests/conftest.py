@@ -233,6 +233,8 @@ class Telemetry:
         trace.set_tracer_provider(provider)
 
     def counter(self, name: str, **attrs: str) -> float:
+        from opentelemetry.sdk.metrics.export import NumberDataPoint
+
         data = self.reader.get_metrics_data()
         total = 0.0
         for rm in data.resource_metrics if data else []:
@@ -240,7 +242,9 @@ class Telemetry:
                 for m in sm.metrics:
                     if m.name == name:
                         for dp in m.data.data_points:
-                            if all(dp.attributes.get(k) == v for k, v in attrs.items()):
+                            assert isinstance(dp, NumberDataPoint), f"{name} is not a counter"
+                            point_attrs = dp.attributes or {}
+                            if all(point_attrs.get(k) == v for k, v in attrs.items()):
                                 total += dp.value
         return total
 

@@ -48,7 +48,7 @@ def load(name: str) -> dict[str, Any]:
 @functools.cache
 def registry() -> Registry:
     docs = [load(name) for name in OPENLINEAGE_FILES]
-    return Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs)  # type: ignore[no-any-return]
+    return Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs)
 
 
 @functools.cache
@@ -99,10 +99,12 @@ def lineage_errors(event: dict[str, Any], *, allow_known: bool = True) -> list[s
         if allow_known and (tuple(error.absolute_path), error.validator) == KNOWN_DEVIATION:
             continue
         problems.append(describe(error, "core: "))
-    run = event.get("run") if isinstance(event.get("run"), dict) else {}
+    run_value = event.get("run")
+    run = run_value if isinstance(run_value, dict) else {}
     for name, facet in (run.get("facets") or {}).items():
         problems += facet_errors(facet, f"run.facets.{name}")
-    job = event.get("job") if isinstance(event.get("job"), dict) else {}
+    job_value = event.get("job")
+    job = job_value if isinstance(job_value, dict) else {}
     for name, facet in (job.get("facets") or {}).items():
         problems += facet_errors(facet, f"job.facets.{name}")
     for i, dataset in enumerate(event.get("inputs") or []):

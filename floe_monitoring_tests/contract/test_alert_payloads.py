@@ -19,6 +19,7 @@ from floe_monitoring_defs.alerting.channels import pagerduty as pd
 from floe_monitoring_defs.alerting.channels import slack
 from floe_monitoring_defs.alerting.channels import webhook as wh
 from floe_monitoring_defs.alerting.channels.base import build_channel
+from floe_monitoring_defs.alerting.channels.common import rfc3339
 from floe_monitoring_defs.alerting.model import AlertKind
 from floe_monitoring_defs.models import ViolationSeverity, ViolationType
 from floe_monitoring_tests.alerting_receivers import (
@@ -28,6 +29,7 @@ from floe_monitoring_tests.alerting_receivers import (
     alert_batch,
     alert_item,
     alertmanager_validator,
+    body_text,
     check_slack_message,
     cloudevents_responder,
     pagerduty_responder,
@@ -139,7 +141,7 @@ def test_alertmanager_alerts_validate_against_postable_alerts() -> None:
         "Contract orders v1.2.0 has a freshness violation (severity: critical)"
     )
     assert "finance-dashboard" in alerts[0]["annotations"]["description"]
-    assert alerts[0]["endsAt"] == am.rfc3339(firing.event.timestamp + timedelta(hours=24))  # firing_ttl_minutes
+    assert alerts[0]["endsAt"] == rfc3339(firing.event.timestamp + timedelta(hours=24))  # firing_ttl_minutes
     # A resolved item resolves the label set of every severity (an escalated episode fired several).
     resolved_alerts = alerts[1:5]
     assert sorted(a["labels"]["severity"] for a in resolved_alerts) == ["critical", "error", "info", "warning"]
@@ -165,13 +167,14 @@ def test_resolved_alert_starts_at_metadata_started_at_when_usable() -> None:
     assert am.alert(with_start, alert_batch(with_start), None)["startsAt"] == started
     for it in (item, after_end, garbage):
         body = am.alert(it, alert_batch(it), None)
-        assert body["startsAt"] == am.rfc3339(it.event.timestamp - timedelta(seconds=1))
-        assert body["endsAt"] == am.rfc3339(it.event.timestamp)
+        assert body["startsAt"] == rfc3339(it.event.timestamp - timedelta(seconds=1))
+        assert body["endsAt"] == rfc3339(it.event.timestamp)
 
 
 def test_postable_alerts_validator_rejects_broken_payloads() -> None:
     validator = alertmanager_validator()
     good = am.alert(alert_item(), alert_batch(), None)
+    broken: dict[str, Any]
     for broken in ({**good, "labels": {"severity": 3}}, {"annotations": {}}, {**good, "startsAt": "yesterday"}):
         assert not validator.is_valid([broken])
     assert not validator.is_valid(good)  # not an array
@@ -341,8 +344,8 @@ def test_email_message_is_text_plus_escaped_html() -> None:
     assert msg["Subject"] == "[CRITICAL] Contract violation: orders"
     assert msg.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
-    text = msg.get_body(("plain",)).get_content()
-    html = msg.get_body(("html",)).get_content()
+    text = body_text(msg, "plain")
+    html = body_text(msg, "html")
     assert "value <script>alert(1)</script> & more" in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html and "<script>" not in html
     assert "finance-dashboard" in text and item.id in html

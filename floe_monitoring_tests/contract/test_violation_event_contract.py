@@ -64,7 +64,7 @@ def test_exactly_twelve_fields_seven_required() -> None:
 def test_frozen_and_extra_forbidden() -> None:
     e = event()
     with pytest.raises(ValidationError):
-        e.message = "changed"  # type: ignore[misc]
+        e.message = "changed"
     with pytest.raises(ValidationError):
         event(unexpected="x")
 

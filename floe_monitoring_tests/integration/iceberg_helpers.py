@@ -1,6 +1,6 @@
 """Real Iceberg tables for tests: a pyiceberg SqlCatalog on SQLite with a local file warehouse."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ def catalog_env(root: Path) -> dict[str, str]:
     return {f"{p}TYPE": "sql", f"{p}URI": f"sqlite:///{root / 'catalog.db'}", f"{p}WAREHOUSE": f"file://{root / 'wh'}"}
 
 
-def create(cat: SqlCatalog, ident: str, schema: Schema, rows: dict[str, Sequence[Any]] | None = None) -> Table:
+def create(cat: SqlCatalog, ident: str, schema: Schema, rows: Mapping[str, Sequence[Any]] | None = None) -> Table:
     cat.create_namespace_if_not_exists(ident.rsplit(".", 1)[0])
     table = cat.create_table(ident, schema=schema)
     if rows:
@@ -30,7 +30,7 @@ def create(cat: SqlCatalog, ident: str, schema: Schema, rows: dict[str, Sequence
     return table
 
 
-def append_without_metrics(table: Table, rows: dict[str, Sequence[Any]]) -> None:
+def append_without_metrics(table: Table, rows: Mapping[str, Sequence[Any]]) -> None:
     """Add a data file whose manifest entry has no column bounds (as old writers or metrics=none do)."""
     with table.transaction() as tx:
         tx.set_properties({"write.metadata.metrics.default": "none"})

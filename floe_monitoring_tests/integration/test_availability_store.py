@@ -25,8 +25,6 @@ from pyiceberg.schema import Schema
 from pyiceberg.types import LongType, NestedField, TimestamptzType
 
 from floe_monitoring_defs.checks.availability import (
-    AvailabilityWindow,
-    PingResult,
     evaluate_availability,
     ping_table,
 )
@@ -40,6 +38,7 @@ from floe_monitoring_defs.models import (
     ViolationSeverity,
     ViolationType,
 )
+from floe_monitoring_defs.models.availability import AvailabilityWindow, PingResult
 from floe_monitoring_defs.sources.iceberg import IcebergSource
 from floe_monitoring_defs.store import MonitoringStore
 from floe_monitoring_tests.integration.iceberg_helpers import CATALOG, create, make_catalog
@@ -121,7 +120,8 @@ def test_three_failures_in_a_row_breach_a_999_sla(store: MonitoringStore, wareho
     [finding] = after.findings
     assert (finding.kind, finding.severity) == ("below_sla", ViolationSeverity.ERROR)
     assert after.measured_value == pytest.approx(20 / 23)
-    assert after.measured_value < before.measured_value  # type: ignore[operator]
+    assert after.measured_value is not None and before.measured_value is not None
+    assert after.measured_value < before.measured_value
     assert after.details["consecutive_failures"] == 3
     assert after.details["last_failure_reason"] == "unreachable: FileNotFoundError"
     assert after.details["last_failure_at"] == (T0 + 22 * STEP).isoformat()

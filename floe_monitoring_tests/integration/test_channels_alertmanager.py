@@ -13,7 +13,7 @@ import pytest
 
 from floe_monitoring_defs.alerting.channels.base import AlertChannel, build_channel
 from floe_monitoring_defs.alerting.model import AlertKind
-from floe_monitoring_defs.models import ViolationSeverity, ViolationType
+from floe_monitoring_defs.models import ViolationSeverity, ViolationType, utcnow
 from floe_monitoring_tests import alerting_receivers
 from floe_monitoring_tests.alerting_receivers import (
     LEGACY_LABEL_NAME,
@@ -119,7 +119,7 @@ def test_alert_is_listed_with_its_labels_then_resolved(
         AlertKind.RESOLVED,
         contract_name="orders_am",
         severity=ViolationSeverity.CRITICAL,
-        timestamp=alerting_receivers.utcnow(),
+        timestamp=utcnow(),
     )
     assert am.resolve(alert_batch(passed)).ok
     assert proxied.errors == []
@@ -132,7 +132,7 @@ def test_resolve_of_a_violation_item_posts_the_resolved_form(
 ) -> None:
     am = channel(proxied.url)
     # A minute old: the resolved form's endsAt (the event time) is in Alertmanager's past without waiting.
-    item = alert_item(contract_name="orders_resolve", timestamp=alerting_receivers.utcnow() - timedelta(minutes=1))
+    item = alert_item(contract_name="orders_resolve", timestamp=utcnow() - timedelta(minutes=1))
     assert am.send(alert_batch(item)).ok and len(ours(alertmanager, "orders_resolve")) == 1
     assert am.resolve(alert_batch(item)).ok
     body = proxied.requests[-1].json()

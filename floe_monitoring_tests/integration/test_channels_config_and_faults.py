@@ -216,18 +216,18 @@ def http_fault(fault: str) -> Iterator[HTTPRecorder]:
 
 
 @pytest.fixture
-def client_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The timeout of every HTTP (httpx) and SMTP (smtplib) client the channels open, in seconds."""
-    seen: list[float] = []
+def client_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
+    """The timeout of every HTTP (httpx) and SMTP (smtplib) client the channels open, in seconds (None: none given)."""
+    seen: list[float | None] = []
     real_httpx, real_smtp = httpx.Client.__init__, smtplib.SMTP.__init__
 
     def httpx_init(self: httpx.Client, *args: Any, **kwargs: Any) -> None:
         timeout = kwargs.get("timeout")
-        seen.append(timeout.read if isinstance(timeout, httpx.Timeout) else timeout)  # type: ignore[arg-type]
+        seen.append(timeout.read if isinstance(timeout, httpx.Timeout) else timeout)
         real_httpx(self, *args, **kwargs)
 
     def smtp_init(self: smtplib.SMTP, *args: Any, **kwargs: Any) -> None:
-        seen.append(kwargs.get("timeout"))  # type: ignore[arg-type]
+        seen.append(kwargs.get("timeout"))
         real_smtp(self, *args, **kwargs)
 
     monkeypatch.setattr(httpx.Client, "__init__", httpx_init)
@@ -272,7 +272,7 @@ EXPECTED_REQUESTS = {
 @pytest.mark.parametrize("fault", ["refused", "500", "hang"])
 @pytest.mark.parametrize("kind", sorted(VALID))
 def test_unreachable_failing_or_hung_receiver_is_a_quick_retryable_failure(
-    kind: str, fault: str, env: dict[str, str], client_timeouts: list[float]
+    kind: str, fault: str, env: dict[str, str], client_timeouts: list[float | None]
 ) -> None:
     """Quick: every client waits the configured TIMEOUT at most, and a hung receiver costs one wait."""
     batch = alert_batch(alert_item(), alert_item())

@@ -14,6 +14,7 @@ from floe_monitoring_tests.alerting_receivers import (
     SMTPServer,
     alert_batch,
     alert_item,
+    body_text,
 )
 
 pytestmark = pytest.mark.integration
@@ -73,8 +74,8 @@ def test_plain_smtp_delivers_one_multipart_message_per_batch(smtp_server: SMTPSe
     assert msg["To"] == ", ".join(TO) and msg["X-Floe-Idempotency-Key"] == alert_batch(*items).idempotency_key
     assert msg.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
-    text = msg.get_body(("plain",)).get_content()
-    html = msg.get_body(("html",)).get_content()
+    text = body_text(msg, "plain")
+    html = body_text(msg, "html")
     assert "null rate 12% > 5% in <email> & co" in text and items[1].id in text
     assert "null rate 12% &gt; 5% in &lt;email&gt; &amp; co" in html and "<email>" not in html
     assert "finance-dashboard, ml-churn" in text

@@ -49,6 +49,7 @@ def test_each_alert_is_one_signed_structured_cloudevent(http_recorder: HTTPRecor
         assert event.get_source() == "floe-contract-monitor"
         assert event.get_subject() == "orders"
         data = event.get_data()
+        assert isinstance(data, dict), data
         assert data["contractName"] == "orders" and data["contractVersion"] == "1.2.0"
         assert data["violationType"] == item.event.violation_type.value and data["severity"] == "error"
         assert data["affectedConsumers"] == ["finance-dashboard", "ml-churn"]

@@ -94,7 +94,7 @@ def contract(
     return parse_document(doc, f"{name}.yaml")
 
 
-ORDER_PROPS = [
+ORDER_PROPS: list[dict[str, Any]] = [
     {"name": "order_id", "logicalType": "string", "primaryKey": True, "required": True},
     {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(10,2)", "required": True},
     {"name": "qty", "logicalType": "integer", "physicalType": "INT"},

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openlineage.client import OpenLineageClient
 from pyiceberg.schema import Schema
 from pyiceberg.types import NestedField, StringType
 
@@ -141,6 +142,7 @@ class TransportGate:
         self.entered = threading.Event()  # the sending thread is inside the transport
         self.released = threading.Event()
         self.called_from_caller = 0
+        # Deliberately replaces the transport's bound method to hold the sending thread.
         self._transport.emit = self._held  # type: ignore[method-assign]
 
     def _held(self, event: Any) -> Any:
@@ -248,7 +250,7 @@ def test_off_by_default_nothing_sent(clean_env: Path, drift_run: CheckRun, monke
     with HTTPRecorder() as recorder:
         # Any client the emitter builds sends to the recorder: were lineage on without configuration,
         # the events would arrive there (the control below shows they do once an emitter is enabled).
-        real_client = lineage.OpenLineageClient
+        real_client = OpenLineageClient
         monkeypatch.setattr(
             lineage, "OpenLineageClient", lambda transport=None: real_client(transport=transport or _http(recorder.url))
         )

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -20,6 +21,7 @@ from floe_monitoring_defs.checks.registry import check_kinds
 from floe_monitoring_defs.config import ConfigError, MonitoringConfig
 from floe_monitoring_defs.contracts.model import LoadReport
 from floe_monitoring_defs.definitions import build_defs
+from floe_monitoring_defs.models import ViolationType
 from floe_monitoring_defs.store import MonitoringStore
 from floe_monitoring_defs.store import tables as t
 from floe_monitoring_tests.integration.iceberg_helpers import catalog_env, create, make_catalog
@@ -45,7 +47,12 @@ def location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plugin: Path) -> I
         monkeypatch.setenv(k, v)
     cat = make_catalog(tmp_path)
     now = datetime.now(UTC)
-    row = {"id": ["a"], "amount": [Decimal("1.00")], "email": ["a@example.com"], "updated_at": [now]}
+    row: dict[str, list[Any]] = {
+        "id": ["a"],
+        "amount": [Decimal("1.00")],
+        "email": ["a@example.com"],
+        "updated_at": [now],
+    }
     create(cat, "shop.full", SCHEMA, row)
     create(cat, "shop.empty", SCHEMA)  # no snapshot at all
     create(cat, "shop.other", SCHEMA, row)
@@ -117,7 +124,7 @@ def test_the_scheduled_job_runs_stores_reports_and_aggregates(location: Path) ->
     url = os.environ["FLOE_MONITORING_DB_URL"]
     store = MonitoringStore(url)
     try:
-        results = {r.contract_name: r for r in store.results.check_results(check_type=NAME)}
+        results = {r.contract_name: r for r in store.results.check_results(check_type=ViolationType(NAME))}
         assert results["full"].status.value == "pass" and results["empty"].status.value == "fail"
         [violation] = store.results.violations(contract_name="empty")
         assert violation.event.violation_type.value == NAME and violation.event.severity.value == "warning"
@@ -178,7 +185,7 @@ def test_dagster_job_execute_runs_the_plugin_kind(location: Path, plugin: Path) 
     assert out.returncode == 0, out.stderr[-2000:]
     store = MonitoringStore(os.environ["FLOE_MONITORING_DB_URL"])
     try:
-        [result] = store.results.check_results(check_type=NAME)
+        [result] = store.results.check_results(check_type=ViolationType(NAME))
     finally:
         store.dispose()
     assert (result.contract_name, result.status.value, result.details["rows"]) == ("full", "pass", 1)

@@ -391,6 +391,7 @@ def test_non_select_sql_is_refused_and_never_executed(catalog: SqlCatalog, tmp_p
     engine = DuckDBQualityEngine()
     executed: list[str] = []
     real = engine._connect
+    # A recording stand-in for the DuckDB connection, deliberately not a DuckDBPyConnection.
     engine._connect = lambda: _Recorder(real(), executed)  # type: ignore[method-assign,assignment,return-value]
     out = run(t, m, engine=engine)
     r = by_rule(out)

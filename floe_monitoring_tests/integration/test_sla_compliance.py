@@ -117,7 +117,7 @@ def _check_report(rep: SLAComplianceReport, h: History, start: datetime) -> None
         close(got.quality_score_avg, _mean(want.scores), f"{c} week quality")
         close(got.uptime_pct, want.uptime, f"{c} week uptime")
     assert rep.trend.value == trend([w.compliance if w.evaluated else None for w in week_all])
-    assert rep.quality_trend.value == trend([_mean(w.scores) * 100 if w.scores else None for w in week_all])
+    assert rep.quality_trend.value == trend([statistics.fmean(w.scores) * 100 if w.scores else None for w in week_all])
 
     assert [s.check_type.value for s in rep.check_summaries] == [
         x for x in ("freshness", "schema_drift", "quality", "availability") if x in figs

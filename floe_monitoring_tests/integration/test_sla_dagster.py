@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -30,6 +31,7 @@ from floe_monitoring_defs.defs.sla import (
 )
 from floe_monitoring_defs.sla.settings import SLASettings
 from floe_monitoring_defs.store import MonitoringStore
+from floe_monitoring_tests.dagster_metadata import record_number, table_records, text
 from floe_monitoring_tests.integration.sla_history import History, generate, write
 from floe_monitoring_tests.integration.test_dagster_location import contract_doc
 
@@ -54,11 +56,15 @@ def populated(store_url: str) -> Iterator[tuple[str, History]]:
     yield store_url, h
 
 
-def _rows(url: str, day: date) -> list[tuple[object, ...]]:
-    """The stored rows of a day, floats to 9 significant digits: PostgreSQL's parallel SUM adds floats in
-    no fixed order, so the same rows can give averages that differ in the last bits."""
+Row = tuple[tuple[str, str], dict[str, Any], int | None, float | None, float | None]
 
-    def rounded(value: object) -> object:
+
+def _rows(url: str, day: date) -> list[Row]:
+    """The stored rows of a day (key, totals, expected checks, coverage %, target %), floats to 9 significant
+    digits: PostgreSQL's parallel SUM adds floats in no fixed order, so the same rows can give averages that
+    differ in the last bits."""
+
+    def rounded(value: Any) -> Any:
         return float(f"{value:.9g}") if isinstance(value, float) else value
 
     store = MonitoringStore(url)
@@ -111,11 +117,11 @@ def test_rematerializing_a_partition_does_not_double_count(populated: tuple[str,
     md = event.materialization.metadata
     assert event.materialization.partition == "2026-03-03"
     assert md["dagster/row_count"].value == len(rows_once)
-    table = md["day"].value
-    assert {r.data["contract"] for r in table.records} == {"contract_00", "contract_01", "contract_02", "retired"}
-    checks = sum(r.data["total"] for r in table.records)
+    records = table_records(md, "day")
+    assert {r.data["contract"] for r in records} == {"contract_00", "contract_01", "contract_02", "retired"}
+    checks = sum(record_number(r, "total") for r in records)
     assert md["floe/checks"].value == checks == sum(tot["total"] for _, tot, *_ in rows_once)
-    assert [r.data["contract"] for r in table.records if r.data["expected"] is None] == ["retired"]
+    assert [r.data["contract"] for r in records if r.data["expected"] is None] == ["retired"]
 
 
 def test_a_partition_range_is_one_run_with_per_day_materializations(populated: tuple[str, History]) -> None:
@@ -134,7 +140,10 @@ def test_a_partition_range_is_one_run_with_per_day_materializations(populated: t
         assert result.success
         events = result.get_asset_materialization_events()
         materialized = instance.get_materialized_partitions(asset.key)
-    by_partition = {e.materialization.partition: e.materialization.metadata for e in events}
+    by_partition: dict[str, Mapping[str, dg.MetadataValue]] = {}
+    for e in events:
+        assert e.materialization.partition is not None
+        by_partition[e.materialization.partition] = e.materialization.metadata
     assert sorted(by_partition) == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
     for key, md in by_partition.items():
         day = date.fromisoformat(key)
@@ -168,7 +177,7 @@ def test_a_day_past_retention_is_not_aggregated_again(populated: tuple[str, Hist
         result = _materialize(asset, url, instance, partition=day.isoformat())
     assert result.success
     [event] = result.get_asset_materialization_events()
-    assert "retention" in event.materialization.metadata["floe/skipped"].value
+    assert "retention" in text(event.materialization.metadata, "floe/skipped")
     assert _rows(url, day) == kept  # not replaced by the zeros the deleted rows would give
 
 
@@ -215,11 +224,12 @@ def test_retention_job_deletes_old_rows_and_keeps_aggregates(populated: tuple[st
             no_contracts(config), config, running=True, settings=SETTINGS, clock=lambda: NOW + timedelta(days=1)
         )
         [job] = [j for j in sla.jobs or () if j.name == CLEANUP_JOB]
+        assert isinstance(job, dg.JobDefinition)
         # Frozen at NOW + 1 day with a 1-day retention: every generated row (before NOW) is past the window.
         result = job.execute_in_process(resources={"floe_store": MonitoringStoreResource(db_url=url)})
         assert result.success
         [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
-        md = output.event_specific_data.metadata  # type: ignore[union-attr]
+        md = output.step_output_data.metadata
         assert md["floe/results_deleted"].value == len(h.results)
         assert md["floe/violations_deleted"].value == len(h.violations)
         assert store.results.check_results() == [] and store.results.violations() == []
@@ -255,7 +265,7 @@ def test_code_location_has_the_sla_asset_and_schedules(tmp_path: Path, monkeypat
     specs = {s.key: s for s in defs.resolve_all_asset_specs()}
     sla = specs[dg.AssetKey("contract_sla_daily")]
     assert sla.group_name == "floe" and sla.partitions_def is not None
-    assert sla.partitions_def.get_first_partition_key() == "2026-01-01"  # type: ignore[union-attr]
+    assert sla.partitions_def.get_first_partition_key() == "2026-01-01"
     assert defs.resolve_schedule_def(SLA_SCHEDULE).default_status == dg.DefaultScheduleStatus.RUNNING
     cleanup = defs.resolve_job_def(CLEANUP_JOB)  # the retention job, scheduled by the retention schedule
     assert [node.name for node in cleanup.nodes] == ["floe_retention_cleanup"]

@@ -16,8 +16,6 @@ import pytest
 
 from floe_monitoring_defs.checks import availability
 from floe_monitoring_defs.checks.availability import (
-    AvailabilityWindow,
-    PingResult,
     classify_failure,
     error_budget_consumed_pct,
     evaluate_availability,
@@ -27,6 +25,7 @@ from floe_monitoring_defs.checks.availability import (
 from floe_monitoring_defs.config import SeverityThresholds
 from floe_monitoring_defs.contracts.model import TableRef
 from floe_monitoring_defs.models import CheckStatus, ViolationSeverity, ViolationType
+from floe_monitoring_defs.models.availability import AvailabilityWindow, PingResult
 from floe_monitoring_defs.sources.base import (
     CatalogNotConfiguredError,
     SourceUnavailableError,

@@ -63,7 +63,8 @@ def test_strict_contract_maps_table_columns_and_slas() -> None:
     assert (t.ref.catalog, t.ref.catalog_url, t.ref.warehouse) == ("prod", "http://127.0.0.1:8181", "s3://wh")
     assert [col.physical_name for col in t.columns] == ["order_id", "email", "amount", "updated_at"]
     assert t.primary_key == ("order_id",)
-    assert t.column("amount").physical_type == "DECIMAL(12,2)"  # type: ignore[union-attr]
+    amount = t.column("amount")
+    assert amount is not None and amount.physical_type == "DECIMAL(12,2)"
     assert t.freshness_column == "updated_at"
     assert c.freshness is not None and c.freshness.threshold == timedelta(hours=6)
     assert c.availability is not None and c.availability.target_pct == pytest.approx(99.9)
@@ -76,8 +77,10 @@ def test_floe_dialect_is_accepted() -> None:
     assert c.dialect == "floe"
     [t] = c.tables
     assert t.ref.identifier == "analytics.customer_360.mart_customer_360"
-    assert t.column("lifetime_value").logical_type == "number"  # type: ignore[union-attr]
-    assert t.column("lifetime_value").physical_type == "DECIMAL(12,2)"  # type: ignore[union-attr]
+    ltv = t.column("lifetime_value")
+    assert ltv is not None
+    assert ltv.logical_type == "number"
+    assert ltv.physical_type == "DECIMAL(12,2)"
     assert c.freshness is not None and c.freshness.threshold == timedelta(hours=6)
     assert c.owners == ("analytics-team@acme.com",)
     assert {r.type for r in t.quality_rules} == {"format", "constraint", "null_check"}

@@ -4,7 +4,7 @@ import pytest
 
 from floe_monitoring_defs.checks.schema_drift import evaluate_schema_drift, expected_type, type_compatible
 from floe_monitoring_defs.contracts.model import ExpectedColumn, MonitoredTable, TableRef
-from floe_monitoring_defs.models import CheckStatus, ViolationSeverity
+from floe_monitoring_defs.models import CheckOutcome, CheckStatus, ViolationSeverity
 from floe_monitoring_defs.sources.base import ColumnInfo, TableSchemaInfo
 
 S = ViolationSeverity
@@ -35,7 +35,9 @@ def actual(*cols: tuple[str, int, str, bool], ids: tuple[str, ...] = ("id",)) ->
 BASE = (("id", 1, "int", True), ("name", 2, "string", False), ("amount", 3, "decimal(10, 2)", False))
 
 
-def kinds(schema: TableSchemaInfo | None, contract: MonitoredTable = CONTRACT, baseline: dict[str, int] | None = None):  # type: ignore[no-untyped-def]
+def kinds(
+    schema: TableSchemaInfo | None, contract: MonitoredTable = CONTRACT, baseline: dict[str, int] | None = None
+) -> tuple[CheckOutcome, list[tuple[str, str | None, ViolationSeverity]]]:
     out, _ = evaluate_schema_drift(contract, schema, baseline)
     return out, [(f.kind, f.element, f.severity) for f in out.findings]
 

@@ -7,7 +7,7 @@ import pytest
 from floe_monitoring_defs.checks.freshness import evaluate_freshness, format_age
 from floe_monitoring_defs.checks.severity import consumption_severity, escalate
 from floe_monitoring_defs.config import SeverityThresholds
-from floe_monitoring_defs.models import CheckStatus, ViolationSeverity
+from floe_monitoring_defs.models import CheckOutcome, CheckStatus, ViolationSeverity
 from floe_monitoring_defs.sources.base import FreshnessReading
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -15,7 +15,7 @@ T = SeverityThresholds()
 S = ViolationSeverity
 
 
-def grade(age: timedelta, tolerance: float = 60, column: str | None = "updated_at", hide: bool = False):  # type: ignore[no-untyped-def]
+def grade(age: timedelta, tolerance: float = 60, column: str | None = "updated_at", hide: bool = False) -> CheckOutcome:
     reading = FreshnessReading(NOW - age, "column_bounds" if column else "snapshot", column=column)
     return evaluate_freshness(
         reading,

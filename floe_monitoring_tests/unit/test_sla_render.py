@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from floe_monitoring_defs.sla import Totals
+from floe_monitoring_defs.sla import SLAComplianceReport, Totals
 from floe_monitoring_defs.sla.build import ContractPeriod, build_report
 from floe_monitoring_defs.sla.render import format_duration, format_report, format_spec_table
 
@@ -33,7 +33,7 @@ availability              200      195        5        97.5%       stable
 ================================================================================"""
 
 
-def _report() -> object:
+def _report() -> SLAComplianceReport:
     bounds = [MIDNIGHT - timedelta(days=7 * (4 - i)) for i in range(5)]
     weeks = [{"freshness": Totals(total=100, passed=p)} for p in (80, 85, 90, 95)]
     return build_report(
@@ -60,11 +60,11 @@ def _report() -> object:
 
 def test_spec_table_is_exact() -> None:
     rep = _report()
-    assert "\n".join(format_spec_table(rep)) == SPEC_TABLE  # type: ignore[arg-type]
+    assert "\n".join(format_spec_table(rep)) == SPEC_TABLE
 
 
 def test_extras_follow_within_80_columns() -> None:
-    text = format_report(_report())  # type: ignore[arg-type]
+    text = format_report(_report())
     assert text.startswith(SPEC_TABLE + "\n")
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 80
@@ -77,6 +77,6 @@ def test_extras_follow_within_80_columns() -> None:
 
 
 def test_unknown_coverage_and_durations() -> None:
-    rep = _report().model_copy(update={"monitoring_coverage_pct": None})  # type: ignore[attr-defined]
+    rep = _report().model_copy(update={"monitoring_coverage_pct": None})
     assert "Monitoring Coverage: -" in format_spec_table(rep)
     assert [format_duration(s) for s in (None, 45, 750, 3725, 200000)] == ["-", "45s", "12m 30s", "1h 02m", "2d 7h"]
