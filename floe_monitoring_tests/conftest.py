@@ -98,6 +98,21 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
         )
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_dagster_state_storage() -> Iterator[None]:
+    """Each test starts without a defs-state storage left behind by an earlier test's Dagster instance.
+
+    Dagster 1.13's `DagsterInstance.__enter__` puts the instance's defs-state storage in a context variable
+    and `__exit__` does not reset it, so a later definitions load outside any instance (`build_defs()`,
+    `validate_loadable`) reads the storage of a disposed instance whose temp directory is gone ("unable to
+    open database file", "Attempted to resolve undefined DagsterInstance weakref"), depending on test order.
+    """
+    from dagster._core.storage.defs_state.base import set_defs_state_storage  # no public API resets it
+
+    with set_defs_state_storage(None):
+        yield
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """URL of database `floe_test` on a throwaway PostgreSQL cluster (127.0.0.1, free port, trust auth)."""

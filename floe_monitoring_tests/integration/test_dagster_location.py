@@ -223,7 +223,7 @@ def test_dagster_definitions_validate_cli(location: Path) -> None:
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m", "floe_monitoring_defs"],
         capture_output=True,
         text=True,
-        cwd=REPO,
+        cwd=location.parent,  # not the repo: Dagster loads a `.env` from the working directory (`floe demo` writes one)
         timeout=180,
         env={**os.environ},
     )

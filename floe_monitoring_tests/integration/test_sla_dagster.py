@@ -43,7 +43,6 @@ def no_contracts(config: MonitoringConfig) -> Plan:
     return plan_checks(LoadReport((), ()), config, check_kinds())
 
 
-REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)
 SETTINGS = SLASettings(start_date=date(2026, 1, 1))
 
@@ -187,14 +186,11 @@ def test_schedules_and_jobs() -> None:
     defs = dg.Definitions.merge(
         sla, dg.Definitions(resources={"floe_store": MonitoringStoreResource(db_url="sqlite:///unused.db")})
     )
-    # Loaded inside an instance: Dagster leaves the defs-state storage of the last instance a test entered in a
-    # context variable (DagsterInstance.__exit__ does not reset it), and a load outside any instance may then
-    # reach a collected one ("Attempted to resolve undefined DagsterInstance weakref"), depending on GC.
+    dg.Definitions.validate_loadable(defs)
+    schedule = defs.resolve_schedule_def(SLA_SCHEDULE)
+    assert schedule.cron_schedule == "15 0 * * *" and schedule.execution_timezone == "UTC"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     with dg.instance_for_test() as instance:
-        dg.Definitions.validate_loadable(defs)
-        schedule = defs.resolve_schedule_def(SLA_SCHEDULE)
-        assert schedule.cron_schedule == "15 0 * * *" and schedule.execution_timezone == "UTC"
-        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
         ctx = dg.build_schedule_context(
             instance=instance,
             repository_def=defs.get_repository_def(),
@@ -316,7 +312,7 @@ def test_dagster_asset_materialize_cli_with_a_partition_range(tmp_path: Path) ->
                 ],
                 capture_output=True,
                 text=True,
-                cwd=REPO,
+                cwd=tmp_path,  # not the repo: Dagster loads a `.env` from there (`floe demo` writes one)
                 env=env,
                 timeout=300,
             )
