@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ class TableRef:
 
 @dataclass(frozen=True)
 class ExpectedColumn:
-    """One top-level column the contract promises."""
+    """One column the contract promises: a top-level property, or (in `children` / `items`) a nested one."""
 
     name: str
     physical_name: str
@@ -41,12 +41,24 @@ class ExpectedColumn:
     required: bool = False
     primary_key: bool = False
     classification: str | None = None
-    field_id: int | None = None  # explicit Iceberg field id (customProperties `floe.iceberg_field_id`)
+    field_id: int | None = None  # explicit Iceberg field id (customProperties `icebergFieldId` / `floe.iceberg_field_id`)
     description: str | None = None
+    unique: bool = False
+    primary_key_position: int | None = None  # order within a composite primary key (ODCS primaryKeyPosition)
+    # ODCS logicalTypeOptions as written: minimum, maximum, exclusiveMinimum, exclusiveMaximum (numbers, dates,
+    # timestamps), minLength, maxLength, pattern, format (strings), precision / scale, ...
+    logical_type_options: dict[str, Any] = field(default_factory=dict)
+    children: tuple[ExpectedColumn, ...] = ()  # `logicalType: object` with `properties`: the struct's fields
+    items: ExpectedColumn | None = None  # `logicalType: array` with `items`: the element
+    path: str = ""  # where it sits: "address.city", "tags[]", "tags[].code"; "" means `physical_name`
 
     @property
     def sensitive(self) -> bool:
         return (self.classification or "").lower() in SENSITIVE_CLASSIFICATIONS
+
+    @property
+    def column_path(self) -> str:
+        return self.path or self.physical_name
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,9 @@ class MonitoredTable:
 
     @property
     def primary_key(self) -> tuple[str, ...]:
-        return tuple(c.physical_name for c in self.columns if c.primary_key)
+        """The key columns, in `primaryKeyPosition` order (declaration order where no position is given)."""
+        keyed = [(c.primary_key_position, i, c.physical_name) for i, c in enumerate(self.columns) if c.primary_key]
+        return tuple(name for _, _, name in sorted(keyed, key=lambda k: (k[0] is None, k[0] or 0, k[1])))
 
     def column(self, physical_name: str) -> ExpectedColumn | None:
         for c in self.columns:
@@ -92,6 +106,8 @@ class MonitoredTable:
 
 @dataclass(frozen=True)
 class FreshnessSLA:
+    """ODCS `latency` (v3) or `freshness`: the newest data is at most `threshold` old."""
+
     threshold: timedelta
     text: str
     element: str | None = None
@@ -101,6 +117,62 @@ class FreshnessSLA:
 class AvailabilitySLA:
     target_pct: float
     text: str
+
+
+@dataclass(frozen=True)
+class FrequencySLA:
+    """ODCS `frequency`: the table gets a data-changing snapshot at least every `interval`."""
+
+    interval: timedelta
+    text: str
+
+
+@dataclass(frozen=True)
+class RetentionSLA:
+    """ODCS `retention`: data is kept at least `period`; `element` is the timestamp column whose oldest value
+    shows how far back the table reaches (None: the oldest snapshot still readable)."""
+
+    period: timedelta
+    text: str
+    element: str | None = None
+
+
+@dataclass(frozen=True)
+class DeadlineSLA:
+    """ODCS `timeOfAvailability`: every day by `time_of_day` (in `timezone`, UTC unless the contract says
+    otherwise) a data-changing snapshot exists since the previous deadline."""
+
+    time_of_day: time
+    timezone: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LifecycleSLA:
+    """ODCS `endOfSupport` / `endOfLife`: dates after which the data product is unsupported / retired."""
+
+    end_of_support: date | None = None
+    end_of_life: date | None = None
+    notice: timedelta = timedelta(days=30)  # INFO this long ahead of the first date
+
+
+@dataclass(frozen=True)
+class ResponseSLA:
+    """ODCS `timeToDetect`, `timeToNotify`, `timeToRepair`: promises about the monitor and the team,
+    measured from the monitor's own history and reported by `floe sla report`."""
+
+    time_to_detect: timedelta | None = None
+    time_to_notify: timedelta | None = None
+    time_to_repair: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class NotMonitored:
+    """A promise of the contract that floe does not check, and why (shown, never silently dropped)."""
+
+    field: str  # e.g. slaProperties[3], schema[0].quality[1]
+    what: str  # e.g. "slaProperty generalAvailability", "quality rule no_gaps (type custom)"
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -120,6 +192,15 @@ class MonitoredContract:
     consumers: tuple[str, ...] = ()
     freshness: FreshnessSLA | None = None
     availability: AvailabilitySLA | None = None
+    frequency: FrequencySLA | None = None
+    retention: RetentionSLA | None = None
+    time_of_availability: DeadlineSLA | None = None
+    lifecycle: LifecycleSLA | None = None
+    response: ResponseSLA | None = None
+    # Cron schedules an SLA sets for its check (ODCS `scheduler: cron` + `schedule`), by check kind name.
+    schedules: dict[str, str] = field(default_factory=dict)
+    not_monitored: tuple[NotMonitored, ...] = ()
+    api_version: str | None = None  # the ODCS apiVersion the file declares (None: floe dialect)
     monitoring_overrides: dict[str, Any] = field(default_factory=dict)
     dialect: str = "odcs"  # odcs | floe
 
