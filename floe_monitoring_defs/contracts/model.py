@@ -20,6 +20,7 @@ class TableRef:
     catalog: str | None = None
     catalog_url: str | None = None
     warehouse: str | None = None
+    metadata_location: str | None = None  # a table given by its metadata file (servers of type s3 / local)
 
     @property
     def identifier(self) -> str:
