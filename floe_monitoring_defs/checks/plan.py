@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from floe_monitoring_defs.cadence import effective_interval
+from floe_monitoring_defs.cadence import cron_interval, effective_interval
 from floe_monitoring_defs.checks.kind import CheckKind, Target
 from floe_monitoring_defs.config import ConfigError, MonitoringConfig
 from floe_monitoring_defs.contracts.model import ContractError, LoadReport, MonitoredContract
@@ -23,12 +23,21 @@ class CheckGroup:
     """Checks of one type that share a cadence; each becomes one or more steps."""
 
     check_type: ViolationType
-    minutes: int
+    minutes: int  # the interval; with `cron`, its even spacing (0 when uneven)
     targets: tuple[Target, ...]
+    cron: str | None = None  # set by an SLA's own `scheduler: cron` + `schedule` (ODCS)
 
     @property
     def name(self) -> str:
+        if self.cron is not None:
+            return f"{self.check_type.value}_cron_{cron_slug(self.cron)}"
         return f"{self.check_type.value}_every_{self.minutes}m"
+
+
+def cron_slug(cron: str) -> str:
+    """A cron expression as a name part: `0 6 * * *` -> `0_6_x_x_x` (`*` x, `/` s, `,` c, `-` t)."""
+    table = str.maketrans({"*": "x", "/": "s", ",": "c", "-": "t", " ": "_"})
+    return "_".join(cron.split()).translate(table)
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,8 @@ class PlannedContract:
 
     contract: MonitoredContract
     config: MonitoringConfig
-    intervals: Mapping[str, int]  # kind name -> minutes (only kinds that apply)
+    intervals: Mapping[str, int | None]  # kind name -> minutes (only kinds that apply; None: an uneven cron)
+    crons: Mapping[str, str]  # kind name -> the cron an SLA of the contract sets for it
 
     @property
     def scheduled(self) -> bool:
@@ -85,7 +95,7 @@ def check_kind_keys(config: MonitoringConfig, kinds: Mapping[str, type[CheckKind
 
 def plan_checks(report: LoadReport, config: MonitoringConfig, kinds: Mapping[str, type[CheckKind]]) -> Plan:
     """Group every (contract, table) by check type and cadence; a bad per-contract override is a load error."""
-    buckets: dict[tuple[str, int], list[Target]] = {}
+    buckets: dict[tuple[str, int, str], list[Target]] = {}
     planned: list[PlannedContract] = []
     errors = list(report.errors)
     for contract in report.contracts:
@@ -94,21 +104,28 @@ def plan_checks(report: LoadReport, config: MonitoringConfig, kinds: Mapping[str
             cfg = config.merged(contract.monitoring_overrides, where)
             if contract.monitoring_overrides:
                 check_kind_keys(cfg, kinds, where)
-            intervals = {
-                name: effective_interval(kind.interval_minutes(cfg))
-                for name, kind in kinds.items()
-                if kind.applies(contract)
+            applicable = [name for name, kind in kinds.items() if kind.applies(contract)]
+            crons = {name: contract.schedules[name] for name in applicable if name in contract.schedules}
+            intervals: dict[str, int | None] = {
+                name: effective_interval(kinds[name].interval_minutes(cfg)) for name in applicable if name not in crons
             }
         except (ConfigError, ValueError) as exc:
             errors.append(ContractError(contract.source, "customProperties.floe.monitoring", str(exc)))
             continue
-        planned.append(PlannedContract(contract, cfg, intervals))
+        try:
+            intervals.update({name: cron_interval(cron) for name, cron in crons.items()})
+        except ValueError as exc:
+            errors.append(ContractError(contract.source, "slaProperties.schedule", f"unsupported cron: {exc}"))
+            continue
+        planned.append(PlannedContract(contract, cfg, intervals, crons))
         if not cfg.enabled:
             continue
         for name, minutes in intervals.items():
-            buckets.setdefault((name, minutes), []).extend((contract, t) for t in contract.tables)
+            key = (name, minutes or 0, crons.get(name, ""))
+            buckets.setdefault(key, []).extend((contract, t) for t in contract.tables)
     groups = tuple(
-        CheckGroup(ViolationType(name), minutes, tuple(targets)) for (name, minutes), targets in sorted(buckets.items())
+        CheckGroup(ViolationType(name), minutes, tuple(targets), cron or None)
+        for (name, minutes, cron), targets in sorted(buckets.items())
     )
     kept = LoadReport(tuple(p.contract for p in planned), tuple(errors))
     return Plan(groups, tuple(planned), kept, dict(kinds))

@@ -42,7 +42,9 @@ class ExpectedColumn:
     required: bool = False
     primary_key: bool = False
     classification: str | None = None
-    field_id: int | None = None  # explicit Iceberg field id (customProperties `icebergFieldId` / `floe.iceberg_field_id`)
+    field_id: int | None = (
+        None  # explicit Iceberg field id (customProperties `icebergFieldId` / `floe.iceberg_field_id`)
+    )
     description: str | None = None
     unique: bool = False
     primary_key_position: int | None = None  # order within a composite primary key (ODCS primaryKeyPosition)

@@ -40,17 +40,27 @@ def build_definitions(
     jobs = []
     schedules: list[dg.ScheduleDefinition] = []
     for group in plan.groups:
-        tags = {"floe/check_type": group.check_type.value, "floe/interval_minutes": str(group.minutes)}
+        tags = {"floe/check_type": group.check_type.value}
+        if group.cron is None:
+            tags["floe/interval_minutes"] = str(group.minutes)
+            every = f"every {group.minutes} min"
+        else:
+            tags["floe/cron"] = group.cron
+            every = f"on cron {group.cron!r} (the contract's own SLA schedule)"
         name = f"{group.name}_checks"
         jobs.append(
             dg.define_asset_job(
                 name,
                 selection=dg.AssetSelection.checks(*check_defs[group.name]),
                 tags=tags,
-                description=f"{group.check_type.value} checks every {group.minutes} min",
+                description=f"{group.check_type.value} checks {every}",
             )
         )
-        schedules.append(no_overlap_schedule(f"{group.name}_schedule", name, group.minutes, running=running, tags=tags))
+        schedules.append(
+            no_overlap_schedule(
+                f"{group.name}_schedule", name, group.minutes, running=running, tags=tags, cron=group.cron
+            )
+        )
     jobs.append(
         dg.define_asset_job(
             REGISTRY_JOB,

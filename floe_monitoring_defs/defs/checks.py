@@ -119,7 +119,7 @@ def build_multi_check(
         specs=specs,
         name=f"{group.name}{suffix}",
         can_subset=True,
-        description=f"{kind.description} (every {group.minutes} min)",
+        description=f"{kind.description} ({f'on cron {group.cron}' if group.cron else f'every {group.minutes} min'})",
         op_tags={"floe/check_type": check_name},
         # Resources by key (Dagster cannot mix decorator keys with typed parameters, and the channel
         # resources are only known from the config).

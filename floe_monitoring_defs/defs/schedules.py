@@ -21,9 +21,12 @@ IN_FLIGHT = [
 
 
 def no_overlap_schedule(
-    name: str, job_name: str, minutes: int, *, running: bool, tags: dict[str, str]
+    name: str, job_name: str, minutes: int, *, running: bool, tags: dict[str, str], cron: str | None = None
 ) -> dg.ScheduleDefinition:
-    crons = crons_for_interval(minutes)
+    """A schedule of `job_name` every `minutes` (or on `cron`, an SLA's own schedule) that skips a tick while
+    the previous run of the job is still going (FR-006)."""
+    crons = [cron] if cron is not None else crons_for_interval(minutes)
+    every = f"on cron {cron!r}" if cron is not None else f"every {minutes} minutes"
 
     @dg.schedule(
         name=name,
@@ -31,7 +34,7 @@ def no_overlap_schedule(
         cron_schedule=crons if len(crons) > 1 else crons[0],
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED,
-        description=f"Runs {job_name} every {minutes} minutes; skips a tick while the previous run is going",
+        description=f"Runs {job_name} {every}; skips a tick while the previous run is going",
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         busy = context.instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=IN_FLIGHT), limit=1)

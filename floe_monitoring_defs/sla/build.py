@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from floe_monitoring_defs.contracts.model import ResponseSLA
 from floe_monitoring_defs.models import SEVERITIES, Totals, ViolationType
 from floe_monitoring_defs.sla.compliance import DEFAULT_TARGET_PCT, compute_trend, error_budget, mean, total_of
 from floe_monitoring_defs.sla.model import (
     CheckTypeSummary,
     ErrorBudget,
+    ResponsePromise,
     SLAComplianceReport,
     WeeklyBucket,
 )
@@ -32,6 +34,8 @@ class ContractPeriod:
     weeks: Sequence[tuple[datetime, datetime, Mapping[str, Totals]]]  # four buckets, oldest first
     targets: Mapping[str, float]
     resolutions: Mapping[str, Sequence[float]]  # incident resolution seconds
+    notifications: Mapping[str, Sequence[float]] = field(default_factory=dict)  # detection -> first delivery
+    response: ResponseSLA | None = None  # the contract's timeToDetect / timeToNotify / timeToRepair
     days_from_aggregates: int = 0
     days_from_raw_rows: int = 0
     default_target_pct: float = DEFAULT_TARGET_PCT
@@ -103,6 +107,7 @@ def build_report(p: ContractPeriod) -> SLAComplianceReport:
     freshness = p.totals.get(ViolationType.FRESHNESS.value)
     quality_weekly = [None if w.quality_score_avg is None else w.quality_score_avg * 100.0 for w in weeks]
     all_resolved = [s for ctype in p.resolutions for s in p.resolutions[ctype]]
+    all_notified = [s for ctype in p.notifications for s in p.notifications[ctype]]
     return SLAComplianceReport(
         contract_name=p.contract_name,
         period_start=p.period_start,
@@ -126,6 +131,33 @@ def build_report(p: ContractPeriod) -> SLAComplianceReport:
         weekly=weeks,
         mttd_seconds=overall.mttd_seconds,
         mttr_seconds=mean(all_resolved),
+        mttn_seconds=mean(all_notified),
+        notifications=len(all_notified),
+        response_promises=_promises(p.response, overall, all_notified, all_resolved),
         days_from_aggregates=p.days_from_aggregates,
         days_from_raw_rows=p.days_from_raw_rows,
     )
+
+
+def _promises(
+    response: ResponseSLA | None, overall: Totals, notified: Sequence[float], resolved: Sequence[float]
+) -> list[ResponsePromise]:
+    """Each response promise of the contract against the mean the period measured (met: mean <= target)."""
+    if response is None:
+        return []
+    measured = (
+        ("timeToDetect", response.time_to_detect, overall.mttd_seconds, overall.detections),
+        ("timeToNotify", response.time_to_notify, mean(notified), len(notified)),
+        ("timeToRepair", response.time_to_repair, mean(resolved), len(resolved)),
+    )
+    return [
+        ResponsePromise(
+            promise=name,
+            target_seconds=target.total_seconds(),
+            measured_seconds=value,
+            samples=samples,
+            met=None if value is None else value <= target.total_seconds(),
+        )
+        for name, target, value, samples in measured
+        if target is not None
+    ]

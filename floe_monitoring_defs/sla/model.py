@@ -107,6 +107,20 @@ class CheckTypeSummary(BaseModel):
     weekly: list[WeeklyBucket] = Field(default_factory=list)
 
 
+class ResponsePromise(BaseModel):
+    """An ODCS promise about the response to problems (`timeToDetect`, `timeToNotify`, `timeToRepair`) against
+    what the monitor's own history measured over the period: mean detection delay (MTTD), mean time from
+    detection to the first delivered alert (MTTN), mean incident resolution (MTTR)."""
+
+    model_config = _FROZEN
+
+    promise: str  # timeToDetect | timeToNotify | timeToRepair
+    target_seconds: float = Field(ge=0)
+    measured_seconds: float | None = Field(default=None, ge=0)  # None: nothing to measure in the period
+    samples: int = Field(0, ge=0)
+    met: bool | None = None  # None when nothing was measured
+
+
 class SLAComplianceReport(BaseModel):
     """SLA compliance of one contract over a window (spec 7.7 fields first)."""
 
@@ -135,6 +149,9 @@ class SLAComplianceReport(BaseModel):
     weekly: list[WeeklyBucket] = Field(default_factory=list)
     mttd_seconds: float | None = Field(default=None, ge=0)
     mttr_seconds: float | None = Field(default=None, ge=0)
+    mttn_seconds: float | None = Field(default=None, ge=0)  # detection -> first delivered alert
+    notifications: int = Field(0, ge=0)
+    response_promises: list[ResponsePromise] = Field(default_factory=list)
     days_from_aggregates: int = Field(0, ge=0)
     days_from_raw_rows: int = Field(0, ge=0)  # today (partial) and any day not aggregated yet
 

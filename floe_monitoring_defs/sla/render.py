@@ -135,7 +135,15 @@ def format_extras(report: SLAComplianceReport) -> list[str]:
         "",
         f"MTTD (last pass -> detected failure): {format_duration(report.mttd_seconds)} ({detections} detections)",
         f"MTTR (incident opened -> resolved):   {format_duration(report.mttr_seconds)} ({resolved} incidents)",
+        f"MTTN (detected -> first delivery):    {format_duration(report.mttn_seconds)} "
+        f"({report.notifications} alerts delivered)",
     ]
+    for p in report.response_promises:
+        verdict = "not measured" if p.met is None else "met" if p.met else "MISSED"
+        lines.append(
+            f"{p.promise + ' promise':<22}{format_duration(p.target_seconds):>10}   measured "
+            f"{format_duration(p.measured_seconds):>10} over {p.samples}: {verdict}"
+        )
     lines += _weekly(report)
     lines.append(RULE)
     return lines

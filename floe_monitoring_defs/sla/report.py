@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
+from floe_monitoring_defs.contracts.model import ResponseSLA
 from floe_monitoring_defs.models import Expectation, Key, Totals, ensure_utc, utcnow
 from floe_monitoring_defs.sla.build import ContractPeriod, build_report
 from floe_monitoring_defs.sla.compliance import DEFAULT_TARGET_PCT
@@ -58,10 +59,18 @@ class SLAReporter:
         self.clock = clock
 
     def report(
-        self, contract: str, window: ReportWindow | str | int = ReportWindow.WEEKLY, now: datetime | None = None
+        self,
+        contract: str,
+        window: ReportWindow | str | int = ReportWindow.WEEKLY,
+        now: datetime | None = None,
+        response: ResponseSLA | None = None,
     ) -> SLAComplianceReport:
-        """The report of one contract; `ReportError` when the store has nothing on it in the window."""
-        found = self.reports(window, now=now, contract=contract)
+        """The report of one contract; `ReportError` when the store has nothing on it in the window.
+
+        `response`: the contract's timeToDetect / timeToNotify / timeToRepair promises, reported against what
+        the period measured (the store keeps results, not contracts, so the caller hands them in).
+        """
+        found = self.reports(window, now=now, contract=contract, responses={contract: response} if response else None)
         if not found:
             name, days = window_days(window)
             end = ensure_utc(now) if now is not None else self.clock()
@@ -77,8 +86,10 @@ class SLAReporter:
         window: ReportWindow | str | int = ReportWindow.WEEKLY,
         now: datetime | None = None,
         contract: str | None = None,
+        responses: Mapping[str, ResponseSLA] | None = None,
     ) -> list[SLAComplianceReport]:
-        """One report per contract with data in the window (only `contract` when given), by name."""
+        """One report per contract with data in the window (only `contract` when given), by name; `responses`:
+        each contract's response promises (see `report`)."""
         name, days = window_days(window)
         generated = self.clock()
         end = ensure_utc(now) if now is not None else generated
@@ -112,6 +123,8 @@ class SLAReporter:
         by_contract = _by_contract(window_totals)
         weekly = [_by_contract(w) for w in weeks]
         resolved = _by_contract(resolutions)
+        notified = _by_contract(self.aggregates.notification_delays(start, end, contract))
+        responses = responses or {}
         return [
             build_report(
                 ContractPeriod(
@@ -124,6 +137,8 @@ class SLAReporter:
                     weeks=[(week_bounds[i], week_bounds[i + 1], weekly[i].get(c, {})) for i in range(WEEKS)],
                     targets=targets.get(c, {}),
                     resolutions=resolved.get(c, {}),
+                    notifications=notified.get(c, {}),
+                    response=responses.get(c),
                     days_from_aggregates=agg_days,
                     days_from_raw_rows=raw_days,
                     default_target_pct=self.default_target_pct,

@@ -289,6 +289,33 @@ class AggregateRepository:
                 out.setdefault((name, vtype), []).append(max(0.0, seconds))
         return out
 
+    def notification_delays(
+        self, start: datetime, end: datetime, contract: str | None = None
+    ) -> dict[Key, list[float]]:
+        """Seconds from a violation entering the outbox (its detection, same transaction) to its first delivery
+        to any channel, for the violations detected in [start, end), per (contract, type). Violations never
+        delivered (suppressed, no route, still failing) are not counted."""
+        o, d = t.alert_outbox.c, t.alert_deliveries.c
+        q = (
+            sa.select(o.contract_name, o.violation_type, o.created_at, sa.func.min(d.delivered_at))
+            .join(t.alert_deliveries, d.outbox_id == o.id)
+            .where(
+                o.kind == "violation",
+                d.delivered_at.is_not(None),
+                o.created_at >= ensure_utc(start),
+                o.created_at < ensure_utc(end),
+            )
+            .group_by(o.id, o.contract_name, o.violation_type, o.created_at)
+        )
+        if contract is not None:
+            q = q.where(o.contract_name == contract)
+        out: dict[Key, list[float]] = {}
+        with self._db.transaction("reading alert deliveries") as conn:
+            for name, vtype, created, delivered in conn.execute(q):
+                seconds = (ensure_utc(delivered) - ensure_utc(created)).total_seconds()
+                out.setdefault((name, vtype), []).append(max(0.0, seconds))
+        return out
+
 
 # -- SQL -----------------------------------------------------------------------------------------
 
