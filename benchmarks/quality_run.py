@@ -26,10 +26,18 @@ Both paths must agree on every measured value (checked and printed). Runs are in
 (`--repeat`, default 3); the fastest wall and the lowest peak per path are kept. Timings are printed,
 never asserted.
 
+`--constraints` measures the cost of the contract's column constraints instead: the same floe run, and the
+same run with five constraint rules added to the contract's columns (issue 10: `required` on `id` and
+`created_at`, `unique` on `id`, `qty` in [1, 49] (`minimum` / `maximum`, provable from the manifests'
+bounds), and a `pattern` on `email`), printing both walls, the ratio (target <= 1.2x) and how each
+constraint was answered (`metadata`: manifests only; `scan`: rows read). The constraints are added to the
+model objects, so the measurement does not depend on how a loader spells them.
+
 Run from the repository root:
 
     /work/venv/bin/python benchmarks/quality_run.py                   # 5,000,000 rows (~20 s, 2 cores)
     /work/venv/bin/python benchmarks/quality_run.py --rows 50000 --repeat 1   # CI smoke test (~5 s)
+    /work/venv/bin/python benchmarks/quality_run.py --constraints --rows 10000000  # constraints' cost
 """
 
 from __future__ import annotations
@@ -150,6 +158,7 @@ def contract_doc(rows: int) -> dict[str, Any]:
         "id": "urn:bench:customers",
         "name": "customers",
         "version": "1.0.0",
+        "status": "active",
         "servers": [
             {
                 "server": "b",
@@ -216,6 +225,23 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+EMAIL_PATTERN = r"@example\.com$"
+
+
+def with_constraints(monitored: Any) -> Any:
+    """The contract's table with the five column constraints of `--constraints` added to its columns."""
+    from dataclasses import replace
+
+    added: dict[str, dict[str, Any]] = {
+        "id": {"required": True, "unique": True},
+        "created_at": {"required": True},
+        "qty": {"logical_type_options": {"minimum": 1, "maximum": 49}},
+        "email": {"logical_type_options": {"pattern": EMAIL_PATTERN}},
+    }
+    cols = tuple(replace(c, **added.get(c.physical_name, {})) for c in monitored.columns)
+    return replace(monitored, columns=cols)
+
+
 def measure(path: str, root: Path, rows: int) -> dict[str, Any]:
     # imports (not timed; the Parquet readers are imported lazily by pyiceberg's first scan otherwise)
     import pyarrow.compute as pc
@@ -228,16 +254,23 @@ def measure(path: str, root: Path, rows: int) -> dict[str, Any]:
     from floe_monitoring_defs.quality import load_engine
 
     [monitored] = parse_document(contract_doc(rows), "bench.yaml").tables
+    if path == "floe_constraints":
+        monitored = with_constraints(monitored)
     cat = load_catalog(root)
     engine = load_engine("duckdb")
     cat.load_table(IDENT)  # warm the catalog connection (both paths)
     before = _rss_mb()
     started = time.perf_counter()
     table = cat.load_table(IDENT)
-    if path == "floe":
+    if path in ("floe", "floe_constraints"):
         out = run_quality(table, monitored, engine, 0.8, SeverityThresholds())
         wall = time.perf_counter() - started
         by = {r["rule"]: r for r in out.details["rules"]}
+        constraints = {
+            r["rule"]: {"status": r["status"], "actual": r["actual"], "method": r["method"]}
+            for r in out.details["rules"]
+            if r["type"] == "column_constraint"
+        }
         metrics = {
             "email_null_pct": round(float(by["email_null_pct"]["actual"].split()[0]), 3),
             "status_invalid": int(by["status_valid"]["actual"].split()[0]),
@@ -245,7 +278,12 @@ def measure(path: str, root: Path, rows: int) -> dict[str, Any]:
             "row_count": int(by["row_count"]["actual"].split()[0]),
             "negative_amounts": int(by["no_negative_amounts"]["actual"]),
         }
-        extra = {"status": out.status.value, "score": out.measured_value, "columns_read": out.details["columns_read"]}
+        extra = {
+            "status": out.status.value,
+            "score": out.measured_value,
+            "columns_read": out.details["columns_read"],
+            "constraints": constraints,
+        }
     else:
         data = table.scan().to_arrow()
         n = data.num_rows
@@ -282,11 +320,15 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--measure", choices=["floe", "baseline"], help=argparse.SUPPRESS)
+    ap.add_argument("--constraints", action="store_true", help="measure the cost of the column constraints")
+    ap.add_argument("--measure", choices=["floe", "floe_constraints", "baseline"], help=argparse.SUPPRESS)
     ap.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
         print(RESULT_PREFIX + json.dumps(measure(args.measure, args.root, args.rows)))
+        return
+    if args.constraints:
+        constraints_mode(args.rows, args.files, args.repeat)
         return
     with tempfile.TemporaryDirectory(prefix="floe-quality-bench-") as tmp:
         root = Path(tmp)
@@ -337,6 +379,38 @@ def main() -> None:
     print(f"floe check: status {f['status']}, score {f['score']:.3f}")
     if not agree:
         raise SystemExit(1)
+
+
+def constraints_mode(rows: int, files: int, repeat: int) -> None:
+    """The floe run without and with the five column constraints, interleaved; best wall of each kept."""
+    with tempfile.TemporaryDirectory(prefix="floe-quality-bench-") as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        setup(root, rows, files)
+        setup_s = time.perf_counter() - t0
+        runs: dict[str, list[dict[str, Any]]] = {"floe": [], "floe_constraints": []}
+        for _ in range(repeat):
+            for path in runs:
+                runs[path].append(run_subprocess(path, root, rows))
+    plain, added = (min(rs, key=lambda r: r["wall"]) for rs in runs.values())
+    print(f"table: {rows:,} rows, {files} appends (setup {setup_s:.1f} s); {repeat} run(s) per variant, best kept")
+    print()
+    print(f"{'variant':<44}{'rules':>6}{'wall s':>9}{'peak MB':>10}")
+    n_added = len(added["constraints"])
+    print(f"{'floe, the contract as is':<44}{5:>6}{plain['wall']:>9.2f}{plain['peak_mb']:>10.0f}")
+    label = f"floe + the constraints ({n_added} rules)"
+    print(f"{label:<44}{5 + n_added:>6}{added['wall']:>9.2f}{added['peak_mb']:>10.0f}")
+    print(f"{'ratio (target <= 1.2x)':<44}{'':>6}{added['wall'] / plain['wall']:>8.2f}x")
+    print()
+    print(
+        f"walls of every run: floe {[round(r['wall'], 2) for r in runs['floe']]}, "
+        f"with constraints {[round(r['wall'], 2) for r in runs['floe_constraints']]}"
+    )
+    print(f"columns read: {', '.join(plain['columns_read'])} / with constraints: {', '.join(added['columns_read'])}")
+    for name, r in added["constraints"].items():
+        print(f"  {name:<28} {r['status']:<6} {r['actual'] or '':<10} method {r['method']}")
+    if plain["metrics"] != added["metrics"]:
+        raise SystemExit(f"the explicit rules measured differently: {plain['metrics']} vs {added['metrics']}")
 
 
 if __name__ == "__main__":

@@ -98,6 +98,28 @@ class AlertConfig(BaseModel):
     sensor_interval_seconds: int = Field(5, ge=1)  # alert_dispatch_sensor cadence
 
 
+class SchemaDriftConfig(BaseModel):
+    """Schema drift settings.
+
+    `unenforced_required`: the severity of a column the contract declares `required` while the Iceberg field is
+    optional (as Spark and dbt write every field). The table does not enforce the promise, but the data may keep
+    it: the quality check verifies it from the manifests' null counts. `off` reports nothing.
+    """
+
+    model_config = _FROZEN
+
+    unenforced_required: Literal["info", "warning", "off"] = "info"
+
+
+class ColumnConstraintConfig(BaseModel):
+    """Column constraints of the contract (required, unique, primary key, logicalTypeOptions) as quality rules."""
+
+    model_config = _FROZEN
+
+    enabled: bool = True
+    severity: ViolationSeverity = ViolationSeverity.ERROR  # of each generated rule (its weight follows it)
+
+
 BUILTIN_METRICS = frozenset(
     {
         "floe_contract_violations",
@@ -164,6 +186,11 @@ class MonitoringConfig(BaseModel):
     custom_metrics: list[CustomMetricDefinition] = Field(default_factory=list)
     quality_threshold: float = Field(0.8, ge=0, le=1)
     quality_engine: str = Field("duckdb", min_length=1)
+    # The score-below-threshold finding is at most as severe as the worst failed rule (one failed ERROR rule is
+    # not a CRITICAL); false grades the score by its own bands only.
+    quality_score_severity_cap: bool = True
+    column_constraints: ColumnConstraintConfig = Field(default_factory=ColumnConstraintConfig)
+    schema_drift: SchemaDriftConfig = Field(default_factory=SchemaDriftConfig)
 
     @model_validator(mode="after")
     def _metric_names(self) -> MonitoringConfig:
@@ -242,6 +269,10 @@ class Settings:
     config_path: Path | None
     db_url: str | None
     default_catalog: str | None
+    # Which of a contract's servers is this deployment's (its `environment` or `server` name).
+    server_environment: str | None = None
+    # pyiceberg catalog name per ODCS server type (glue, hive, trino, ...): FLOE_SERVER_CATALOGS=glue=prod,hive=hms
+    server_catalogs: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -252,4 +283,19 @@ class Settings:
             config_path=Path(config_path) if config_path else None,
             db_url=env.get("FLOE_MONITORING_DB_URL") or None,
             default_catalog=env.get("FLOE_CATALOG") or None,
+            server_environment=(env.get("FLOE_SERVER_ENVIRONMENT") or "").strip() or None,
+            server_catalogs=parse_server_catalogs(env.get("FLOE_SERVER_CATALOGS") or ""),
         )
+
+
+def parse_server_catalogs(text: str) -> tuple[tuple[str, str], ...]:
+    """`glue=prod_glue, hive=hms` -> (("glue", "prod_glue"), ("hive", "hms")); ConfigError naming the variable."""
+    pairs: list[tuple[str, str]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        kind, sep, catalog = (x.strip() for x in part.partition("="))
+        if not sep or not kind or not catalog:
+            raise ConfigError(f"FLOE_SERVER_CATALOGS: {part!r} is not <server type>=<pyiceberg catalog name>")
+        pairs.append((kind.lower(), catalog))
+    return tuple(pairs)

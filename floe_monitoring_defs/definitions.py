@@ -10,6 +10,7 @@ from floe_monitoring_defs.checks.registry import check_kinds
 from floe_monitoring_defs.config import Settings, load_config
 from floe_monitoring_defs.contracts.model import LoadReport
 from floe_monitoring_defs.contracts.registry import load_all
+from floe_monitoring_defs.contracts.servers import server_options
 from floe_monitoring_defs.defs import build_definitions
 from floe_monitoring_defs.store.registry import read_registrations
 from floe_monitoring_defs.telemetry.setup import configure_telemetry
@@ -19,7 +20,7 @@ log = logging.getLogger("floe_monitoring")
 
 def load_contracts_and_registrations(settings: Settings) -> LoadReport:
     """The contract files under the contracts directory, plus the contracts registered in the store (FR-004)."""
-    return load_all(settings.contracts_dir, read_registrations())
+    return load_all(settings.contracts_dir, read_registrations(), server_options(settings))
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:

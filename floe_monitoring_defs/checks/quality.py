@@ -1,14 +1,22 @@
 """Quality: grade a quality engine's rule results into a weighted score and findings (FR-015..018).
 
+The rules of a table are its explicit `quality` rules plus one rule per column constraint
+(`required`, `unique`, the primary key, `logicalTypeOptions`; `quality.constraints`), answered from the
+Iceberg manifests where they can be (`quality.metadata`) and by the engine otherwise; each rule's
+`method` (metadata | scan) is in the rules table.
+
 Score (0..1) = sum of the weights of the passed rules / sum of the weights of the evaluated rules.
 A rule's weight is its own (`customProperties` `weight` / `floe.weight`, floe dialect `weight`),
-else by severity: critical 3.0, error 2.0, warning 1.0, info 0.5 (severity defaults to error).
-Rules that errored or are not executable (`text`, `custom`) are reported in the details but neither
-pass nor fail.
+else by severity: critical 3.0, error 2.0, warning 1.0, info 0.5 (severity defaults to error;
+constraint rules take `column_constraints.severity`, default error). Rules that errored or cannot
+run (`text`, `custom`, constraints floe does not check) are listed with the reason but neither pass
+nor fail; a table with no rule that could run is SKIPPED with that reason, never PASS.
 
 Findings: one `rule_failed` per failed rule (the rule's severity), plus one `score_below_threshold`
 when the score is under the threshold: WARNING from `warning_pct` % of the threshold (90 % by
-default), ERROR from 50 %, CRITICAL below. The check FAILs when a finding is WARNING or above.
+default), ERROR from 50 %, CRITICAL below, and never above the worst failed rule's severity
+(`quality_score_severity_cap`, default on: one failed ERROR rule is an ERROR, not a CRITICAL). The
+check FAILs when a finding is WARNING or above.
 
 Messages carry counts, rates and the contract's own thresholds only, never a column's values
 (FR-025). An engine that is missing or cannot start makes the check SKIPPED (never a violation); a
@@ -24,7 +32,7 @@ from typing import Any
 from pyiceberg.table import Table
 
 from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, EvidenceTable, cell, scalar
-from floe_monitoring_defs.config import MonitoringConfig, SeverityThresholds
+from floe_monitoring_defs.config import ColumnConstraintConfig, MonitoringConfig, SeverityThresholds
 from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable, QualityRule
 from floe_monitoring_defs.models import (
     CheckOutcome,
@@ -35,12 +43,14 @@ from floe_monitoring_defs.models import (
     ViolationType,
     error_outcome,
 )
+from floe_monitoring_defs.quality.constraints import constraint_rules, has_constraints
 from floe_monitoring_defs.quality.engine import (
     QualityDataSource,
     QualityEngine,
     QualityEngineUnavailable,
     RuleResult,
 )
+from floe_monitoring_defs.quality.metadata import run_rules
 from floe_monitoring_defs.quality.operators import format_number
 from floe_monitoring_defs.quality.registry import load_engine
 from floe_monitoring_defs.sources.base import SourceError, TableNotFoundError
@@ -91,6 +101,7 @@ def _rule_detail(r: RuleResult) -> dict[str, Any]:
         "note": r.note,
         "source_path": r.source_path or None,
         "value": r.value,
+        "method": r.method,
     }
 
 
@@ -103,6 +114,7 @@ def evaluate_quality(
     engine: str | None = None,
     columns_read: Sequence[str] = (),
     snapshot_id: int | None = None,
+    severity_cap: bool = True,
 ) -> CheckOutcome:
     """Grade one table's rule results (pure)."""
     evaluated = [r for r in results if r.evaluated]
@@ -115,6 +127,7 @@ def evaluate_quality(
         "rules_failed": sum(1 for r in evaluated if r.passed is False),
         "rules_errored": len(errored),
         "rules_skipped": sum(1 for r in results if r.status == "skipped"),
+        "rules_from_metadata": sum(1 for r in results if r.method == "metadata"),
         "rows_checked": rows,
         "columns_read": list(columns_read),
         "engine": engine,
@@ -135,7 +148,11 @@ def evaluate_quality(
                 details={**details, "error": reason},
                 threshold=threshold,
             )
-        return skipped_outcome("no executable quality rule (only text or custom rules)", **details)
+        skipped = [r for r in results if r.status == "skipped"]
+        reason = f"no quality rule could run: {skipped[0].name}: {skipped[0].note or 'not executable'}"
+        if len(skipped) > 1:
+            reason += f" (and {len(skipped) - 1} more not executable)"
+        return skipped_outcome(reason, **details)
 
     total = sum(r.weight for r in evaluated)
     score = sum(r.weight for r in evaluated if r.passed) / total
@@ -166,6 +183,11 @@ def evaluate_quality(
             )
         )
     severity = score_severity(score, threshold, thresholds)
+    worst = max((r.severity for r in evaluated if r.passed is False), default=None, key=lambda x: x.rank)
+    if severity is not None and severity_cap and worst is not None and severity > worst:
+        # The score summarises the failed rules; it must not say more than the worst of them does.
+        details["score_severity_capped"] = f"{severity.value} -> {worst.value}"
+        severity = worst
     if severity is not None:
         failed = len(findings)
         findings.append(
@@ -207,17 +229,23 @@ def run_quality(
     thresholds: SeverityThresholds | None = None,
     *,
     rules: Sequence[QualityRule] | None = None,
+    constraints: ColumnConstraintConfig | None = None,
+    severity_cap: bool = True,
 ) -> CheckOutcome:
-    """Evaluate `monitored`'s quality rules on `source_table` and grade them; never raises.
+    """Evaluate `monitored`'s quality rules and column constraints on `source_table` and grade them; never raises.
 
     `engine` is an engine or the name of one (loaded from `floe.quality_engines`). An engine that is
     missing or cannot start -> SKIPPED (logged as a warning); a table that cannot be read, or an
-    engine that crashes -> ERROR; neither produces a violation.
+    engine that crashes -> ERROR; neither produces a violation. `constraints` (default: on, ERROR)
+    says whether and at which severity the column constraints are added to the rules.
     """
     thresholds = thresholds or SeverityThresholds()
+    constraints = constraints or ColumnConstraintConfig()
     todo = tuple(monitored.quality_rules if rules is None else rules)
+    if constraints.enabled:
+        todo += constraint_rules(monitored, constraints.severity.value)
     if not todo:
-        return skipped_outcome("the contract has no quality rules for this table")
+        return skipped_outcome("the contract has no quality rules or column constraints for this table")
     engine_name = engine if isinstance(engine, str) else getattr(engine, "name", type(engine).__name__)
     try:
         loaded = load_engine(engine) if isinstance(engine, str) else engine
@@ -235,7 +263,7 @@ def run_quality(
             reason = f"cannot read table {monitored.ref.identifier}: {type(exc).__name__}"
             return error_outcome(ViolationType.QUALITY, reason, table=monitored.ref.identifier, engine=engine_name)
     try:
-        results = loaded.run(data, monitored, todo)
+        results = run_rules(loaded, data, monitored, todo)
     except QualityEngineUnavailable as exc:
         log.warning("quality check of %s skipped: %s", monitored.ref.identifier, exc)
         return skipped_outcome(str(exc), engine=engine_name)
@@ -257,18 +285,31 @@ def run_quality(
         engine=engine_name,
         columns_read=data.columns_read,
         snapshot_id=data.snapshot_id,
+        severity_cap=severity_cap,
     )
 
 
 _QUALITY_EVIDENCE = ("score", "threshold", "rows_checked", "engine")
-_RULE_COLUMNS = ("rule", "column", "metric", "passed", "expected", "actual", "weight", "error")
+_RULE_COLUMNS = (
+    "rule",
+    "column",
+    "metric",
+    "status",
+    "method",
+    "passed",
+    "expected",
+    "actual",
+    "weight",
+    "error",
+    "note",
+)
 
 
 class QualityKind(CheckKind):
-    """Checks contracts with quality rules, through the configured `QualityEngine` (`quality_engine`)."""
+    """Checks contracts with quality rules or column constraints, through the configured `QualityEngine`."""
 
     name = ViolationType.QUALITY.value
-    description = "The contract's quality rules, weighted into a score against the threshold"
+    description = "The contract's quality rules and column constraints, weighted into a score against the threshold"
     failure_label = "failing quality rules"
     gauge = GaugeSpec("floe_contract_quality_score", "1", "Weighted quality score, 0..1")
 
@@ -277,7 +318,7 @@ class QualityKind(CheckKind):
 
     @classmethod
     def applies(cls, contract: MonitoredContract) -> bool:
-        return any(t.quality_rules for t in contract.tables)
+        return any(t.quality_rules or has_constraints(t) for t in contract.tables)
 
     @classmethod
     def evidence(cls, outcome: CheckOutcome, violations: Sequence[ContractViolationEvent]) -> Evidence:
@@ -306,8 +347,9 @@ class QualityKind(CheckKind):
     def evaluate(
         self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig
     ) -> CheckOutcome:
-        if not table.quality_rules:
-            return skipped_outcome("the table has no quality rules")
+        constraints = config.column_constraints
+        if not table.quality_rules and not (constraints.enabled and has_constraints(table)):
+            return skipped_outcome("the table has no quality rules or column constraints")
         engine = self._engine(config.quality_engine)
         if isinstance(engine, QualityEngineUnavailable):
             return skipped_outcome(str(engine), engine=config.quality_engine)
@@ -315,4 +357,12 @@ class QualityKind(CheckKind):
             data = ctx.source.load_table(table.ref)
         except TableNotFoundError as exc:
             return error_outcome(ViolationType.QUALITY, str(exc), table=table.ref.identifier)
-        return run_quality(data, table, engine, config.quality_threshold, config.severity_thresholds)
+        return run_quality(
+            data,
+            table,
+            engine,
+            config.quality_threshold,
+            config.severity_thresholds,
+            constraints=constraints,
+            severity_cap=config.quality_score_severity_cap,
+        )

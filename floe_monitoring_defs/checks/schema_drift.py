@@ -1,11 +1,21 @@
 """Schema drift: the contract's columns against the Iceberg schema (FR-011..013).
 
 One finding per drift. Iceberg field ids tell a rename from a drop + add: the id a contract column
-had is taken from the contract (`floe.iceberg_field_id`) or from the baseline the monitor records the
-first time it sees the column. Iceberg's safe promotions (int -> long, float -> double, widening a
-decimal's precision) are compatible. Severities (DESIGN): removed CRITICAL, type change ERROR,
-rename ERROR, added WARNING, optional -> required WARNING, required -> optional ERROR, primary key
-changed ERROR, missing table ERROR.
+had is taken from the contract (`icebergFieldId` / `floe.iceberg_field_id`) or from the baseline the
+monitor records the first time it sees the column. Iceberg's safe promotions (int -> long, float ->
+double, widening a decimal's precision at the same scale) are compatible; a decimal's precision and
+scale come from the `physicalType` (`DECIMAL(12,2)`) or `logicalTypeOptions` `precision` / `scale`.
+
+Nested properties (`logicalType: object` with `properties`, `array` with `items`) are compared with
+the Iceberg struct / list fields level by level, by name and then by field id, and every finding names
+the path: `address.city`, `tags[]`, `tags[].code`. An object without `properties` (or an array without
+`items`) is compared by its type only.
+
+Severities (DESIGN): removed CRITICAL, type change ERROR, rename ERROR, added WARNING, optional in the
+contract but required in the table WARNING, primary key changed ERROR, missing table ERROR. A column the
+contract declares `required` whose Iceberg field is optional (Spark and dbt write every field optional)
+is not a drift of the data: `required_not_enforced`, INFO by default (`schema_drift.unenforced_required:
+info | warning | off`); the quality check verifies the promise from the data. INFO findings alone pass.
 """
 
 from __future__ import annotations
@@ -13,7 +23,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, EvidenceTable
 from floe_monitoring_defs.config import MonitoringConfig
@@ -87,9 +98,22 @@ def expected_type(col: ExpectedColumn) -> ExpectedType | None:
                     family = ("timestamp", "timestamptz")
                 return ExpectedType(family, col.physical_type or "")
     logical = (col.logical_type or "").lower()
+    opts = col.logical_type_options or {}
+    precision, scale = opts.get("precision"), opts.get("scale")
+    if logical == "number" and _whole(precision) and (scale is None or _whole(scale)):
+        assert isinstance(precision, int)
+        digits = (precision, scale if isinstance(scale, int) else 0)
+        return ExpectedType(("decimal",), f"decimal({digits[0]}, {digits[1]})", digits)
+    if logical == "timestamp" and isinstance(opts.get("timezone"), bool):
+        zoned = ("timestamptz", "timestamptz_ns") if opts["timezone"] else ("timestamp", "timestamp_ns")
+        return ExpectedType(zoned, f"timestamp ({'with' if opts['timezone'] else 'without'} time zone)")
     if logical in _LOGICAL_FAMILIES:
         return ExpectedType(_LOGICAL_FAMILIES[logical], logical)
     return None
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _base(iceberg_type: str) -> str:
@@ -118,12 +142,165 @@ def _nullability(required: bool) -> str:
     return "required" if required else "optional"
 
 
+Unenforced = Literal["info", "warning", "off"]
+
+
+@dataclass
+class _Comparison:
+    """One comparison of a contract's columns with an Iceberg schema, level by level (nested fields too)."""
+
+    ident: str
+    baseline: Mapping[str, int]
+    unenforced: Unenforced
+    findings: list[Finding] = field(default_factory=list)
+    new_baseline: dict[str, int] = field(default_factory=dict)
+
+    def fields(
+        self,
+        expected: Sequence[ExpectedColumn],
+        actual: Sequence[ColumnInfo],
+        parent: str | None,
+        required_names: frozenset[str] = frozenset(),
+    ) -> dict[str, ColumnInfo]:
+        """Compare one level (the table's columns, or a struct's fields); returns contract name -> field."""
+        by_name = {a.name: a for a in actual}
+        by_id = {a.field_id: a for a in actual}
+        names = {c.physical_name for c in expected}
+        matched: dict[str, ColumnInfo] = {}
+        renamed_to: set[str] = set()
+        for col in expected:
+            name, path = col.physical_name, _join(parent, col.physical_name)
+            if name in by_name:
+                matched[name] = by_name[name]
+                if path not in self.baseline:
+                    self.new_baseline[path] = by_name[name].field_id
+                continue
+            fid = col.field_id if col.field_id is not None else self.baseline.get(path)
+            target = by_id.get(fid) if fid is not None else None
+            if target is not None and target.name not in names:
+                renamed_to.add(target.name)
+                matched[name] = target
+                self.add(
+                    "column_renamed",
+                    S.ERROR,
+                    path,
+                    f"Column {path!r} of {self.ident} was renamed to {_join(parent, target.name)!r} "
+                    f"(Iceberg field id {fid})",
+                    path,
+                    _join(parent, target.name),
+                    {"field_id": str(fid)},
+                )
+                continue
+            self.add(
+                "column_removed",
+                S.CRITICAL,
+                path,
+                f"Column {path!r} declared by the contract is missing from {self.ident}",
+                f"{path} ({_describe(col)})",
+                "missing",
+            )
+        for a in actual:
+            if a.name not in names and a.name not in renamed_to:
+                path = a.column_path
+                self.add(
+                    "column_added",
+                    S.WARNING,
+                    path,
+                    f"Column {path!r} ({a.type}, {_nullability(a.required)}) in {self.ident} is not in the contract",
+                    "not declared",
+                    f"{a.type}, {_nullability(a.required)}",
+                    {"field_id": str(a.field_id)},
+                )
+        for col in expected:
+            info = matched.get(col.physical_name)
+            if info is not None:
+                required = col.required or col.physical_name in required_names
+                self.field(col, info, _join(parent, col.physical_name), required)
+        return matched
+
+    def field(self, col: ExpectedColumn, info: ColumnInfo, path: str, required: bool | None) -> None:
+        """Type and nullability of one matched field, then what is nested in it.
+
+        `required` None: the contract says nothing about the field's nullability (an array's element
+        without `required`), so only a promise the table does not enforce could be reported, not this.
+        """
+        exp = expected_type(col)
+        if exp is not None and not type_compatible(exp, info.type):
+            self.add(
+                "type_changed",
+                S.ERROR,
+                path,
+                f"Column {path!r} of {self.ident} is {info.type}; the contract says {exp.text}",
+                exp.text,
+                info.type,
+            )
+        if required and not info.required:
+            severity = {"info": S.INFO, "warning": S.WARNING}.get(self.unenforced)
+            if severity is not None:
+                self.add(
+                    "required_not_enforced",
+                    severity,
+                    path,
+                    f"Column {path!r} of {self.ident} is optional in the Iceberg schema; the contract says "
+                    "required. The table does not enforce it; the quality check verifies it from the data",
+                    "required",
+                    "optional",
+                )
+        elif required is False and info.required:
+            self.add(
+                "nullability_changed",
+                S.WARNING,
+                path,
+                f"Column {path!r} of {self.ident} is required; the contract says optional",
+                "optional",
+                "required",
+            )
+        if col.children and info.kind == "struct":
+            listed = col.logical_type_options.get("required")
+            names = frozenset(str(n) for n in listed) if isinstance(listed, list) else frozenset()
+            self.fields(col.children, info.children, path, names)
+        if col.items is not None and info.kind == "list":
+            self.field(col.items, info.children[0], f"{path}[]", True if col.items.required else None)
+
+    def add(
+        self,
+        kind: str,
+        severity: ViolationSeverity,
+        element: str,
+        message: str,
+        expected: str,
+        actual: str,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        self.findings.append(
+            Finding(
+                kind=kind,
+                severity=severity,
+                element=element,
+                message=message,
+                expected=expected,
+                actual=actual,
+                metadata=metadata or {},
+            )
+        )
+
+
+def _join(parent: str | None, name: str) -> str:
+    return name if parent is None else f"{parent}.{name}"
+
+
 def evaluate_schema_drift(
     table: MonitoredTable,
     actual: TableSchemaInfo | None,
     baseline: Mapping[str, int] | None = None,
+    *,
+    unenforced_required: Unenforced = "info",
 ) -> tuple[CheckOutcome, dict[str, int]]:
-    """Compare; returns the outcome and the (column -> field id) pairs to add to the baseline."""
+    """Compare; returns the outcome and the (column path -> field id) pairs to add to the baseline.
+
+    `unenforced_required`: the severity of a `required` column whose Iceberg field is optional (`off`: none).
+    The check FAILs on a finding of WARNING or above; INFO findings alone pass, carried as early notes.
+    """
     ident = table.ref.identifier
     if actual is None:
         finding = Finding(
@@ -140,100 +317,9 @@ def evaluate_schema_drift(
             details={"table": ident, "drifts": [_row(finding)]},
         ), {}
 
-    by_name = actual.by_name()
-    by_id = actual.by_id()
-    known_ids = dict(baseline or {})
-    for col in table.columns:
-        if col.field_id is not None:
-            known_ids[col.physical_name] = col.field_id
-    contract_names = {c.physical_name for c in table.columns}
-    findings: list[Finding] = []
-    matched: dict[str, ColumnInfo] = {}
-    renamed_to: set[str] = set()
-    new_baseline: dict[str, int] = {}
-
-    for col in table.columns:
-        name = col.physical_name
-        if name in by_name:
-            matched[name] = by_name[name]
-            if name not in (baseline or {}):
-                new_baseline[name] = by_name[name].field_id
-            continue
-        fid = known_ids.get(name)
-        target = by_id.get(fid) if fid is not None else None
-        if target is not None and target.name not in contract_names:
-            renamed_to.add(target.name)
-            matched[name] = target
-            findings.append(
-                Finding(
-                    kind="column_renamed",
-                    severity=S.ERROR,
-                    element=name,
-                    message=f"Column {name!r} of {ident} was renamed to {target.name!r} (Iceberg field id {fid})",
-                    expected=name,
-                    actual=target.name,
-                    metadata={"field_id": str(fid)},
-                )
-            )
-            continue
-        findings.append(
-            Finding(
-                kind="column_removed",
-                severity=S.CRITICAL,
-                element=name,
-                message=f"Column {name!r} declared by the contract is missing from {ident}",
-                expected=f"{name} ({_describe(col)})",
-                actual="missing",
-            )
-        )
-
-    for a in actual.columns:
-        if a.name not in contract_names and a.name not in renamed_to:
-            findings.append(
-                Finding(
-                    kind="column_added",
-                    severity=S.WARNING,
-                    element=a.name,
-                    message=(
-                        f"Column {a.name!r} ({a.type}, {_nullability(a.required)}) in {ident} is not in the contract"
-                    ),
-                    expected="not declared",
-                    actual=f"{a.type}, {_nullability(a.required)}",
-                    metadata={"field_id": str(a.field_id)},
-                )
-            )
-
-    for col in table.columns:
-        info = matched.get(col.physical_name)
-        if info is None:
-            continue
-        exp = expected_type(col)
-        if exp is not None and not type_compatible(exp, info.type):
-            findings.append(
-                Finding(
-                    kind="type_changed",
-                    severity=S.ERROR,
-                    element=col.physical_name,
-                    message=f"Column {col.physical_name!r} of {ident} is {info.type}; the contract says {exp.text}",
-                    expected=exp.text,
-                    actual=info.type,
-                )
-            )
-        if col.required != info.required:
-            tightened = info.required and not col.required
-            findings.append(
-                Finding(
-                    kind="nullability_changed",
-                    severity=S.WARNING if tightened else S.ERROR,
-                    element=col.physical_name,
-                    message=(
-                        f"Column {col.physical_name!r} of {ident} is {_nullability(info.required)}; "
-                        f"the contract says {_nullability(col.required)}"
-                    ),
-                    expected=_nullability(col.required),
-                    actual=_nullability(info.required),
-                )
-            )
+    cmp = _Comparison(ident, dict(baseline or {}), unenforced_required)
+    matched = cmp.fields(table.columns, actual.columns, None)
+    findings = cmp.findings
 
     declared_pk = tuple(sorted(table.primary_key))
     actual_pk = tuple(sorted(_rename_back(actual.identifier_fields, matched)))
@@ -264,15 +350,15 @@ def evaluate_schema_drift(
     }
     if pk_note:
         details["primary_key"] = pk_note
-    status = CheckStatus.FAIL if findings else CheckStatus.PASS
+    failing = any(f.severity >= S.WARNING for f in findings)
     return CheckOutcome(
         ViolationType.SCHEMA_DRIFT,
-        status,
+        CheckStatus.FAIL if failing else CheckStatus.PASS,
         tuple(findings),
         details=details,
-        measured_value=float(len(findings)),
+        measured_value=float(sum(1 for f in findings if f.severity >= S.WARNING)),
         threshold=0.0,
-    ), new_baseline
+    ), cmp.new_baseline
 
 
 def _rename_back(identifier_fields: tuple[str, ...], matched: Mapping[str, ColumnInfo]) -> list[str]:
@@ -336,7 +422,9 @@ class SchemaDriftKind(CheckKind):
                 baseline = ctx.store.baselines.get(contract.name, ident)
             except Exception as exc:
                 log.error("cannot read the schema baseline of %s (%s); renames show as drop + add", contract.name, exc)
-        outcome, new_ids = evaluate_schema_drift(table, actual, baseline)
+        outcome, new_ids = evaluate_schema_drift(
+            table, actual, baseline, unenforced_required=config.schema_drift.unenforced_required
+        )
         if new_ids and ctx.store is not None:
             try:
                 ctx.store.baselines.save(contract.name, ident, new_ids, ctx.clock())

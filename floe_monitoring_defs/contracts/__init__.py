@@ -7,9 +7,11 @@ from floe_monitoring_defs.contracts.model import (
     LoadReport,
     MonitoredContract,
     MonitoredTable,
+    NotMonitored,
     QualityRule,
     TableRef,
 )
+from floe_monitoring_defs.contracts.servers import ServerOptions, server_options
 
 __all__ = [
     "ContractError",
@@ -17,9 +19,12 @@ __all__ = [
     "LoadReport",
     "MonitoredContract",
     "MonitoredTable",
+    "NotMonitored",
     "QualityRule",
+    "ServerOptions",
     "TableRef",
     "load_contract_file",
     "load_contracts",
     "parse_document",
+    "server_options",
 ]

@@ -1,65 +1,59 @@
-"""ODCS v3 YAML -> MonitoredContract. The only module that knows ODCS field names.
+"""ODCS v3 YAML -> MonitoredContract. The contracts package is the only one that knows ODCS field names.
 
-Strict ODCS documents are validated against the official JSON Schema shipped with
-`open-data-contract-standard` and parsed with its Pydantic model. The floe dialect (schema
-`columns`, `slaProperties` as a map, a top-level `quality` list, `customProperties` as a map) is
-first rewritten into strict ODCS, then validated the same way, so both reach one code path.
-Every error names the file and the field path (`schema[0].properties[2].logicalType`).
+Strict ODCS documents are validated against the official JSON Schema of the `apiVersion` they declare
+(v3.0.0 .. v3.2.0, `validation.py`; a `servers[]` entry of type iceberg is accepted in every v3 version).
+The floe dialect (schema `columns`, `slaProperties` as a map, a top-level `quality` list,
+`customProperties` as a map) is first rewritten into strict ODCS, then validated the same way, so both
+reach one code path. Every error names the file and the field path (`schema[0].properties[2].logicalType`).
+
+The validated document is read directly (not through the `open-data-contract-standard` Pydantic model):
+that model is v3.2.0 with `extra="forbid"`, so an older document would first need an up-conversion of
+every field that changed (v3.0's quality `rule` and `validValues`, the team as a list, v3.0/v3.1 server
+fields, ...) only to read the few fields floe uses, and anything the conversion missed would refuse a file
+its own version's schema accepts. The schema of the declared version has already checked every type and
+shape; this module reads what floe monitors and says, for what it does not monitor, why
+(`MonitoredContract.not_monitored`).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import timedelta
-from importlib import resources
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import isodate
-import jsonschema_rs
-import yaml
-from jsonschema import Draft201909Validator
-from open_data_contract_standard.model import OpenDataContractStandard, SchemaObject, SchemaProperty
-from pydantic import ValidationError
-
+from floe_monitoring_defs.contracts.errors import ContractLoadError, fail
 from floe_monitoring_defs.contracts.model import (
-    AvailabilitySLA,
     ContractError,
     ExpectedColumn,
-    FreshnessSLA,
     LoadReport,
     MonitoredContract,
     MonitoredTable,
+    NotMonitored,
     QualityRule,
     TableRef,
 )
+from floe_monitoring_defs.contracts.servers import Location, ServerOptions, locate
+from floe_monitoring_defs.contracts.sla import parse_sla
+from floe_monitoring_defs.contracts.validation import declared_version, odcs_path, validate, version_list
+from floe_monitoring_defs.contracts.yamltext import ContractYAMLError, compose, load_yaml, scalar_text
+
+__all__ = [
+    "CONTRACT_SUFFIXES",
+    "ContractLoadError",
+    "ServerOptions",
+    "iter_contract_files",
+    "load_contract_file",
+    "load_contracts",
+    "normalize_dialect",
+    "parse_document",
+]
 
 log = logging.getLogger(__name__)
 
 CONTRACT_SUFFIXES = (".yaml", ".yml")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
-_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
-_UNIT_SECONDS = {
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "seconds": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "minutes": 60,
-    "h": 3600,
-    "hr": 3600,
-    "hour": 3600,
-    "hours": 3600,
-    "d": 86400,
-    "day": 86400,
-    "days": 86400,
-}
 # The floe dialect writes engine types as logicalType; strict ODCS only knows the canonical names.
 _LOGICAL_ALIASES = {
     "int": "integer",
@@ -78,52 +72,21 @@ _LOGICAL_ALIASES = {
 _DIALECT_QUALITY_TYPES = frozenset({"format", "constraint", "null_check"})
 # Top-level keys of the floe dialect that strict ODCS has no place for; kept as metadata only.
 _DIALECT_EXTRA_KEYS = ("owner", "terms", "links", "contacts", "quality", "consumers", "downstream")
-
-
-class ContractLoadError(Exception):
-    def __init__(self, error: ContractError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-# libyaml's C loader parses a contract in ~0.2 ms against ~1.6 ms for the pure-Python one.
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@functools.cache
-def _schema() -> dict[str, Any]:
-    text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text("utf-8")
-    return dict(json.loads(text))
-
-
-@functools.cache
-def _validator() -> Draft201909Validator:
-    """The reference validator, used to explain what is wrong once the fast one said "invalid"."""
-    return Draft201909Validator(_schema())
-
-
-@functools.cache
-def _fast_validator() -> Any:
-    """jsonschema-rs: the same ODCS schema checked in ~0.013 ms per contract instead of ~4.6 ms
-    (benchmarks/defs_load.py: JSON-Schema validation was 7 of the 9 ms a contract cost to load)."""
-    return jsonschema_rs.validator_for(_schema())
-
-
-def _schema_errors(doc: Mapping[str, Any]) -> list[Any]:
-    if _fast_validator().is_valid(doc):
-        return []
-    return list(_validator().iter_errors(doc))
-
-
-def _path(parts: Iterable[Any]) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "<root>"
-
-
-def _fail(source: str, field: str, message: str) -> ContractLoadError:
-    return ContractLoadError(ContractError(source, field, message))
+_DIALECT_SLA_KEYS = ("value", "valueExt", "unit", "element", "description", "driver", "scheduler", "schedule")
+_OPERATORS = (
+    "mustBe",
+    "mustNotBe",
+    "mustBeGreaterThan",
+    "mustBeGreaterOrEqualTo",
+    "mustBeLessThan",
+    "mustBeLessOrEqualTo",
+    "mustBeBetween",
+    "mustNotBeBetween",
+)
+# ODCS v3.0 library `rule` names -> the v3.1 `metric` the quality engine knows (v3.1 renamed the field).
+_V30_RULES = {"duplicatecount": "duplicateValues", "validvalues": "invalidValues", "nullcount": "nullValues"}
+_FLOE_ENGINES = frozenset({"duckdb"})  # `type: custom` rules naming one of these are left to the quality engine
+_FIELD_ID_KEYS = ("icebergFieldId", "floe.iceberg_field_id")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,7 +98,12 @@ def _is_floe_dialect(doc: Mapping[str, Any]) -> bool:
         return True
     if "quality" in doc or "owner" in doc or "contacts" in doc or "terms" in doc:
         return True
-    return any(isinstance(s, Mapping) and "columns" in s for s in doc.get("schema") or [])
+    return any(isinstance(s, Mapping) and "columns" in s for s in _list(doc.get("schema")))
+
+
+def _list(value: Any) -> list[Any]:
+    """`value` when it is a list, else nothing to iterate (the schema reports what it should have been)."""
+    return value if isinstance(value, list) else []
 
 
 def _custom_list(value: Any) -> Any:
@@ -156,7 +124,7 @@ def normalize_dialect(doc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         for prop, spec in sla.items():
             item = {"property": str(prop)}
             if isinstance(spec, Mapping):
-                item.update({k: v for k, v in spec.items() if k in ("value", "unit", "element", "description")})
+                item.update({k: v for k, v in spec.items() if k in _DIALECT_SLA_KEYS})
             else:
                 item["value"] = spec
             items.append(item)
@@ -164,13 +132,16 @@ def normalize_dialect(doc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
     if "customProperties" in out:
         out["customProperties"] = _custom_list(out["customProperties"])
     schema = []
-    for obj in out.get("schema") or []:
+    for obj in _list(out.get("schema")):
         if isinstance(obj, Mapping):
             obj = dict(obj)
             if "columns" in obj and "properties" not in obj:
                 obj["properties"] = obj.pop("columns")
+            if not isinstance(obj.get("properties"), list):
+                schema.append(obj)
+                continue
             props = []
-            for prop in obj.get("properties") or []:
+            for prop in obj["properties"]:
                 if isinstance(prop, Mapping):
                     prop = {k: v for k, v in prop.items() if k not in ("format", "default", "enum")}
                     alias = str(prop.get("logicalType", "")).lower()
@@ -188,50 +159,34 @@ def normalize_dialect(doc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
 
 
 # ---------------------------------------------------------------------------------------------
-# Parsing
+# Reading the validated document
 
 
-def _custom_props(items: list[Any] | None) -> dict[str, Any]:
-    return {c.property: c.value for c in items or [] if getattr(c, "property", None)}
+def _custom_props(items: Any) -> dict[str, Any]:
+    if isinstance(items, Mapping):
+        return {str(k): v for k, v in items.items()}
+    return {c["property"]: c.get("value") for c in items or [] if isinstance(c, Mapping) and c.get("property")}
 
 
-def _parse_duration(value: Any, unit: str | None, source: str, field: str) -> timedelta:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if not unit or unit.lower() not in _UNIT_SECONDS:
-            raise _fail(source, field, f"a number needs a unit (one of s, m, h, d), got unit {unit!r}")
-        return timedelta(seconds=float(value) * _UNIT_SECONDS[unit.lower()])
-    if isinstance(value, str):
-        try:
-            parsed = isodate.parse_duration(value.strip())
-        except (isodate.ISO8601Error, ValueError):
-            parsed = None
-        if isinstance(parsed, timedelta) and parsed.total_seconds() > 0:
-            return parsed
-        if parsed is not None and not isinstance(parsed, timedelta):
-            raise _fail(source, field, f"{value!r} uses years or months; use days (P30D) or hours")
-    raise _fail(source, field, f"{value!r} is not an ISO-8601 duration such as PT15M, PT6H or P1D")
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
-def _parse_pct(value: Any, source: str, field: str) -> float:
-    m = _PCT.match(str(value)) if value is not None and not isinstance(value, bool) else None
-    pct = float(m.group(1)) if m else -1.0
-    if not 0 < pct <= 100:
-        raise _fail(source, field, f"{value!r} is not a percentage such as '99.9%'")
-    return pct
-
-
-def _owners(doc: OpenDataContractStandard, extras: Mapping[str, Any]) -> tuple[str, ...]:
+def _owners(doc: Mapping[str, Any], extras: Mapping[str, Any]) -> tuple[str, ...]:
     found: list[str] = []
     if isinstance(extras.get("owner"), str):
         found.append(extras["owner"])
-    team = doc.team
-    members = team.members if team is not None and not isinstance(team, list) else team
-    for m in members or []:
-        if (m.role or "").lower() in ("owner", "data owner", "dataowner") and (m.username or m.name):
-            found.append(str(m.username or m.name))
-    if team is not None and not isinstance(team, list) and team.name and not found:
-        found.append(f"team:{team.name}")
-    for c in extras.get("contacts") or []:
+    team = doc.get("team")
+    members = team.get("members") if isinstance(team, Mapping) else team  # v3.1+: an object; v3.0: a list
+    for m in members if isinstance(members, list) else []:
+        if not isinstance(m, Mapping):
+            continue
+        who = m.get("username") or m.get("name")
+        if str(m.get("role") or "").lower() in ("owner", "data owner", "dataowner") and who:
+            found.append(str(who))
+    if isinstance(team, Mapping) and _str(team.get("name")) and not found:
+        found.append(f"team:{team['name']}")
+    for c in _list(extras.get("contacts")):
         if isinstance(c, Mapping) and str(c.get("role", "")).lower() == "owner" and c.get("email"):
             found.append(str(c["email"]))
     seen: dict[str, None] = {}
@@ -254,116 +209,188 @@ def _consumers(custom: Mapping[str, Any], extras: Mapping[str, Any]) -> tuple[st
     return tuple(sorted(names))
 
 
-def _table_ref(
-    doc: OpenDataContractStandard, custom: Mapping[str, Any], obj: SchemaObject, source: str, idx: int
-) -> TableRef:
-    servers = [s for s in doc.servers or [] if (s.type or "").lower() == "iceberg"]
-    server = servers[0] if servers else None
-    ns_text = (server.namespace if server else None) or custom.get("floe.iceberg_namespace")
-    if not ns_text:
-        raise _fail(
-            source,
-            "servers",
-            "no Iceberg namespace: add a `servers` entry of type iceberg with "
-            "`namespace` (or customProperties `floe.iceberg_namespace`)",
-        )
-    table = obj.physicalName or obj.name
+def _table_ref(location: Location, obj: Mapping[str, Any], n_objects: int, source: str, idx: int) -> TableRef:
+    table = _str(obj.get("physicalName")) or _str(obj.get("name"))
     if not table:
-        raise _fail(source, f"schema[{idx}]", "a schema object needs `physicalName` or `name`")
+        raise fail(source, f"schema[{idx}]", "a schema object needs `physicalName` or `name`")
+    metadata = location.metadata_location
+    if metadata is not None:
+        if "{model}" in metadata:
+            metadata = metadata.replace("{model}", table)
+        elif n_objects > 1:
+            raise fail(
+                source,
+                "servers",
+                f"the server's location {metadata!r} is one table, but the contract has {n_objects} schema "
+                "objects: put `{model}` where the table name goes",
+            )
     return TableRef(
-        namespace=tuple(p for p in str(ns_text).split(".") if p),
+        namespace=location.namespace,
         name=table,
-        catalog=(server.catalog if server else None) or custom.get("floe.iceberg_catalog"),
-        catalog_url=server.catalogUrl if server else None,
-        warehouse=server.warehouse if server else None,
+        catalog=location.catalog,
+        catalog_url=location.catalog_url,
+        warehouse=location.warehouse,
+        metadata_location=metadata,
     )
 
 
-def _columns(obj: SchemaObject, source: str, idx: int) -> tuple[ExpectedColumn, ...]:
+def _field_id(custom: Mapping[str, Any], source: str, field: str) -> int | None:
+    found: dict[str, int] = {}
+    for key in _FIELD_ID_KEYS:
+        fid = custom.get(key)
+        if fid is None:
+            continue
+        if isinstance(fid, str) and fid.strip().isdigit():
+            fid = int(fid)  # a quoted number is still the id the author meant
+        if isinstance(fid, bool) or not isinstance(fid, int) or fid < 0:
+            raise fail(source, f"{field}.customProperties.{key}", f"{fid!r} is not an Iceberg field id (an integer)")
+        found[key] = fid
+    if len(set(found.values())) > 1:
+        raise fail(source, f"{field}.customProperties", f"icebergFieldId and floe.iceberg_field_id differ: {found}")
+    return next(iter(found.values()), None)
+
+
+def _column(
+    prop: Mapping[str, Any], field: str, source: str, parent: str | None, top_level: bool, item_of: str | None = None
+) -> ExpectedColumn:
+    """One property (recursively its `properties` / `items`); `parent` is the path of the enclosing column."""
+    name = _str(prop.get("name"))
+    if item_of is not None:
+        name = name or f"{item_of}[]"
+    elif not name:
+        raise fail(source, f"{field}.name", "a property needs a name")
+    assert name is not None  # for mypy: both branches above give one
+    physical = _str(prop.get("physicalName")) or (name if item_of is None else "element")
+    if item_of is not None:
+        path = f"{parent}[]"
+    else:
+        path = f"{parent}.{physical}" if parent else ""
+    here = path or physical
+    custom = _custom_props(prop.get("customProperties"))
+    children: list[ExpectedColumn] = []
+    seen: set[str] = set()
+    for j, child in enumerate(prop.get("properties") or []):
+        if not isinstance(child, Mapping):
+            continue
+        col = _column(child, f"{field}.properties[{j}]", source, here, top_level=False)
+        if col.physical_name in seen:
+            raise fail(source, f"{field}.properties[{j}].name", f"column {here}.{col.physical_name} is declared twice")
+        seen.add(col.physical_name)
+        children.append(col)
+    items = prop.get("items")
+    element = (
+        _column(items, f"{field}.items", source, here, False, item_of=name) if isinstance(items, Mapping) else None
+    )
+    position = prop.get("primaryKeyPosition")
+    options = prop.get("logicalTypeOptions")
+    required = prop.get("required") is True
+    primary = prop.get("primaryKey") is True
+    return ExpectedColumn(
+        name=name,
+        physical_name=physical,
+        logical_type=_str(prop.get("logicalType")),
+        physical_type=_str(prop.get("physicalType")),
+        # A top-level primary key column is required, as schema drift and the asset's column schema have
+        # always read it (an Iceberg identifier field cannot be optional either).
+        required=required or (primary and top_level),
+        primary_key=primary,
+        classification=_str(prop.get("classification")),
+        field_id=_field_id(custom, source, field),
+        description=_str(prop.get("description")),
+        unique=prop.get("unique") is True,
+        primary_key_position=position
+        if isinstance(position, int) and not isinstance(position, bool) and position > 0
+        else None,
+        logical_type_options=dict(options) if isinstance(options, Mapping) else {},
+        children=tuple(children),
+        items=element,
+        path=path,
+    )
+
+
+def _columns(obj: Mapping[str, Any], source: str, idx: int) -> tuple[ExpectedColumn, ...]:
     cols: list[ExpectedColumn] = []
     seen: set[str] = set()
-    for j, prop in enumerate(obj.properties or []):
+    for j, prop in enumerate(obj.get("properties") or []):
         field = f"schema[{idx}].properties[{j}]"
-        if not prop.name:
-            raise _fail(source, f"{field}.name", "a property needs a name")
-        physical = prop.physicalName or prop.name
-        if physical in seen:
-            raise _fail(source, f"{field}.name", f"column {physical!r} is declared twice")
-        seen.add(physical)
-        custom = _custom_props(prop.customProperties)
-        fid = custom.get("floe.iceberg_field_id")
-        if fid is not None and not (isinstance(fid, int) and not isinstance(fid, bool)):
-            raise _fail(source, f"{field}.customProperties.floe.iceberg_field_id", f"{fid!r} is not an integer")
-        cols.append(
-            ExpectedColumn(
-                name=prop.name,
-                physical_name=physical,
-                logical_type=(prop.logicalType or None),
-                physical_type=prop.physicalType,
-                required=bool(prop.required) or bool(prop.primaryKey),
-                primary_key=bool(prop.primaryKey),
-                classification=prop.classification,
-                field_id=fid,
-                description=prop.description,
-            )
-        )
+        if not isinstance(prop, Mapping):
+            raise fail(source, field, "a property must be a mapping")
+        col = _column(prop, field, source, None, top_level=True)
+        if col.physical_name in seen:
+            raise fail(source, f"{field}.name", f"column {col.physical_name!r} is declared twice")
+        seen.add(col.physical_name)
+        cols.append(col)
     return tuple(cols)
 
 
-def _quality_rule(q: Any, table: str, element: str | None, field: str, source: str) -> QualityRule:
-    ops = {
-        k: getattr(q, k)
-        for k in (
-            "mustBe",
-            "mustNotBe",
-            "mustBeGreaterThan",
-            "mustBeGreaterOrEqualTo",
-            "mustBeLessThan",
-            "mustBeLessOrEqualTo",
-            "mustBeBetween",
-            "mustNotBeBetween",
-        )
-        if getattr(q, k) is not None
-    }
-    qtype = (q.type or ("library" if q.metric or q.rule else "custom")).lower()
-    custom = _custom_props(q.customProperties)
+def _quality_rule(q: Mapping[str, Any], table: str, element: str | None, field: str, source: str) -> QualityRule:
+    ops = {k: q[k] for k in _OPERATORS if q.get(k) is not None}
+    metric, rule = _str(q.get("metric")), q.get("rule")
+    qtype = str(q.get("type") or ("library" if metric or rule else "custom")).lower()
+    arguments = dict(q["arguments"]) if isinstance(q.get("arguments"), Mapping) else {}
+    if qtype == "library" and metric is None and isinstance(rule, str):
+        # ODCS v3.0 names the library metric `rule` (v3.1 renamed it `metric`, and two of its names).
+        metric = _V30_RULES.get(rule.lower(), rule)
+        if metric == "invalidValues" and "validValues" in q and "validValues" not in arguments:
+            arguments["validValues"] = q["validValues"]
+    custom = _custom_props(q.get("customProperties"))
     weight = custom.get("floe.weight", custom.get("weight"))
     if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0):
-        raise _fail(source, f"{field}.customProperties.weight", f"{weight!r} is not a positive number")
-    if qtype == "sql" and not q.query:
-        raise _fail(source, f"{field}.query", "a `type: sql` rule needs a `query`")
+        raise fail(source, f"{field}.customProperties.weight", f"{weight!r} is not a positive number")
+    if qtype == "sql" and not q.get("query"):
+        raise fail(source, f"{field}.query", "a `type: sql` rule needs a `query`")
     return QualityRule(
-        name=q.name or q.id or f"{table}.{element or 'table'}.{q.metric or qtype}",
+        name=_str(q.get("name")) or _str(q.get("id")) or f"{table}.{element or 'table'}.{metric or qtype}",
         type=qtype,
         table=table,
         element=element,
-        metric=q.metric,
-        unit=q.unit,
-        rule=q.rule,
-        query=q.query,
+        metric=metric,
+        unit=_str(q.get("unit")),
+        rule=None if rule is None else str(rule),
+        query=_str(q.get("query")),
         operators=ops,
-        arguments=dict(q.arguments or {}),
-        severity=q.severity,
+        arguments=arguments,
+        severity=_str(q.get("severity")),
         weight=float(weight) if weight is not None else None,
         source_path=field,
     )
 
 
+def _not_runnable(q: Mapping[str, Any], rule: QualityRule) -> NotMonitored | None:
+    """A rule floe lists but cannot execute: `text` (prose) and `custom` for an engine floe does not run."""
+    what = f"quality rule {rule.name} (type {rule.type})"
+    if rule.type == "text":
+        return NotMonitored(rule.source_path, what, "a text rule describes quality in words; there is nothing to run")
+    if rule.type == "custom":
+        engine = _str(q.get("engine"))
+        if engine and engine.lower() in _FLOE_ENGINES:
+            return None
+        reason = (
+            f"engine {engine!r} is not one floe runs (its quality engine is duckdb)"
+            if engine
+            else "a custom rule without an engine floe runs (use type sql or library)"
+        )
+        return NotMonitored(rule.source_path, what, reason)
+    return None
+
+
 def _dialect_rules(extras: Mapping[str, Any], tables: list[MonitoredTable], source: str) -> list[QualityRule]:
     rules = []
-    for i, q in enumerate(extras.get("quality") or []):
+    if extras.get("quality") is not None and not isinstance(extras["quality"], list):
+        raise fail(source, "quality", "the floe dialect's `quality` must be a list of rules")
+    for i, q in enumerate(_list(extras.get("quality"))):
         field = f"quality[{i}]"
         if not isinstance(q, Mapping):
-            raise _fail(source, field, "a quality rule must be a mapping")
+            raise fail(source, field, "a quality rule must be a mapping")
         qtype = str(q.get("type", "")).lower()
         if qtype not in _DIALECT_QUALITY_TYPES:
-            raise _fail(source, f"{field}.type", f"{q.get('type')!r} is not one of {sorted(_DIALECT_QUALITY_TYPES)}")
+            raise fail(source, f"{field}.type", f"{q.get('type')!r} is not one of {sorted(_DIALECT_QUALITY_TYPES)}")
         element = q.get("element")
         if not element:
-            raise _fail(source, f"{field}.element", "a floe-dialect rule needs the column it checks")
+            raise fail(source, f"{field}.element", "a floe-dialect rule needs the column it checks")
         table = next((t for t in tables if t.column(str(element))), tables[0] if tables else None)
         if table is None:
-            raise _fail(source, f"{field}.element", f"no table declares column {element!r}")
+            raise fail(source, f"{field}.element", f"no table declares column {element!r}")
         rules.append(
             QualityRule(
                 name=str(q.get("name") or f"{element}_{qtype}"),
@@ -379,101 +406,129 @@ def _dialect_rules(extras: Mapping[str, Any], tables: list[MonitoredTable], sour
     return rules
 
 
-def _sla(doc: OpenDataContractStandard, source: str) -> tuple[FreshnessSLA | None, AvailabilitySLA | None]:
-    freshness = availability = None
-    for i, item in enumerate(doc.slaProperties or []):
-        prop = (item.property or "").lower()
-        field = f"slaProperties[{i}]"
-        if prop == "freshness":
-            freshness = FreshnessSLA(
-                threshold=_parse_duration(item.value, item.unit, source, f"{field}.value"),
-                text=str(item.value) + (f" {item.unit}" if item.unit and not isinstance(item.value, str) else ""),
-                element=item.element or doc.slaDefaultElement,
-            )
-        elif prop == "availability":
-            availability = AvailabilitySLA(_parse_pct(item.value, source, f"{field}.value"), str(item.value))
-    return freshness, availability
-
-
 def _resolve_freshness_column(element: str | None, tables: list[MonitoredTable]) -> dict[str, str | None]:
-    """Map each table to the timestamp column its freshness is measured on (None = snapshot time)."""
-    if not element:
-        return {t.schema_name: None for t in tables}
-    if "." in element:
-        prefix, col = element.rsplit(".", 1)
-        owners = [t for t in tables if prefix in (t.schema_name, t.ref.name)]
-        if owners:
-            return {t.schema_name: (col if t in owners else None) for t in tables}
-    owners = [t for t in tables if t.column(element)] or tables[:1]
-    # A column absent from every table still goes to the first one: the check reports it as ERROR.
-    return {t.schema_name: (element if t in owners else None) for t in tables}
+    """Map each table to the timestamp column its freshness is measured on (None = snapshot time).
+
+    ODCS elements are `table.column` or `column`, several separated by commas (one per table)."""
+    out: dict[str, str | None] = {t.schema_name: None for t in tables}
+    for part in (p.strip() for p in (element or "").split(",")):
+        if not part:
+            continue
+        if "." in part:
+            prefix, col = part.split(".", 1)
+            owners = [t for t in tables if prefix in (t.schema_name, t.ref.name)]
+            if owners:
+                for t in owners:
+                    out[t.schema_name] = col
+                continue
+        # A column absent from every table still goes to the first one: the check reports it as ERROR.
+        for t in [t for t in tables if t.column(part)] or tables[:1]:
+            out[t.schema_name] = out[t.schema_name] or part
+    return out
 
 
-def parse_document(raw: Any, source: str) -> MonitoredContract:
-    """Validate and convert one parsed YAML document; raises ContractLoadError naming the field."""
+def _text_lookup(text: str | None) -> Callable[[Sequence[str | int]], str | None] | None:
+    """The text written at a path of the YAML source (composed once, only when the validator asks)."""
+    if text is None:
+        return None
+    cache: list[Any] = []
+
+    def at(path: Sequence[str | int]) -> str | None:
+        if not cache:
+            cache.append(compose(text))
+        return scalar_text(cache[0], path)
+
+    return at
+
+
+def parse_document(
+    raw: Any, source: str, *, options: ServerOptions | None = None, text: str | None = None
+) -> MonitoredContract:
+    """Validate and convert one parsed YAML document; raises ContractLoadError naming the field.
+
+    `text` is the YAML the document was read from (lets a number YAML typed where ODCS wants a string be
+    read as the text written); `options` say how servers map to catalogs here (FLOE_SERVER_*).
+    """
     if not isinstance(raw, Mapping):
-        raise _fail(source, "<root>", f"a contract must be a YAML mapping, got {type(raw).__name__}")
+        raise fail(source, "<root>", f"a contract must be a YAML mapping, got {type(raw).__name__}")
     dialect = "floe" if _is_floe_dialect(raw) else "odcs"
-    doc_dict, extras = normalize_dialect(raw) if dialect == "floe" else (dict(raw), {})
-    errors = sorted(_schema_errors(doc_dict), key=lambda e: (len(e.absolute_path), e.message))
-    if errors:
-        best = errors[-1] if errors[-1].absolute_path else errors[0]
-        deepest = max(errors, key=lambda e: len(e.absolute_path))
-        best = deepest if len(deepest.absolute_path) else best
-        raise _fail(source, _path(best.absolute_path), best.message)
-    try:
-        doc = OpenDataContractStandard.model_validate(doc_dict)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise _fail(source, _path(err["loc"]), err["msg"]) from None
+    doc, extras = normalize_dialect(raw) if dialect == "floe" else (dict(raw), {})
+    api_version = declared_version(doc)
+    if api_version is None:
+        got = doc.get("apiVersion")
+        what = "no apiVersion" if got is None else f"{got!r} is not an ODCS version floe reads"
+        raise fail(source, "apiVersion", f"{what}; supported: {version_list()}")
+    # The dialect's paths differ from its text (columns vs properties, maps vs lists): str() re-reads there.
+    doc, problem = validate(doc, api_version, _text_lookup(text) if dialect == "odcs" else None)
+    if problem is not None:
+        raise fail(source, odcs_path(problem.path), problem.message)
+    return _read_contract(doc, extras, source, dialect, api_version, options or ServerOptions())
 
-    name = doc.name or doc.id
+
+def _read_contract(
+    doc: Mapping[str, Any],
+    extras: Mapping[str, Any],
+    source: str,
+    dialect: str,
+    api_version: str,
+    options: ServerOptions,
+) -> MonitoredContract:
+    name = _str(doc.get("name")) or _str(doc.get("id"))
     if not name:
-        raise _fail(source, "name", "a contract needs a `name` (or `id`)")
-    version = str(doc.version or "")
-    if not _SEMVER.match(version):
-        raise _fail(source, "version", f"{doc.version!r} is not a semantic version X.Y.Z")
-    custom = _custom_props(doc.customProperties)
+        raise fail(source, "name", "a contract needs a `name` (or `id`)")
+    version = doc.get("version")
+    if not isinstance(version, str) or not _SEMVER.match(version):
+        raise fail(source, "version", f"{version!r} is not a semantic version X.Y.Z")
+    custom = _custom_props(doc.get("customProperties"))
     overrides = custom.get("floe.monitoring") or {}
     if not isinstance(overrides, Mapping):
-        raise _fail(source, "customProperties.floe.monitoring", "must be a mapping of monitoring settings")
-    objects = doc.schema_ or []
+        raise fail(source, "customProperties.floe.monitoring", "must be a mapping of monitoring settings")
+    objects = [o for o in doc.get("schema") or [] if isinstance(o, Mapping)]
     if not objects:
-        raise _fail(source, "schema", "the contract declares no table (`schema` is empty)")
+        raise fail(source, "schema", "the contract declares no table (`schema` is empty)")
+    location = locate(doc.get("servers") or [], custom, options, source)
 
     tables: list[MonitoredTable] = []
+    not_monitored: list[NotMonitored] = []
     for idx, obj in enumerate(objects):
-        ref = _table_ref(doc, custom, obj, source, idx)
-        cols = _columns(obj, source, idx)
-        rules = [
-            _quality_rule(q, obj.name or ref.name, None, f"schema[{idx}].quality[{k}]", source)
-            for k, q in enumerate(obj.quality or [])
+        ref = _table_ref(location, obj, len(objects), source, idx)
+        schema_name = _str(obj.get("name")) or ref.name
+        rules: list[QualityRule] = []
+        sources: list[tuple[Mapping[str, Any], str | None, str]] = [
+            (q, None, f"schema[{idx}].quality[{k}]") for k, q in enumerate(obj.get("quality") or [])
         ]
-        for j, prop in enumerate(obj.properties or []):
-            rules += [
-                _quality_rule(
-                    q,
-                    obj.name or ref.name,
-                    prop.physicalName or prop.name,
-                    f"schema[{idx}].properties[{j}].quality[{k}]",
-                    source,
-                )
-                for k, q in enumerate(_prop_quality(prop))
-            ]
+        for j, prop in enumerate(obj.get("properties") or []):
+            if isinstance(prop, Mapping):
+                element = _str(prop.get("physicalName")) or _str(prop.get("name"))
+                sources += [
+                    (q, element, f"schema[{idx}].properties[{j}].quality[{k}]")
+                    for k, q in enumerate(prop.get("quality") or [])
+                ]
+        for q, element, field in sources:
+            if not isinstance(q, Mapping):
+                continue
+            rule = _quality_rule(q, schema_name, element, field, source)
+            rules.append(rule)
+            skipped = _not_runnable(q, rule)
+            if skipped is not None:
+                not_monitored.append(skipped)
+            elif q.get("schedule") or q.get("scheduler"):
+                reason = "quality rules run together, at the quality check's interval (check_intervals.quality_minutes)"
+                not_monitored.append(NotMonitored(f"{field}.schedule", f"schedule of quality rule {rule.name}", reason))
         tables.append(
             MonitoredTable(
-                schema_name=obj.name or ref.name,
+                schema_name=schema_name,
                 ref=ref,
-                columns=cols,
-                description=obj.description,
+                columns=_columns(obj, source, idx),
+                description=_str(obj.get("description")),
                 quality_rules=tuple(rules),
             )
         )
     names = [t.schema_name for t in tables]
     if len(set(names)) != len(names):
-        raise _fail(source, "schema", "two schema objects share a name")
-    freshness, availability = _sla(doc, source)
-    fcols = _resolve_freshness_column(freshness.element if freshness else None, tables)
+        raise fail(source, "schema", "two schema objects share a name")
+    sla = parse_sla(doc.get("slaProperties") or [], _str(doc.get("slaDefaultElement")), source)
+    fcols = _resolve_freshness_column(sla.freshness.element if sla.freshness else None, tables)
     dialect_rules = _dialect_rules(extras, tables, source)
     tables = [
         MonitoredTable(
@@ -486,43 +541,58 @@ def parse_document(raw: Any, source: str) -> MonitoredContract:
         )
         for t in tables
     ]
-    desc = doc.description.purpose if doc.description else None
+    described = doc.get("description")
+    purpose = described.get("purpose") if isinstance(described, Mapping) else None
+    tags = doc.get("tags")
     return MonitoredContract(
         name=name,
         version=version,
-        contract_id=doc.id or name,
+        contract_id=_str(doc.get("id")) or name,
         source=source,
         tables=tuple(tables),
-        status=doc.status,
-        domain=doc.domain,
-        description=(desc or "").strip() or None,
+        status=_str(doc.get("status")),
+        domain=_str(doc.get("domain")),
+        description=(purpose.strip() or None) if isinstance(purpose, str) else None,
         owners=_owners(doc, extras),
-        tags=tuple(doc.tags or ()),
+        tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         consumers=_consumers(custom, extras),
-        freshness=freshness,
-        availability=availability,
+        freshness=sla.freshness,
+        availability=sla.availability,
+        frequency=sla.frequency,
+        retention=sla.retention,
+        time_of_availability=sla.time_of_availability,
+        lifecycle=sla.lifecycle,
+        response=sla.response,
+        schedules=sla.schedules,
+        not_monitored=tuple(sla.not_monitored + not_monitored),
+        api_version=api_version if dialect == "odcs" else None,
         monitoring_overrides=dict(overrides),
         dialect=dialect,
     )
 
 
-def _prop_quality(prop: SchemaProperty) -> list[Any]:
-    return list(prop.quality or [])
+# ---------------------------------------------------------------------------------------------
+# Files
 
 
-def load_contract_file(path: Path) -> MonitoredContract:
+def read_contract_text(path: Path) -> tuple[str, Any]:
+    """(text, document) of a contract file, read as the author meant it; ContractLoadError otherwise."""
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise _fail(source, "<file>", f"cannot read: {exc.strerror}") from None
+        raise fail(source, "<file>", f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise fail(source, "<file>", "not UTF-8 text") from None
     try:
-        raw = yaml.load(text, Loader=_YAML_LOADER)  # a safe loader (C or Python)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"
-        raise _fail(source, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_document(raw, source)
+        return text, load_yaml(text)
+    except ContractYAMLError as exc:
+        raise fail(source, exc.where, exc.problem) from None
+
+
+def load_contract_file(path: Path, options: ServerOptions | None = None) -> MonitoredContract:
+    text, raw = read_contract_text(path)
+    return parse_document(raw, str(path), options=options, text=text)
 
 
 def iter_contract_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -533,7 +603,7 @@ def iter_contract_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield p
 
 
-def load_contracts(paths: Iterable[Path | str]) -> LoadReport:
+def load_contracts(paths: Iterable[Path | str], options: ServerOptions | None = None) -> LoadReport:
     """Load every contract under `paths`; a bad file becomes an error entry, never an exception."""
     contracts: list[MonitoredContract] = []
     errors: list[ContractError] = []
@@ -541,9 +611,13 @@ def load_contracts(paths: Iterable[Path | str]) -> LoadReport:
     by_table: dict[str, str] = {}
     for f in iter_contract_files(Path(p) for p in paths):
         try:
-            c = load_contract_file(f)
+            c = load_contract_file(f, options)
         except ContractLoadError as exc:
             errors.append(exc.error)
+            continue
+        except Exception as exc:  # a bug reading one file must not stop the others, nor print a traceback
+            log.debug("reading %s failed", f, exc_info=True)
+            errors.append(ContractError(str(f), "<file>", f"cannot be read ({type(exc).__name__}: {exc})"))
             continue
         if c.name in by_name:
             err = ContractError(str(f), "name", f"contract name {c.name!r} is already used by {by_name[c.name].source}")

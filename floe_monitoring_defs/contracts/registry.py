@@ -12,10 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
-from floe_monitoring_defs.contracts.loader import ContractLoadError, load_contracts, parse_document
+from floe_monitoring_defs.contracts.loader import ContractLoadError, load_contracts, parse_document, read_contract_text
 from floe_monitoring_defs.contracts.model import ContractError, LoadReport, MonitoredContract
+from floe_monitoring_defs.contracts.servers import ServerOptions
 
 
 class ContractRegistry(Protocol):
@@ -30,16 +29,22 @@ class ContractRegistry(Protocol):
     ) -> None: ...
 
 
-def register_file(registry: ContractRegistry, path: Path, now: datetime) -> MonitoredContract:
-    """Validate a contract file and store its document; raises ContractLoadError naming the field."""
-    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    contract = parse_document(raw, str(path))
+def register_file(
+    registry: ContractRegistry, path: Path, now: datetime, options: ServerOptions | None = None
+) -> MonitoredContract:
+    """Validate a contract file and store its document; raises ContractLoadError naming the field.
+
+    The document is read like every contract file (dates and `HH:MM` as the text written), so what is
+    stored is plain JSON and loads again the same way."""
+    text, raw = read_contract_text(path)
+    contract = parse_document(raw, str(path), options=options, text=text)
     connection = [
         {
             "table": t.ref.identifier,
             "catalog": t.ref.catalog,
             "catalog_url": t.ref.catalog_url,
             "warehouse": t.ref.warehouse,
+            "metadata_location": t.ref.metadata_location,
         }
         for t in contract.tables
     ]
@@ -49,7 +54,7 @@ def register_file(registry: ContractRegistry, path: Path, now: datetime) -> Moni
     return contract
 
 
-def load_registered(registrations: Sequence[Mapping[str, Any]]) -> LoadReport:
+def load_registered(registrations: Sequence[Mapping[str, Any]], options: ServerOptions | None = None) -> LoadReport:
     """Registrations (rows of `registered_contracts`) as contracts; a stored document that no longer
     validates is an error entry."""
     contracts: list[MonitoredContract] = []
@@ -57,7 +62,7 @@ def load_registered(registrations: Sequence[Mapping[str, Any]]) -> LoadReport:
     for row in registrations:
         source = f"store:{row['contract_name']}"
         try:
-            contracts.append(parse_document(row["contract_data"], source))
+            contracts.append(parse_document(row["contract_data"], source, options=options))
         except ContractLoadError as exc:
             errors.append(exc.error)
     return LoadReport(tuple(contracts), tuple(errors))
@@ -82,9 +87,14 @@ def merge_reports(files: LoadReport, registered: LoadReport) -> LoadReport:
     return LoadReport(tuple(kept), tuple(errors))
 
 
-def load_all(contracts_dir: Path, registrations: Sequence[Mapping[str, Any]] = ()) -> LoadReport:
+def load_all(
+    contracts_dir: Path, registrations: Sequence[Mapping[str, Any]] = (), options: ServerOptions | None = None
+) -> LoadReport:
     """Every contract the code location monitors: files under `contracts_dir` + the given registrations."""
-    report = load_contracts([contracts_dir]) if contracts_dir.exists() else LoadReport((), ())
+    report = LoadReport((), ())
+    if contracts_dir.exists():
+        # One argument when there are no options: benchmarks/defs_load.py times `load_contracts(paths)`.
+        report = load_contracts([contracts_dir]) if options is None else load_contracts([contracts_dir], options)
     if registrations:
-        report = merge_reports(report, load_registered(registrations))
+        report = merge_reports(report, load_registered(registrations, options))
     return report

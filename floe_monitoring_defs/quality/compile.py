@@ -23,6 +23,10 @@ their query (placeholders `{object}` / `${object}` / `{table}` -> the table, `{p
 `${property}` / `{column}` -> the rule's column) and are accepted only when DuckDB parses them as
 exactly one SELECT statement. `text` and `custom` rules are not executable and are skipped.
 
+Column constraints (`type: column_constraint`, made by `quality.constraints` from the contract's
+columns) compile to one count each too: nested struct paths through `struct_extract`, array elements
+(`tags[]`, `tags[].code`) counted per element with `list_filter`.
+
 Values from the contract (valid values, regexes, constraint literals) are re-rendered as SQL
 literals by this module, never pasted: a rule's text cannot inject SQL.
 """
@@ -39,6 +43,14 @@ import duckdb
 import pyarrow as pa
 
 from floe_monitoring_defs.contracts.model import QualityRule
+from floe_monitoring_defs.quality.constraints import (
+    CONSTRAINT_TYPE,
+    STRING_FORMATS,
+    non_negative_int,
+    parse_bound,
+    split_path,
+    temporal_kind,
+)
 from floe_monitoring_defs.quality.operators import UNITS, Comparison, RuleError, parse_comparison
 
 OBJECT = "object"
@@ -47,6 +59,10 @@ METRICS = ("nullValues", "missingValues", "invalidValues", "duplicateValues", "r
 _METRIC_BY_LOWER = {m.lower(): m for m in METRICS}
 DIALECT_TYPES = ("null_check", "format", "constraint")
 NOT_EXECUTABLE = ("text", "custom")
+NOT_EXECUTABLE_NOTES = {
+    "text": "`type: text` rules are prose for people: nothing to execute",
+    "custom": "`type: custom` rules are written for their own engine (ODCS `engine`), which floe does not run",
+}
 
 _ZERO = {"mustBe": 0}
 _POSITIVE = {"mustBeGreaterThan": 0}
@@ -192,9 +208,9 @@ def compile_rule(rule: QualityRule, schema: pa.Schema) -> CompiledRule:
     """Compile one rule against the table's schema; raises `RuleError` when it cannot run."""
     rtype = (rule.type or "library").strip().lower()
     if rtype in NOT_EXECUTABLE:
-        return CompiledRule(
-            rule, rtype, "skip", note=f"`type: {rtype}` rules are not executable by this engine", element=rule.element
-        )
+        return CompiledRule(rule, rtype, "skip", note=NOT_EXECUTABLE_NOTES[rtype], element=rule.element)
+    if rtype == CONSTRAINT_TYPE:
+        return compile_constraint(rule, schema)
     if rtype == "sql":
         return _compile_sql(rule, schema)
     if rtype in DIALECT_TYPES:
@@ -366,3 +382,168 @@ def _compile_sql(rule: QualityRule, schema: pa.Schema) -> CompiledRule:
     unit = str(rule.unit).strip().lower() if rule.unit else "value"
     cols = referenced_columns(query, schema.names)
     return CompiledRule(rule, "sql", "sql", comparison, unit, cols, query=query, element=rule.element)
+
+
+# -- column constraints (quality/constraints.py) ----------------------------------------------------------------
+
+_ELEMENT = "floe_el"  # the lambda variable of an array element (a parameter: shadows any column of that name)
+
+
+@dataclass(frozen=True)
+class _Path:
+    """A column path resolved against the Arrow schema, as SQL."""
+
+    top: str  # the top-level column to read
+    value: str  # SQL of the value (in terms of `_ELEMENT` inside an array)
+    guards: tuple[str, ...]  # SQL of the struct ancestors that must be present for the value to be required
+    leaf: pa.DataType
+    array: str | None = None  # SQL of the array the value is an element of (None: not in an array)
+
+
+def _resolve(path: str, schema: pa.Schema) -> _Path:
+    tokens = [path] if path in schema.names else split_path(path)
+    if not tokens or tokens[0] not in schema.names:
+        raise RuleError(f"column {tokens[0] if tokens else path!r} is not in the table")
+    top = tokens[0]
+    expr, typ = quote_ident(top), schema.field(top).type
+    guards: list[str] = []
+    array: str | None = None
+    walked = top
+    for tok in tokens[1:]:
+        if tok == "[]":
+            if not (pa.types.is_list(typ) or pa.types.is_large_list(typ)):
+                raise RuleError(f"{walked} is not an array (it is {typ})")
+            if array is not None:
+                raise RuleError(f"{path}: constraints inside nested arrays are not checked")
+            array, expr, typ, guards = expr, _ELEMENT, typ.value_type, []
+            walked += "[]"
+            continue
+        if not pa.types.is_struct(typ) or typ.get_field_index(tok) < 0:
+            raise RuleError(f"{walked} has no field {tok!r}")
+        guards.append(expr)
+        expr = f"struct_extract({expr}, {sql_literal(tok)})"
+        typ = typ.field(typ.get_field_index(tok)).type
+        walked += f".{tok}"
+    return _Path(top, expr, tuple(guards), typ, array)
+
+
+def _count(p: _Path, bad: str) -> str:
+    """The number of rows (or, in an array, of elements) for which `bad` holds."""
+    if p.array is None:
+        return f"count(*) FILTER (WHERE {bad})"
+    return f"coalesce(sum(len(list_filter({p.array}, lambda {_ELEMENT}: {bad}))), 0)"
+
+
+def _violating(p: _Path, ok: str) -> str:
+    return _count(p, f"{p.value} IS NOT NULL AND NOT ({ok})")
+
+
+def _temporal_literal(bound: Any, kind: str) -> str:
+    keyword = {"date": "DATE", "time": "TIME", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ"}[kind]
+    return f"{keyword} {sql_literal(bound.isoformat())}"
+
+
+def _integer_range(t: pa.DataType) -> tuple[int, int] | None:
+    if not pa.types.is_integer(t):
+        return None
+    bits = t.bit_width
+    return (0, 2**bits - 1) if pa.types.is_unsigned_integer(t) else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+
+
+def _range_ok(p: _Path, args: dict[str, Any]) -> str:
+    t = p.leaf
+    kind = "number" if _is_numeric(t) else temporal_kind(str(t))
+    if kind is None:
+        raise RuleError(f"a range applies to numbers, dates, times and timestamps; {p.top} holds {t}")
+    tz = args.get("timezone")
+    terms: list[str] = []
+    limits = _integer_range(t)
+    for side, op, strict in (("low", ">", "low_exclusive"), ("high", "<", "high_exclusive")):
+        if args.get(side) is None:
+            continue
+        bound = parse_bound(args[side], kind, tz if isinstance(tz, str) else None)
+        if limits is not None and (bound <= limits[0] if side == "low" else bound >= limits[1]):
+            if not args.get(strict):
+                continue  # the column's type cannot hold a value beyond this bound
+        literal = _temporal_literal(bound, kind) if kind != "number" else sql_literal(bound)
+        terms.append(f"{p.value} {op}{'' if args.get(strict) else '='} {literal}")
+    return " AND ".join(terms) or "TRUE"
+
+
+def compile_constraint(rule: QualityRule, schema: pa.Schema) -> CompiledRule:
+    """A column constraint (see `quality.constraints`) as one aggregate count of the violating rows."""
+    args = rule.arguments or {}
+    zero = parse_comparison({}, _ZERO)
+    if args.get("not_checked"):
+        return CompiledRule(
+            rule, rule.metric or CONSTRAINT_TYPE, "skip", note=str(args["not_checked"]), element=rule.element
+        )
+    check = args.get("check")
+    metric = rule.metric or str(check)
+    if check == "primary_key":
+        cols = [str(c) for c in args.get("columns") or []]
+        if not cols:
+            raise RuleError("a primary key needs at least one column")
+        paths = [_resolve(c, schema) for c in cols]
+        if any(p.array is not None for p in paths):
+            raise RuleError("a primary key column inside an array is not checked")
+        values = [p.value for p in paths]
+        if len(values) == 1:
+            expr = f"(count({values[0]}) - count(DISTINCT {values[0]}))"
+        else:
+            expr = f"(count(*) - count(DISTINCT ({', '.join(values)})))"
+        tops = tuple(dict.fromkeys(p.top for p in paths))
+        return CompiledRule(rule, metric, "aggregate", zero, "rows", tops, expr, element=rule.element)
+    path = str(args.get("path") or rule.element or "")
+    p = _resolve(path, schema)
+    v = p.value
+    if check == "required":
+        bad = " AND ".join([*(f"{g} IS NOT NULL" for g in p.guards), f"{v} IS NULL"])
+        expr = _count(p, bad)
+    elif check == "unique":
+        if p.array is not None:
+            raise RuleError("uniqueness of array elements is not checked")
+        expr = f"(count({v}) - count(DISTINCT {v}))"
+    elif check == "range":
+        expr = _violating(p, _range_ok(p, args))
+    elif check == "length":
+        n = non_negative_int(args.get("value"), str(args.get("option")))
+        if not _is_string(p.leaf):
+            raise RuleError(f"{args.get('option')} applies to strings; {path} holds {p.leaf}")
+        expr = _violating(p, f"length({v}) {'>=' if args.get('option') == 'minLength' else '<='} {n}")
+    elif check == "pattern":
+        pattern = args.get("value")
+        if not isinstance(pattern, str) or not pattern:
+            raise RuleError("pattern must be a non-empty regular expression")
+        # JSON Schema / ODCS patterns are not anchored: the value must contain a match.
+        expr = _violating(p, f"regexp_matches({_as_text(v, p.leaf)}, {sql_literal(pattern)})")
+    elif check == "format":
+        fmt = STRING_FORMATS[str(args.get("value"))]
+        text = _as_text(v, p.leaf)
+        terms = [f"regexp_full_match({text}, {sql_literal(fmt.regex)})"]
+        if fmt.cast:
+            terms.append(f"try_cast({text} AS {fmt.cast}) IS NOT NULL")
+        if fmt.max_length:
+            terms.append(f"length({text}) <= {fmt.max_length}")
+        expr = _violating(p, " AND ".join(terms))
+    elif check == "multiple_of":
+        step = parse_bound(args.get("value"), "number")
+        if step <= 0:
+            raise RuleError(f"multipleOf must be above 0 (got {args.get('value')!r})")
+        if not (pa.types.is_integer(p.leaf) or pa.types.is_decimal(p.leaf)):
+            raise RuleError(f"multipleOf is checked on integers and decimals; {path} holds {p.leaf}")
+        expr = _violating(p, f"({v} % {sql_literal(step)}) = 0")
+    elif check == "items":
+        if not (pa.types.is_list(p.leaf) or pa.types.is_large_list(p.leaf)):
+            raise RuleError(f"{args.get('option')} applies to arrays; {path} holds {p.leaf}")
+        option = args.get("option")
+        if option == "uniqueItems":
+            inner = f"{_ELEMENT}_u"
+            ok = f"len(list_filter({v}, lambda {inner}: {inner} IS NOT NULL)) = len(list_distinct({v}))"
+        else:
+            n = non_negative_int(args.get("value"), str(option))
+            ok = f"len({v}) {'>=' if option == 'minItems' else '<='} {n}"
+        expr = _violating(p, ok)
+    else:
+        raise RuleError(f"unknown column constraint {check!r}")
+    return CompiledRule(rule, metric, "aggregate", zero, "rows", (p.top,), expr, element=path)

@@ -1,8 +1,9 @@
 """The built-in quality engine: DuckDB (in-process) over projected Iceberg scans.
 
-* Library and floe-dialect rules: ONE aggregate pass, `SELECT count(*), <one count per rule> FROM
-  object`, over a stream of only the columns those rules touch. Each expression is first probed on a
-  one-row all-NULL table, so a rule with a bad regex or literal errors alone instead of the pass.
+* Library and floe-dialect rules and column constraints: ONE aggregate pass, `SELECT count(*), <one
+  count per rule> FROM object`, over a stream of only the columns those rules touch; rules that count the
+  same thing share one expression. Each expression is first probed on a one-row all-NULL table, so a rule
+  with a bad regex or literal errors alone instead of the pass.
 * `type: sql` rules: the columns their query names are read once (materialized, since a query may
   scan the table more than once) and each query runs alone; it must be a single SELECT returning one
   row with one number (or boolean).
@@ -29,6 +30,7 @@ import pyarrow as pa
 
 from floe_monitoring_defs.contracts.model import MonitoredTable, QualityRule
 from floe_monitoring_defs.quality.compile import OBJECT, CompiledRule, compile_rule
+from floe_monitoring_defs.quality.constraints import CONSTRAINT_TYPE
 from floe_monitoring_defs.quality.engine import (
     QualityDataSource,
     QualityEngineUnavailable,
@@ -131,10 +133,10 @@ class DuckDBQualityEngine:
                 sqls.append((i, compiled))
 
         runnable = []
+        problems = self._probe(aggregates, schema)
         for i, c in aggregates:
-            problem = self._probe(c, schema)
-            if problem:
-                results[i] = _error(c.rule, problem)
+            if i in problems:
+                results[i] = _error(c.rule, problems[i])
             else:
                 runnable.append((i, c))
 
@@ -149,10 +151,11 @@ class DuckDBQualityEngine:
                     value = float(got) if c.unit == "rows" else (100.0 * got / rows if rows else 0.0)
                     results[i] = _result(c, value, rows)
         if row_counts:
+            method = "scan"
             if rows is None:
-                rows = source.row_count()
+                rows, method = source.row_count(), "metadata"  # record counts of the manifests
             for i, c in row_counts:
-                results[i] = _result(c, float(rows), rows)
+                results[i] = _result(c, float(rows), rows, method=method)
         if sqls:
             for i, result in self._sql_rules(source, monitored, sqls, sensitive).items():
                 results[i] = result
@@ -165,22 +168,28 @@ class DuckDBQualityEngine:
         )
         return [results[i] for i in range(len(rules))]
 
-    def _probe(self, c: CompiledRule, schema: pa.Schema) -> str | None:
-        """Run the rule's expression on one all-NULL row: catches bad regexes, literals and types.
+    def _probe(self, aggregates: list[tuple[int, CompiledRule]], schema: pa.Schema) -> dict[int, str]:
+        """Run each rule's expression on one all-NULL row: catches bad regexes, literals and types.
 
-        The probe holds no data, so its errors can be shown in full (they quote the contract only).
+        One connection for every probe (a failed statement leaves it usable). The probe holds no data, so
+        its errors can be shown in full (they quote the contract only).
         """
-        fields = [schema.field(n) for n in c.columns]
-        probe = pa.table({f.name: pa.nulls(1, f.type) for f in fields})
+        if not aggregates:
+            return {}
+        names = {n for _, c in aggregates for n in c.columns}
+        probe = pa.table({f.name: pa.nulls(1, f.type) for f in schema if f.name in names})
+        problems: dict[int, str] = {}
         con = self._connect()
         try:
             con.register(OBJECT, probe)
-            con.execute(f"SELECT {c.expression} FROM {OBJECT}").fetchall()
-        except duckdb.Error as exc:
-            return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            for i, c in aggregates:
+                try:
+                    con.execute(f"SELECT {c.expression} FROM {OBJECT}").fetchall()
+                except duckdb.Error as exc:
+                    problems[i] = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         finally:
             con.close()
-        return None
+        return problems
 
     def _aggregate_pass(
         self, source: QualityDataSource, runnable: list[tuple[int, CompiledRule]], sensitive: dict[str, str]
@@ -189,8 +198,11 @@ class DuckDBQualityEngine:
         names = source.schema().names
         wanted = {col for _, c in runnable for col in c.columns}
         cols = [n for n in names if n in wanted]
+        # Rules that count the same thing (a `duplicateValues` rule and the column's `unique` constraint, a
+        # `nullValues` rule and `required`) share one expression, computed once.
+        distinct = list(dict.fromkeys(c.expression or "0" for _, c in runnable))
         try:
-            row = self._select(source, cols, [c.expression or "0" for _, c in runnable])
+            row = self._select(source, cols, distinct)
         except duckdb.Error as exc:
             log.warning(
                 "quality: the combined pass over %s failed (%s); evaluating rules one by one",
@@ -198,7 +210,8 @@ class DuckDBQualityEngine:
                 type(exc).__name__,
             )
         else:
-            return int(row[0]), {i: int(v) for (i, _), v in zip(runnable, row[1:], strict=True)}
+            value_of = dict(zip(distinct, row[1:], strict=True))
+            return int(row[0]), {i: int(value_of[c.expression or "0"]) for i, c in runnable}
         rows: int | None = None
         counts: dict[int, int | str] = {}
         for i, c in runnable:
@@ -300,6 +313,7 @@ class DuckDBQualityEngine:
                     unit="value",
                     rule_type="sql",
                     source_path=c.rule.source_path,
+                    method="scan",
                 )
             value = 1 if value else 0
         if not isinstance(value, int | float | Decimal):
@@ -328,7 +342,7 @@ def _prefix(rule: QualityRule) -> str:
 
 
 def _error(rule: QualityRule, reason: str) -> RuleResult:
-    metric = (rule.metric or rule.rule) if (rule.type or "library") == "library" else rule.type
+    metric = (rule.metric or rule.rule) if (rule.type or "library") in ("library", CONSTRAINT_TYPE) else rule.type
     return RuleResult(
         name=rule.name,
         passed=None,
@@ -344,7 +358,9 @@ def _error(rule: QualityRule, reason: str) -> RuleResult:
     )
 
 
-def _result(c: CompiledRule, value: float | None, rows: int | None, note: str | None = None) -> RuleResult:
+def _result(
+    c: CompiledRule, value: float | None, rows: int | None, note: str | None = None, method: str = "scan"
+) -> RuleResult:
     if value is None or c.comparison is None:
         return RuleResult(
             name=c.rule.name,
@@ -375,6 +391,7 @@ def _result(c: CompiledRule, value: float | None, rows: int | None, note: str | 
         unit=c.unit,
         rule_type=c.rule.type,
         source_path=c.rule.source_path,
+        method=method,
     )
 
 

@@ -9,13 +9,13 @@ Results never carry column values: only counts, rates and the contract's own thr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from floe_monitoring_defs.contracts.model import MonitoredTable, QualityRule
 from floe_monitoring_defs.models import ViolationSeverity
-from floe_monitoring_defs.sources.base import SourceError
+from floe_monitoring_defs.sources.base import FileMetrics, SourceError, TableSchemaInfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -77,6 +77,8 @@ class RuleResult:
     was not executable (`note` says why: `type: text`, `custom`). `value` is the measured number
     (a count, or a percentage 0..100 for `unit: percent`); `expected` / `actual` are display strings
     such as "< 5 %" / "12.0 %". `rows_checked` is the number of rows the measurement covered.
+    `method` says how: `metadata` (manifest null counts / bounds, no data file opened) or `scan` (rows
+    read); None for a rule that did not run.
     """
 
     name: str
@@ -94,6 +96,7 @@ class RuleResult:
     unit: str = "rows"
     rule_type: str = "library"
     source_path: str = ""
+    method: str | None = None
 
     @property
     def status(self) -> str:
@@ -140,6 +143,26 @@ class QualityDataSource(Protocol):
 
     def row_count(self) -> int:
         """The number of rows (from metadata when possible)."""
+        ...
+
+
+@runtime_checkable
+class MetadataReader(Protocol):
+    """What a source offers beyond `QualityDataSource` when the table format keeps per-file metrics (Iceberg):
+    the nested schema with field ids, each live data file's manifest metrics, and scans limited to some files.
+    Column constraints are proven from these without reading data where the metrics allow it.
+    """
+
+    def schema_info(self) -> TableSchemaInfo:
+        """The table's fields (nested ones included) with their Iceberg field ids and types."""
+        ...
+
+    def file_metrics(self, field_ids: Collection[int], bounds: Collection[int] = ()) -> Sequence[FileMetrics]:
+        """Per live data file: null / NaN counts of `field_ids`, decoded bounds of `bounds` (manifests only)."""
+        ...
+
+    def restricted(self, files: Collection[str]) -> QualityDataSource:
+        """The same table and snapshot, its scans reading only the data files named (paths)."""
         ...
 
 

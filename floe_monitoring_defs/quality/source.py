@@ -7,10 +7,11 @@ rather than the table. The columns read are recorded (`columns_read`) for the ch
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -19,6 +20,8 @@ from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
 from pyiceberg.table import FileScanTask, Table
 
 from floe_monitoring_defs.quality.engine import QualityReadError
+from floe_monitoring_defs.sources.base import FileMetrics, TableSchemaInfo
+from floe_monitoring_defs.sources.iceberg import file_metrics, primitive_fields, schema_info
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,11 @@ def _short(exc: BaseException) -> str:
 
 
 class IcebergQualitySource:
-    """Read access to one Iceberg table at the snapshot current when this object is created."""
+    """Read access to one Iceberg table at the snapshot current when this object is created.
+
+    Besides scans it is a `MetadataReader`: the manifest metrics of the planned data files (null counts,
+    bounds) come from the same scan planning the scans use, so metadata and data agree on one snapshot.
+    """
 
     def __init__(self, table: Table, *, prefetch: int = 2) -> None:
         self._table = table
@@ -42,6 +49,21 @@ class IcebergQualitySource:
         self._tasks: list[FileScanTask] | None = None
         self._full_scan = table.scan(snapshot_id=self._snapshot_id)
         self._schema = schema_to_pyarrow(self._full_scan.projection())
+        self._only: frozenset[str] | None = None  # a restricted view: scans read only these data files
+
+    def restricted(self, files: Collection[str]) -> IcebergQualitySource:
+        """A view of the same snapshot whose scans (and row count) cover only the data files named."""
+        view = copy.copy(self)
+        view._only = frozenset(files)
+        view._tasks = [t for t in self._plan() if t.file.file_path in view._only]
+        return view  # shares `_read`: the columns a view reads are reported by the check
+
+    def schema_info(self) -> TableSchemaInfo:
+        return schema_info(self._table)
+
+    def file_metrics(self, field_ids: Collection[int], bounds: Collection[int] = ()) -> list[FileMetrics]:
+        fields = {k: v for k, v in primitive_fields(self._table).items() if k in set(field_ids) | set(bounds)}
+        return file_metrics(self._plan(), fields, bounds=bounds)
 
     @property
     def name(self) -> str:
@@ -65,6 +87,12 @@ class IcebergQualitySource:
     def row_count(self) -> int:
         if self._snapshot_id is None:
             return 0
+        if self._only is not None:
+            tasks = self._plan()
+            if not any(t.delete_files for t in tasks):
+                return sum(int(t.file.record_count) for t in tasks)
+            # deletes apply: count the rows that survive them (reading the first column only)
+            return sum(batch.num_rows for batch in self.scan([self._schema.names[0]]))
         try:
             return int(self._full_scan.count())
         except Exception as exc:

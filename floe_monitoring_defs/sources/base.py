@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -31,15 +32,31 @@ class CatalogNotConfiguredError(SourceUnavailableError):
 
 @dataclass(frozen=True)
 class ColumnInfo:
+    """One Iceberg field. Nested types carry their fields in `children`: a struct's fields, a list's element
+    (named `element`, path `tags[]`), a map's `key` and `value` (paths `attrs.key`, `attrs.value`)."""
+
     name: str
     field_id: int
-    type: str  # Iceberg type as text: "long", "decimal(12, 2)", "timestamptz"
+    type: str  # Iceberg type as text: "long", "decimal(12, 2)", "timestamptz", "struct<...>", "list<string>"
     required: bool
+    children: tuple[ColumnInfo, ...] = ()
+    path: str = ""  # where it sits: "address.city", "tags[]", "tags[].code"; "" means `name` (top level)
+    kind: str = "primitive"  # primitive | struct | list | map
+
+    @property
+    def column_path(self) -> str:
+        return self.path or self.name
+
+    def walk(self) -> Iterator[ColumnInfo]:
+        """This field and every field nested in it, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
 
 
 @dataclass(frozen=True)
 class TableSchemaInfo:
-    columns: tuple[ColumnInfo, ...]
+    columns: tuple[ColumnInfo, ...]  # the top-level fields (nested ones in their `children`)
     identifier_fields: tuple[str, ...] = ()
     schema_id: int | None = None
 
@@ -48,6 +65,30 @@ class TableSchemaInfo:
 
     def by_id(self) -> dict[int, ColumnInfo]:
         return {c.field_id: c for c in self.columns}
+
+    def by_path(self) -> dict[str, ColumnInfo]:
+        """Every field at every depth, by path ("id", "address.city", "tags[]")."""
+        return {f.column_path: f for c in self.columns for f in c.walk()}
+
+
+@dataclass(frozen=True)
+class FileMetrics:
+    """What the manifest entry of one live data file says, for the fields asked for (no data file opened).
+
+    `null_counts`, `nan_counts`, `lower` and `upper` hold only the fields the writer recorded them for (metrics
+    mode `none`, or an old writer, leaves them out). Bounds are decoded to Iceberg's single-value form: ints for
+    int / long / date (days) / time / timestamp (microseconds; nanoseconds for *_ns), floats, Decimals, strings
+    (possibly truncated: never used as exact bounds). `has_deletes`: delete files apply to this file, so its
+    counts may include deleted rows.
+    """
+
+    path: str
+    rows: int
+    has_deletes: bool = False
+    null_counts: Mapping[int, int] = field(default_factory=dict)
+    nan_counts: Mapping[int, int] = field(default_factory=dict)
+    lower: Mapping[int, Any] = field(default_factory=dict)
+    upper: Mapping[int, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

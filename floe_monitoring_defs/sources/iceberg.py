@@ -4,6 +4,9 @@ Catalog resolution (DESIGN "Interfaces"): the contract's `servers[].catalog` nam
 `FLOE_CATALOG`, else pyiceberg's default) is looked up in pyiceberg's own configuration
 (`.pyiceberg.yaml`, `PYICEBERG_CATALOG__<NAME>__*`). When that has no entry, the server's
 `catalogUrl` and `warehouse` are used: a SQLAlchemy URL means a SQL catalog, http(s) a REST one.
+A table given by its metadata file (`TableRef.metadata_location`, servers of type s3 / local) is read
+with `StaticTable.from_metadata`, no catalog involved; the named catalog's properties (if any) supply
+the FileIO settings (S3 endpoint, credentials).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,11 +23,15 @@ from pyiceberg.conversions import from_bytes
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, GreaterThanOrEqual
 from pyiceberg.manifest import ManifestContent
-from pyiceberg.table import Table
+from pyiceberg.table import FileScanTask, StaticTable, Table
 from pyiceberg.table.snapshots import Operation, ancestors_of
 from pyiceberg.types import (
     DateType,
     IcebergType,
+    ListType,
+    MapType,
+    PrimitiveType,
+    StructType,
     TimestampType,
     TimestamptzType,
 )
@@ -34,6 +42,7 @@ from floe_monitoring_defs.sources.base import (
     CatalogNotConfiguredError,
     ColumnInfo,
     ColumnNotFoundError,
+    FileMetrics,
     FreshnessReading,
     SourceUnavailableError,
     TableNotFoundError,
@@ -89,6 +98,8 @@ class IcebergSource:
     # -- catalog ---------------------------------------------------------------------------
 
     def catalog_name(self, ref: TableRef) -> str:
+        if ref.metadata_location:
+            return ref.catalog or "static"  # no catalog: the table is read from its metadata file
         return ref.catalog or self._default_catalog or "default"
 
     def catalog_for(self, ref: TableRef) -> Catalog:
@@ -145,7 +156,35 @@ class IcebergSource:
                 "(check the catalog's type, uri and warehouse properties)"
             ) from None
 
+    def _file_io_properties(self, ref: TableRef) -> dict[str, str]:
+        """FileIO properties for a table read from its metadata file: the named catalog's, if configured."""
+        if not ref.catalog:
+            return {}
+        if ref.catalog in self._overrides:
+            return dict(self._overrides[ref.catalog])
+        config = Config()
+        for candidate in (ref.catalog, ref.catalog.replace("_", "-")):
+            configured = config.get_catalog_config(candidate)
+            if configured:
+                return {k: v for k, v in configured.items() if isinstance(v, str)}
+        return {}
+
+    def _load_static(self, ref: TableRef, location: str) -> Table:
+        shown = mask_endpoint(location)
+        try:
+            return StaticTable.from_metadata(location, properties=self._file_io_properties(ref))
+        except FileNotFoundError:
+            raise TableNotFoundError(f"table {ref.identifier}: no table metadata at {shown}") from None
+        except Exception as exc:
+            if isinstance(exc, OSError) and "not found" in str(exc).lower():
+                raise TableNotFoundError(f"table {ref.identifier}: no table metadata at {shown}") from None
+            raise SourceUnavailableError(
+                f"cannot read the metadata of table {ref.identifier} at {shown}: {type(exc).__name__}: {_short(exc)}"
+            ) from None
+
     def load_table(self, ref: TableRef) -> Table:
+        if ref.metadata_location:
+            return self._load_static(ref, ref.metadata_location)
         catalog = self.catalog_for(ref)
         try:
             return catalog.load_table(ref.identifier)
@@ -173,17 +212,96 @@ def _short(exc: Exception) -> str:
     return text[:300]
 
 
+def _column_info(name: str, field_id: int, ftype: IcebergType, required: bool, path: str) -> ColumnInfo:
+    """One field with its nested fields; paths as the contract writes them ("address.city", "tags[]")."""
+    children: tuple[ColumnInfo, ...] = ()
+    kind = "primitive"
+    if isinstance(ftype, StructType):
+        kind = "struct"
+        children = tuple(
+            _column_info(f.name, f.field_id, f.field_type, f.required, f"{path}.{f.name}") for f in ftype.fields
+        )
+    elif isinstance(ftype, ListType):
+        kind = "list"
+        children = (_column_info("element", ftype.element_id, ftype.element_type, ftype.element_required, f"{path}[]"),)
+    elif isinstance(ftype, MapType):
+        kind = "map"
+        children = (
+            _column_info("key", ftype.key_id, ftype.key_type, True, f"{path}.key"),
+            _column_info("value", ftype.value_id, ftype.value_type, ftype.value_required, f"{path}.value"),
+        )
+    return ColumnInfo(
+        name=name,
+        field_id=field_id,
+        type=str(ftype),
+        required=required,
+        children=children,
+        path="" if path == name else path,
+        kind=kind,
+    )
+
+
 def schema_info(table: Table) -> TableSchemaInfo:
     schema = table.schema()
     ids = set(schema.identifier_field_ids)
-    cols = tuple(
-        ColumnInfo(name=f.name, field_id=f.field_id, type=str(f.field_type), required=f.required) for f in schema.fields
-    )
+    cols = tuple(_column_info(f.name, f.field_id, f.field_type, f.required, f.name) for f in schema.fields)
     return TableSchemaInfo(
         columns=cols,
         identifier_fields=tuple(c.name for c in cols if c.field_id in ids),
         schema_id=schema.schema_id,
     )
+
+
+def primitive_fields(table: Table) -> dict[int, PrimitiveType]:
+    """Every primitive field of the table's current schema (at any depth), by field id."""
+    out: dict[int, PrimitiveType] = {}
+
+    def visit(ftype: IcebergType, field_id: int) -> None:
+        if isinstance(ftype, PrimitiveType):
+            out[field_id] = ftype
+        elif isinstance(ftype, StructType):
+            for f in ftype.fields:
+                visit(f.field_type, f.field_id)
+        elif isinstance(ftype, ListType):
+            visit(ftype.element_type, ftype.element_id)
+        elif isinstance(ftype, MapType):
+            visit(ftype.key_type, ftype.key_id)
+            visit(ftype.value_type, ftype.value_id)
+
+    for f in table.schema().fields:
+        visit(f.field_type, f.field_id)
+    return out
+
+
+def file_metrics(
+    tasks: Iterable[FileScanTask], fields: Mapping[int, PrimitiveType], *, bounds: Iterable[int] = ()
+) -> list[FileMetrics]:
+    """The manifest metrics of each planned data file for `fields` (null / NaN counts) and `bounds` (decoded
+    lower / upper bounds), read from the manifest entries the scan planning already loaded: no data file opened.
+    """
+    wanted = set(fields)
+    bounded = {fid for fid in bounds if fid in fields}
+    out: list[FileMetrics] = []
+    for task in tasks:
+        f = task.file
+        if not f.record_count:
+            continue
+        nulls = f.null_value_counts or {}
+        nans = f.nan_value_counts or {}
+        lowers = f.lower_bounds or {}
+        uppers = f.upper_bounds or {}
+        out.append(
+            FileMetrics(
+                path=f.file_path,
+                rows=int(f.record_count),
+                has_deletes=bool(task.delete_files),
+                null_counts={k: int(v) for k, v in nulls.items() if k in wanted},
+                nan_counts={k: int(v) for k, v in nans.items() if k in wanted},
+                lower={k: from_bytes(fields[k], v) for k, v in lowers.items() if k in bounded},
+                upper={k: from_bytes(fields[k], v) for k, v in uppers.items() if k in bounded},
+            )
+        )
+    return out
 
 
 def data_commit_time(table: Table) -> tuple[datetime | None, int | None]:

@@ -93,6 +93,7 @@ def location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receivers: dict[st
     contracts.mkdir()
     doc = {
         "apiVersion": "v3.1.0",
+        "status": "active",
         "kind": "DataContract",
         "id": "urn:orders",
         "name": "orders",

@@ -81,6 +81,7 @@ def contract(
     sla = [{"property": "freshness", "value": freshness, **({"element": element} if element else {})}]
     doc = {
         "apiVersion": "v3.1.0",
+        "status": "active",
         "kind": "DataContract",
         "id": f"urn:{name}",
         "name": name,

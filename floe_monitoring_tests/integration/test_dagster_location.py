@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 def contract_doc(name: str, table: str, amount_type: str = "DECIMAL(10,2)", freshness: str = "PT1H") -> dict:
     return {
         "apiVersion": "v3.1.0",
+        "status": "active",
         "kind": "DataContract",
         "id": f"urn:{name}",
         "name": name,

@@ -91,6 +91,7 @@ def drift_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, telemetry: Teleme
     create(catalog, "shop.orders", schema)
     doc = {
         "apiVersion": "v3.1.0",
+        "status": "active",
         "kind": "DataContract",
         "id": "urn:orders",
         "name": "orders",

@@ -68,6 +68,7 @@ def location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook: HTTPRecor
     contracts.mkdir()
     doc = {
         "apiVersion": "v3.1.0",
+        "status": "active",
         "kind": "DataContract",
         "id": "urn:obs",
         "name": "obs_stale",

@@ -168,3 +168,151 @@ def test_library_and_sql_quality_rules_are_parsed() -> None:
     rules = {r.type: r for r in c.tables[0].quality_rules}
     assert rules["sql"].operators == {"mustBeGreaterThan": 0}
     assert rules["library"].element == "email" and rules["library"].metric == "nullValues"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Columns: constraints, nested properties, field ids; rules that cannot run
+
+
+def test_column_constraints_are_parsed() -> None:
+    doc = strict_doc()
+    props = doc["schema"][0]["properties"]
+    props[0].update(primaryKeyPosition=2)
+    props[1].update(unique=True, logicalTypeOptions={"pattern": "^[^@]+@[^@]+$", "maxLength": 120})
+    props[2].update(primaryKey=True, primaryKeyPosition=1, logicalTypeOptions={"minimum": 0, "exclusiveMaximum": 1e9})
+    [t] = parse_document(doc, "x.yaml").tables
+    assert t.primary_key == ("amount", "order_id")  # by primaryKeyPosition
+    email, amount = t.column("email"), t.column("amount")
+    assert email is not None and amount is not None
+    assert (email.unique, email.logical_type_options) == (True, {"pattern": "^[^@]+@[^@]+$", "maxLength": 120})
+    assert (amount.primary_key_position, amount.logical_type_options) == (1, {"minimum": 0, "exclusiveMaximum": 1e9})
+    updated = t.column("updated_at")
+    assert updated is not None and (updated.unique, updated.primary_key_position, updated.logical_type_options) == (
+        False,
+        None,
+        {},
+    )
+
+
+def test_a_top_level_primary_key_stays_required_as_schema_drift_reads_it() -> None:
+    doc = strict_doc()
+    doc["schema"][0]["properties"][0] = {"name": "order_id", "logicalType": "string", "primaryKey": True}
+    [t] = parse_document(doc, "x.yaml").tables
+    order_id = t.column("order_id")
+    assert order_id is not None and (order_id.primary_key, order_id.required) == (True, True)
+
+
+def test_nested_objects_and_arrays_become_children_and_items_with_paths() -> None:
+    doc = strict_doc()
+    doc["schema"][0]["properties"] += [
+        {
+            "name": "address",
+            "logicalType": "object",
+            "properties": [
+                {"name": "city", "logicalType": "string", "required": True},
+                {"name": "geo", "logicalType": "object", "properties": [{"name": "lat", "logicalType": "number"}]},
+            ],
+        },
+        {"name": "tags", "logicalType": "array", "items": {"logicalType": "string"}},
+        {
+            "name": "lines",
+            "logicalType": "array",
+            "items": {
+                "logicalType": "object",
+                "properties": [{"name": "sku", "physicalName": "sku_code", "logicalType": "string"}],
+            },
+        },
+    ]
+    [t] = parse_document(doc, "x.yaml").tables
+    address, tags, lines = t.column("address"), t.column("tags"), t.column("lines")
+    assert address is not None and tags is not None and lines is not None
+    assert (address.column_path, [c.column_path for c in address.children]) == (
+        "address",
+        ["address.city", "address.geo"],
+    )
+    assert [c.column_path for c in address.children[1].children] == ["address.geo.lat"]
+    assert address.children[0].required is True and address.children[1].required is False
+    assert tags.items is not None and (tags.items.column_path, tags.items.logical_type) == ("tags[]", "string")
+    assert lines.items is not None and [c.column_path for c in lines.items.children] == ["lines[].sku_code"]
+    assert t.column("city") is None  # nested properties are not top-level columns
+
+
+def test_a_nested_property_declared_twice_names_its_path() -> None:
+    doc = strict_doc()
+    doc["schema"][0]["properties"].append(
+        {
+            "name": "address",
+            "logicalType": "object",
+            "properties": [{"name": "city", "logicalType": "string"}, {"name": "city", "logicalType": "string"}],
+        }
+    )
+    with pytest.raises(ContractLoadError) as exc:
+        parse_document(doc, "x.yaml")
+    assert exc.value.error.field == "schema[0].properties[4].properties[1].name"
+    assert "address.city is declared twice" in exc.value.error.message
+
+
+@pytest.mark.parametrize("key", ["icebergFieldId", "floe.iceberg_field_id"])
+def test_field_ids_from_either_custom_property(key: str) -> None:
+    doc = strict_doc()
+    doc["schema"][0]["properties"][1]["customProperties"] = [{"property": key, "value": 12}]
+    doc["schema"][0]["properties"].append(
+        {
+            "name": "address",
+            "logicalType": "object",
+            "properties": [
+                {"name": "city", "logicalType": "string", "customProperties": [{"property": key, "value": "31"}]}
+            ],
+        }
+    )
+    [t] = parse_document(doc, "x.yaml").tables
+    email, address = t.column("email"), t.column("address")
+    assert email is not None and email.field_id == 12
+    assert address is not None and address.children[0].field_id == 31  # a quoted number is the id meant
+
+
+@pytest.mark.parametrize(
+    ("custom", "field", "fragment"),
+    [
+        (
+            [{"property": "icebergFieldId", "value": "seven"}],
+            "customProperties.icebergFieldId",
+            "not an Iceberg field id",
+        ),
+        (
+            [{"property": "icebergFieldId", "value": 3}, {"property": "floe.iceberg_field_id", "value": 4}],
+            "customProperties",
+            "differ",
+        ),
+    ],
+)
+def test_a_bad_field_id_names_the_field(custom: list[dict[str, Any]], field: str, fragment: str) -> None:
+    doc = strict_doc()
+    doc["schema"][0]["properties"][1]["customProperties"] = custom
+    with pytest.raises(ContractLoadError) as exc:
+        parse_document(doc, "x.yaml")
+    assert exc.value.error.field == f"schema[0].properties[1].{field}"
+    assert fragment in exc.value.error.message
+
+
+def test_text_and_foreign_custom_rules_are_listed_as_not_monitored() -> None:
+    doc = strict_doc()
+    doc["schema"][0]["quality"] = [
+        {"type": "text", "name": "no_gaps", "description": "Orders have no gaps in their numbering."},
+        {"type": "custom", "name": "soda_check", "engine": "soda", "implementation": "checks for orders: ..."},
+        {"type": "custom", "name": "local_check", "engine": "duckdb", "implementation": "SELECT 1"},
+        {"metric": "rowCount", "mustBeGreaterThan": 0, "scheduler": "cron", "schedule": "0 6 * * *"},
+    ]
+    c = parse_document(doc, "x.yaml")
+    assert [r.name for r in c.tables[0].quality_rules] == [
+        "no_gaps",
+        "soda_check",
+        "local_check",
+        "orders.table.rowCount",
+    ]
+    assert [(n.field, n.what) for n in c.not_monitored] == [
+        ("schema[0].quality[0]", "quality rule no_gaps (type text)"),
+        ("schema[0].quality[1]", "quality rule soda_check (type custom)"),
+        ("schema[0].quality[3].schedule", "schedule of quality rule orders.table.rowCount"),
+    ]
+    assert c.not_monitored[1].reason == "engine 'soda' is not one floe runs (its quality engine is duckdb)"

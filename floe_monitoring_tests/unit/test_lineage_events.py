@@ -88,6 +88,7 @@ def orders_contract() -> MonitoredContract:
     }
     doc = {
         "apiVersion": "v3.1.0",
+        "status": "active",
         "kind": "DataContract",
         "id": "urn:orders",
         "name": "orders",

@@ -143,3 +143,54 @@ def test_config_quality_fields() -> None:
     assert c.merged({"quality_threshold": 0.95}).quality_threshold == 0.95
     with pytest.raises(ValueError, match="quality_threshold"):
         c.merged({"quality_threshold": 1.5})
+
+
+def test_score_finding_never_exceeds_the_worst_failed_rule() -> None:
+    """One failed ERROR rule (score 0) is an ERROR, not a CRITICAL, unless the config lifts the cap."""
+    out = evaluate_quality(TABLE, [rr("a", False, S.ERROR, 2.0)], 0.8, TH)
+    assert out.measured_value == 0.0
+    assert [(f.kind, f.severity) for f in out.findings] == [
+        ("rule_failed", S.ERROR),
+        ("score_below_threshold", S.ERROR),
+    ]
+    assert out.details["score_severity_capped"] == "critical -> error"
+    uncapped = evaluate_quality(TABLE, [rr("a", False, S.ERROR, 2.0)], 0.8, TH, severity_cap=False)
+    assert [f.severity for f in uncapped.findings] == [S.ERROR, S.CRITICAL]
+    assert "score_severity_capped" not in uncapped.details
+
+
+def test_capped_score_of_warning_and_info_rules() -> None:
+    # score 0.5 / 2.0 = 0.25 would be CRITICAL; the worst failed rule is a WARNING
+    results = [rr("a", False, S.WARNING, 1.0), rr("b", False, S.INFO, 0.5), rr("c", True, S.INFO, 0.5)]
+    out = evaluate_quality(TABLE, results, 0.8, TH)
+    assert [(f.kind, f.severity) for f in out.findings][-1] == ("score_below_threshold", S.WARNING)
+    assert out.status is CheckStatus.FAIL
+    # only INFO rules failed: the score finding is INFO too, and the check passes with the notes
+    only_info = evaluate_quality(TABLE, [rr("b", False, S.INFO, 0.5), rr("c", True, S.INFO, 0.1)], 0.8, TH)
+    assert [f.severity for f in only_info.findings] == [S.INFO, S.INFO]
+    assert only_info.status is CheckStatus.PASS
+
+
+def test_no_executable_rule_is_skipped_with_the_reason() -> None:
+    notes = [
+        RuleResult("prose", None, "text", "", "", 2.0, S.ERROR, note="`type: text` rules are prose"),
+        RuleResult("custom_gx", None, "custom", "", "", 2.0, S.ERROR, note="written for their own engine"),
+    ]
+    out = evaluate_quality(TABLE, notes, 0.8, TH)
+    assert (out.status, out.findings) == (CheckStatus.SKIPPED, ())
+    assert out.reason == "no quality rule could run: prose: `type: text` rules are prose (and 1 more not executable)"
+    assert [r["status"] for r in out.details["rules"]] == ["skipped", "skipped"]
+    assert out.details["rules"][1]["note"] == "written for their own engine"
+
+
+def test_config_constraint_and_cap_keys() -> None:
+    c = MonitoringConfig()
+    assert (c.quality_score_severity_cap, c.column_constraints.enabled, c.column_constraints.severity) == (
+        True,
+        True,
+        S.ERROR,
+    )
+    merged = c.merged({"column_constraints": {"severity": "warning"}, "quality_score_severity_cap": False})
+    assert (merged.column_constraints.severity, merged.quality_score_severity_cap) == (S.WARNING, False)
+    with pytest.raises(ValueError, match=r"column_constraints\.severity"):
+        c.merged({"column_constraints": {"severity": "fatal"}})

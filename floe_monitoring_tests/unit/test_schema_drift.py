@@ -1,8 +1,11 @@
 """Schema drift (pure): one finding per drift, renames by field id, safe promotions (US2)."""
 
+from typing import Literal
+
 import pytest
 
 from floe_monitoring_defs.checks.schema_drift import evaluate_schema_drift, expected_type, type_compatible
+from floe_monitoring_defs.config import MonitoringConfig
 from floe_monitoring_defs.contracts.model import ExpectedColumn, MonitoredTable, TableRef
 from floe_monitoring_defs.models import CheckOutcome, CheckStatus, ViolationSeverity
 from floe_monitoring_defs.sources.base import ColumnInfo, TableSchemaInfo
@@ -76,9 +79,42 @@ def test_one_finding_per_drift() -> None:
 
 
 def test_nullability_directions() -> None:
+    """Contract optional / table required: WARNING. Contract required / table optional (Spark and dbt write every
+    field optional): the table does not enforce the promise, an INFO note; the quality check verifies the data."""
     contract = table(col("id", "integer", pk=True), col("a", "string", required=True), col("b", "string"))
-    _, found = kinds(actual(("id", 1, "long", True), ("a", 2, "string", False), ("b", 3, "string", True)), contract)
-    assert sorted(found) == [("nullability_changed", "a", S.ERROR), ("nullability_changed", "b", S.WARNING)]
+    out, found = kinds(actual(("id", 1, "long", True), ("a", 2, "string", False), ("b", 3, "string", True)), contract)
+    assert sorted(found) == [("nullability_changed", "b", S.WARNING), ("required_not_enforced", "a", S.INFO)]
+    assert out.status is CheckStatus.FAIL  # the WARNING fails it
+    note = next(f for f in out.findings if f.kind == "required_not_enforced")
+    assert (note.expected, note.actual) == ("required", "optional")
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("info", [("required_not_enforced", "a", S.INFO)]),
+        ("warning", [("required_not_enforced", "a", S.WARNING)]),
+        ("off", []),
+    ],
+)
+def test_unenforced_required_is_configurable_and_info_alone_passes(
+    setting: Literal["info", "warning", "off"], expected: list[tuple[str, str, ViolationSeverity]]
+) -> None:
+    contract = table(col("id", "integer", pk=True), col("a", "string", required=True))
+    spark_style = actual(("id", 1, "long", True), ("a", 2, "string", False))
+    out, _ = evaluate_schema_drift(contract, spark_style, unenforced_required=setting)
+    assert [(f.kind, f.element, f.severity) for f in out.findings] == expected
+    assert out.status is (CheckStatus.FAIL if setting == "warning" else CheckStatus.PASS)
+
+
+def test_unenforced_required_config_key() -> None:
+    assert MonitoringConfig().schema_drift.unenforced_required == "info"
+    assert (
+        MonitoringConfig().merged({"schema_drift": {"unenforced_required": "off"}}).schema_drift.unenforced_required
+        == "off"
+    )
+    with pytest.raises(ValueError, match=r"schema_drift\.unenforced_required"):
+        MonitoringConfig().merged({"schema_drift": {"unenforced_required": "error"}})
 
 
 def test_rename_detected_by_field_id_from_baseline() -> None:
@@ -139,3 +175,34 @@ def test_missing_table_is_an_error() -> None:
 def test_type_compatibility(logical: str, physical: str | None, iceberg: str, ok: bool) -> None:
     exp = expected_type(col("c", logical, physical))
     assert exp is not None and type_compatible(exp, iceberg) is ok
+
+
+@pytest.mark.parametrize(
+    ("options", "iceberg", "ok"),
+    [
+        ({"precision": 12, "scale": 2}, "decimal(12, 2)", True),
+        ({"precision": 12, "scale": 2}, "decimal(14, 2)", True),  # wider precision: a safe promotion
+        ({"precision": 12, "scale": 2}, "decimal(12, 3)", False),
+        ({"precision": 12, "scale": 2}, "double", False),
+        ({}, "double", True),
+    ],
+)
+def test_decimal_precision_and_scale_from_logical_type_options(options: dict[str, int], iceberg: str, ok: bool) -> None:
+    c = ExpectedColumn("amount", "amount", "number", logical_type_options=options)
+    _, found = kinds(actual(("amount", 1, iceberg, False), ids=()), table(c))
+    assert found == ([] if ok else [("type_changed", "amount", S.ERROR)])
+
+
+@pytest.mark.parametrize(
+    ("timezone", "iceberg", "ok"),
+    [
+        (True, "timestamptz", True),
+        (True, "timestamp", False),
+        (False, "timestamp", True),
+        (False, "timestamptz", False),
+    ],
+)
+def test_timestamp_timezone_option(timezone: bool, iceberg: str, ok: bool) -> None:
+    c = ExpectedColumn("ts", "ts", "timestamp", logical_type_options={"timezone": timezone})
+    _, found = kinds(actual(("ts", 1, iceberg, False), ids=()), table(c))
+    assert found == ([] if ok else [("type_changed", "ts", S.ERROR)])
