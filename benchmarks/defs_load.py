@@ -133,7 +133,7 @@ def _emit(result: dict[str, Any]) -> None:
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
-def child_floe(contracts_dir: Path) -> dict[str, Any]:
+def child_floe(contracts_dir: Path, config_path: Path | None = None) -> dict[str, Any]:
     import dagster as dg
 
     import floe_monitoring_defs.definitions as floe_defs
@@ -161,7 +161,7 @@ def child_floe(contracts_dir: Path) -> dict[str, Any]:
         raise SystemExit("cannot find where build_defs calls load_contracts; parse time would be wrong")
     for module in patched:
         module.__dict__["load_contracts"] = timed_load
-    settings = Settings(contracts_dir=contracts_dir, config_path=None, db_url=None, default_catalog=None)
+    settings = Settings(contracts_dir=contracts_dir, config_path=config_path, db_url=None, default_catalog=None)
     t0 = time.perf_counter()
     defs = floe_defs.build_defs(settings)
     t1 = time.perf_counter()
@@ -217,7 +217,7 @@ def child_builtins(n: int) -> dict[str, Any]:
     }
 
 
-def child_main(mode: str, n: int, contracts_dir: Path | None) -> None:
+def child_main(mode: str, n: int, contracts_dir: Path | None, config_path: Path | None) -> None:
     import logging
     import warnings
 
@@ -225,7 +225,7 @@ def child_main(mode: str, n: int, contracts_dir: Path | None) -> None:
     logging.disable(logging.WARNING)
     if mode == "floe":
         assert contracts_dir is not None
-        _emit(child_floe(contracts_dir))
+        _emit(child_floe(contracts_dir, config_path))
     else:
         _emit(child_builtins(n))
 
@@ -234,8 +234,10 @@ def child_main(mode: str, n: int, contracts_dir: Path | None) -> None:
 # Parent side
 
 
-def run_child(mode: str, n: int, contracts_dir: Path) -> dict[str, Any]:
+def run_child(mode: str, n: int, contracts_dir: Path, config_path: Path | None = None) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--n", str(n), "--dir", str(contracts_dir)]
+    if config_path is not None:
+        cmd += ["--config", str(config_path)]
     home = contracts_dir.parent / "dagster_home"  # empty: no store to restore registered contracts from
     home.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOE_")} | {"DAGSTER_HOME": str(home)}
@@ -278,9 +280,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--child", choices=("floe", "builtins"), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--without-constraints",
+        action="store_true",
+        help="monitoring config `column_constraints: {enabled: false}`: the contracts' required/unique/primary-key "
+        "columns add no quality checks (the check count of builds before column constraints existed)",
+    )
     args = parser.parse_args(argv)
     if args.child:
-        child_main(args.child, args.n, args.dir)
+        child_main(args.child, args.n, args.dir, args.config)
         return
 
     print(
@@ -296,7 +305,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             t = time.perf_counter()
             write_contracts(contracts_dir, n)
             wrote = time.perf_counter() - t
-            floe = best_of([run_child("floe", n, contracts_dir) for _ in range(args.repeat)])
+            config = None
+            if args.without_constraints:
+                config = Path(tmp) / "monitoring.yaml"
+                config.write_text("column_constraints: {enabled: false}\n", encoding="utf-8")
+            floe = best_of([run_child("floe", n, contracts_dir, config) for _ in range(args.repeat)])
             builtins = best_of([run_child("builtins", n, contracts_dir) for _ in range(args.repeat)])
             if floe["loaded"] != n or floe["errors"]:
                 print(f"  WARNING: floe loaded {floe['loaded']} of {n} contracts ({floe['errors']} errors)")

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     import dagster as dg
 
+    from floe_monitoring_defs.contracts.model import ResponseSLA
+
 from floe_monitoring_defs.config import ConfigError, Settings
 from floe_monitoring_defs.contracts.loader import load_contracts
 from floe_monitoring_defs.models import ViolationSeverity
@@ -42,15 +44,20 @@ def contracts() -> None:
 @contracts.command("validate", help="Validate contract files (default: $FLOE_CONTRACTS_DIR). Exit 1 on any error.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def contracts_validate(paths: tuple[Path, ...]) -> None:
-    targets = list(paths) or [Settings.from_env().contracts_dir]
+    from floe_monitoring_defs.contracts.servers import server_options
+
+    settings = Settings.from_env()
+    targets = list(paths) or [settings.contracts_dir]
     missing = [p for p in targets if not p.exists()]
     for p in missing:
         click.echo(f"ERROR {p}: no such file or directory", err=True)
-    report = load_contracts([p for p in targets if p.exists()])
+    report = load_contracts([p for p in targets if p.exists()], server_options(settings))
     for c in report.contracts:
         click.echo(
             f"OK    {c.source}: {c.name} {c.version} ({c.dialect}; {', '.join(t.ref.identifier for t in c.tables)})"
         )
+        for nm in c.not_monitored:
+            click.echo(f"      not monitored: {nm.field} ({nm.what}): {nm.reason}")
     for e in report.errors:
         click.echo(f"ERROR {e}")
     click.echo(f"{len(report.contracts)} valid, {len(report.errors) + len(missing)} invalid")
@@ -63,15 +70,17 @@ def contracts_validate(paths: tuple[Path, ...]) -> None:
 def contracts_register(paths: tuple[Path, ...]) -> None:
     from floe_monitoring_defs.contracts.loader import ContractLoadError, iter_contract_files
     from floe_monitoring_defs.contracts.registry import register_file
+    from floe_monitoring_defs.contracts.servers import server_options
     from floe_monitoring_defs.models import utcnow
     from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
 
     failed = 0
+    options = server_options(Settings.from_env())
     try:
         store = MonitoringStore(default_db_url())
         for f in iter_contract_files(paths):
             try:
-                c = register_file(store.registry, f, utcnow())
+                c = register_file(store.registry, f, utcnow(), options)
                 click.echo(f"registered {c.name} {c.version} from {f}")
             except ContractLoadError as exc:
                 failed += 1
@@ -99,10 +108,11 @@ def contracts_deregister(name: str) -> None:
 @contracts.command("list", help="List the contracts the code location loads, with their checks.")
 def contracts_list() -> None:
     from floe_monitoring_defs.contracts.registry import load_all
+    from floe_monitoring_defs.contracts.servers import server_options
     from floe_monitoring_defs.store.registry import read_registrations
 
     settings = Settings.from_env()
-    report = load_all(settings.contracts_dir, read_registrations())
+    report = load_all(settings.contracts_dir, read_registrations(), server_options(settings))
     if not report.contracts and not report.errors:
         click.echo(f"no contracts under {settings.contracts_dir} (set FLOE_CONTRACTS_DIR) and none registered")
         return
@@ -431,8 +441,11 @@ def sla_report(contract: str | None, window: str, fmt: str, as_of: "datetime | N
         store = MonitoringStore(default_db_url())
         reporter = SLAReporter(store, default_target_pct=settings.default_target_pct)
         now = None if as_of is None else ensure_utc(as_of)
+        responses = _response_promises()
         reports = (
-            [reporter.report(contract, window.lower(), now)] if contract else reporter.reports(window.lower(), now)
+            [reporter.report(contract, window.lower(), now, response=responses.get(contract))]
+            if contract
+            else reporter.reports(window.lower(), now, responses=responses)
         )
     except (StoreError, ReportError, ConfigError, ValueError) as exc:
         click.echo(f"Error: Failed to generate report: {exc}", err=True)
@@ -447,6 +460,18 @@ def sla_report(contract: str | None, window: str, fmt: str, as_of: "datetime | N
         click.echo(f"no monitoring data in the {window.lower()} window")
     else:
         click.echo(format_reports(reports))
+
+
+def _response_promises() -> "dict[str, ResponseSLA]":
+    """Each loaded contract's timeToDetect/Notify/Repair promises, for the report (contracts that do not
+    load are reported without them: the report reads the store, not the contracts)."""
+    from floe_monitoring_defs.contracts.registry import load_all
+    from floe_monitoring_defs.contracts.servers import server_options
+    from floe_monitoring_defs.store.registry import read_registrations
+
+    settings = Settings.from_env()
+    report = load_all(settings.contracts_dir, read_registrations(), server_options(settings))
+    return {c.name: c.response for c in report.contracts if c.response is not None}
 
 
 # -- demo --------------------------------------------------------------------------------------

@@ -90,6 +90,12 @@ class CheckKind(ABC):
         return True
 
     @classmethod
+    def applies_under(cls, contract: MonitoredContract, config: MonitoringConfig) -> bool:
+        """`applies` under the contract's effective config (the plan asks this); a kind whose applicability
+        depends on a config switch overrides it."""
+        return cls.applies(contract)
+
+    @classmethod
     def sla_target_pct(cls, contract: MonitoredContract, default_pct: float) -> float:
         """The compliance target of this kind for the contract; the default unless the contract names one."""
         return default_pct

@@ -104,7 +104,7 @@ def plan_checks(report: LoadReport, config: MonitoringConfig, kinds: Mapping[str
             cfg = config.merged(contract.monitoring_overrides, where)
             if contract.monitoring_overrides:
                 check_kind_keys(cfg, kinds, where)
-            applicable = [name for name, kind in kinds.items() if kind.applies(contract)]
+            applicable = [name for name, kind in kinds.items() if kind.applies_under(contract, cfg)]
             crons = {name: contract.schedules[name] for name in applicable if name in contract.schedules}
             intervals: dict[str, int | None] = {
                 name: effective_interval(kinds[name].interval_minutes(cfg)) for name in applicable if name not in crons

@@ -321,6 +321,12 @@ class QualityKind(CheckKind):
         return any(t.quality_rules or has_constraints(t) for t in contract.tables)
 
     @classmethod
+    def applies_under(cls, contract: MonitoredContract, config: MonitoringConfig) -> bool:
+        """With `column_constraints.enabled: false` constraints alone give no quality check."""
+        constraints = config.column_constraints.enabled
+        return any(t.quality_rules or (constraints and has_constraints(t)) for t in contract.tables)
+
+    @classmethod
     def evidence(cls, outcome: CheckOutcome, violations: Sequence[ContractViolationEvent]) -> Evidence:
         d = outcome.details
         out: Evidence = {f"quality_{k}": scalar(d[k]) for k in _QUALITY_EVIDENCE if d.get(k) is not None}

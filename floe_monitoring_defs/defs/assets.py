@@ -81,6 +81,8 @@ def registry_spec(report: LoadReport, contracts_dir: str) -> dg.AssetSpec:
             "floe/contracts_loaded": len(report.contracts),
             "floe/contracts_failed": len(report.errors),
             "floe/errors": dg.MetadataValue.md(errors_markdown(report)),
+            "floe/promises_not_monitored": sum(len(c.not_monitored) for c in report.contracts),
+            "floe/not_monitored": dg.MetadataValue.md(not_monitored_markdown(report)),
         },
     )
 
@@ -90,3 +92,19 @@ def errors_markdown(report: LoadReport) -> str:
         return "All contracts loaded."
     rows = "\n".join(f"| `{e.source}` | `{e.field}` | {e.message.replace('|', '/')} |" for e in report.errors)
     return f"| file | field | problem |\n|---|---|---|\n{rows}"
+
+
+NOT_MONITORED_ROWS = 200  # the table is metadata of one asset: bounded, the rest counted
+
+
+def not_monitored_markdown(report: LoadReport) -> str:
+    """The contracts' promises floe does not check, each with its reason (ODCS fields never silently dropped)."""
+    items = [(c, nm) for c in report.contracts for nm in c.not_monitored]
+    if not items:
+        return "Every promise of the loaded contracts is monitored."
+    rows = "\n".join(
+        f"| {c.name} | `{nm.field}` | {nm.what.replace('|', '/')} | {nm.reason.replace('|', '/')} |"
+        for c, nm in items[:NOT_MONITORED_ROWS]
+    )
+    more = f"\n\n... and {len(items) - NOT_MONITORED_ROWS} more" if len(items) > NOT_MONITORED_ROWS else ""
+    return f"| contract | field | promise | why not monitored |\n|---|---|---|---|\n{rows}{more}"

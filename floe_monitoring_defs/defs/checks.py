@@ -17,7 +17,7 @@ from floe_monitoring_defs.checks.runner import CheckRun
 from floe_monitoring_defs.config import MonitoringConfig
 from floe_monitoring_defs.contracts.model import LoadReport
 from floe_monitoring_defs.defs.alerting import dispatcher
-from floe_monitoring_defs.defs.assets import REGISTRY_KEY, asset_key, errors_markdown
+from floe_monitoring_defs.defs.assets import REGISTRY_KEY, asset_key, errors_markdown, not_monitored_markdown
 from floe_monitoring_defs.defs.resources import IcebergCatalogResource, MonitoringStoreResource
 from floe_monitoring_defs.models import CheckStatus, ViolationSeverity
 from floe_monitoring_defs.pipeline import CheckPipeline, RemovedTarget
@@ -186,6 +186,8 @@ def build_registry_check(report: LoadReport) -> dg.AssetChecksDefinition:
                 "floe/contracts_failed": len(report.errors),
                 "floe/errors": dg.MetadataValue.md(errors_markdown(report)),
                 "floe/failed_files": ", ".join(sorted({Path(e.source).name for e in report.errors})) or "none",
+                "floe/promises_not_monitored": sum(len(c.not_monitored) for c in report.contracts),
+                "floe/not_monitored": dg.MetadataValue.md(not_monitored_markdown(report)),
             },
         )
 

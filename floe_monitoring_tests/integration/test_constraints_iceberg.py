@@ -527,6 +527,8 @@ def test_quality_applies_to_contracts_with_constraints_only_and_config_switches_
     assert QualityKind.applies(SPARK_CONTRACT)
     assert not QualityKind.applies(contract("events", [col("id", "integer")]))
     off = MonitoringConfig().merged({"column_constraints": {"enabled": False}})
+    assert QualityKind.applies_under(SPARK_CONTRACT, MonitoringConfig())
+    assert not QualityKind.applies_under(SPARK_CONTRACT, off)  # switched off: no quality check is planned
     r = run(CountingSource(), Q, SPARK_CONTRACT, off)
     assert (r.result.status, r.outcome.reason) == (
         CheckStatus.SKIPPED,

@@ -340,3 +340,38 @@ def test_quality_and_availability_jobs_leak_no_pii(location: Path, tmp_path: Pat
     assert "Quality rule bad.table.sql failed on table shop.bad: expected = 0, measured 1 over 1 rows" in blob
     assert "Quality rule bad.email.invalidValues failed on column email: expected = 0 rows, measured 1 row" in blob
     assert "secret.person" not in blob and "secret" not in blob.replace("secret%", "")
+
+
+def test_promises_not_monitored_are_shown_by_the_cli_and_the_registry(location: Path) -> None:
+    doc = contract_doc("promising", "good")
+    doc["slaProperties"] += [
+        {"property": "throughput", "value": 1000, "unit": "rows"},
+        {"property": "timeToDetect", "value": 2, "unit": "h"},
+    ]
+    (location / "good.yaml").unlink()  # same table: one contract per table
+    (location / "promising.yaml").write_text(yaml.safe_dump(doc))
+    runner = CliRunner()
+    res = runner.invoke(cli, ["contracts", "validate", str(location / "promising.yaml")])
+    assert res.exit_code == 0, res.output
+    lines = [ln.strip() for ln in res.output.splitlines()]
+    assert "not monitored: slaProperties[1] (slaProperty throughput): floe monitors tables" in "\n".join(lines)
+    assert not any("timeToDetect" in ln for ln in lines)  # a response promise is monitored (sla report)
+
+    defs = build_defs()
+    spec = next(s for s in defs.resolve_all_asset_specs() if s.key == REGISTRY_KEY)
+    assert spec.metadata["floe/promises_not_monitored"] == 1
+    table = spec.metadata["floe/not_monitored"].value
+    assert "| promising | `slaProperties[1]` | slaProperty throughput |" in table
+
+    # the response promise reaches `floe sla report` from the loaded contract
+    instance = dg.DagsterInstance.get()
+    result = defs.resolve_job_def("floe_contract_registry_job").execute_in_process(instance=instance)
+    assert result.success
+    check = next(e for e in result.get_asset_check_evaluations() if e.asset_key == REGISTRY_KEY)
+    assert check.metadata["floe/promises_not_monitored"].value == 1
+    res = runner.invoke(cli, ["checks", "run", "--contract", "promising", "--type", "freshness"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["sla", "report", "--contract", "promising", "--window", "daily"])
+    assert res.exit_code == 0, res.output
+    promise = next(ln for ln in res.output.splitlines() if ln.startswith("timeToDetect promise"))
+    assert "2h" in promise and promise.endswith("not measured")

@@ -205,3 +205,72 @@ def test_lifecycle_dates_as_deprecation_violations(catalog: SqlCatalog, store: M
 
 def _arrow(data: dict[str, list[object]]) -> pa.Table:
     return pa.table(data, schema=SCHEMA.as_arrow())
+
+
+# -- latency: ODCS v3's freshness property, from the YAML a team writes ------------------------------------
+
+LATENCY_ONLY = """\
+apiVersion: {version}
+kind: DataContract
+id: urn:shop:events
+name: events
+version: 1.0.0
+status: active
+servers:
+  - server: prod
+    type: iceberg
+    catalog: {catalog}
+    catalogUrl: sqlite:///unused.db
+    namespace: shop
+schema:
+  - name: events
+    properties:
+      - name: id
+        logicalType: integer
+      - name: created_at
+        logicalType: {ts_type}
+        physicalType: timestamptz
+slaProperties:
+  - property: {prop}
+    value: {value}
+    unit: {unit}
+    element: {element}
+"""
+
+
+@pytest.mark.parametrize(
+    ("version", "prop", "value", "unit", "element"),
+    [
+        ("v3.1.0", "latency", 4, "h", "events.created_at"),
+        ("v3.0.2", "ly", 240, "minutes", "created_at"),
+        ("v3.2.0", "Latency", "PT4H", "''", "events.created_at"),
+    ],
+)
+def test_a_latency_only_sla_is_found_stale_on_a_real_table(
+    catalog: SqlCatalog,
+    store: MonitoringStore,
+    tmp_path: Path,
+    version: str,
+    prop: str,
+    value: object,
+    unit: str,
+    element: str,
+) -> None:
+    from floe_monitoring_defs.contracts.loader import load_contract_file
+
+    newest = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+    create(catalog, "shop.events", SCHEMA, rows(newest - timedelta(hours=2)))  # newest row: `newest`
+    path = tmp_path / "events.yaml"
+    ts_type = "date" if version.startswith("v3.0") else "timestamp"  # v3.0 has no logicalType timestamp
+    fields = {"version": version, "catalog": CATALOG, "prop": prop, "value": value, "unit": unit}
+    text = LATENCY_ONLY.format(**fields, element=element, ts_type=ts_type)
+    path.write_text(text.replace("    unit: ''\n", ""), encoding="utf-8")
+    c = load_contract_file(path)
+    assert c.freshness is not None and c.freshness.threshold == timedelta(hours=4)
+    assert c.tables[0].freshness_column == "created_at"
+    fresh = run(store, "freshness", c, newest + timedelta(hours=1))
+    assert fresh.result.status is CheckStatus.PASS and not fresh.violations
+    stale = run(store, "freshness", c, newest + timedelta(hours=5))
+    assert stale.result.status is CheckStatus.FAIL
+    [v] = stale.violations
+    assert v.severity is S.ERROR and v.violation_type is ViolationType.FRESHNESS
