@@ -85,7 +85,6 @@ _OPERATORS = (
 )
 # ODCS v3.0 library `rule` names -> the v3.1 `metric` the quality engine knows (v3.1 renamed the field).
 _V30_RULES = {"duplicatecount": "duplicateValues", "validvalues": "invalidValues", "nullcount": "nullValues"}
-_FLOE_ENGINES = frozenset({"duckdb"})  # `type: custom` rules naming one of these are left to the quality engine
 _FIELD_ID_KEYS = ("icebergFieldId", "floe.iceberg_field_id")
 
 
@@ -362,16 +361,34 @@ def _not_runnable(q: Mapping[str, Any], rule: QualityRule) -> NotMonitored | Non
     if rule.type == "text":
         return NotMonitored(rule.source_path, what, "a text rule describes quality in words; there is nothing to run")
     if rule.type == "custom":
+        # The quality engine skips every custom rule (quality/compile.py): whatever its engine, it is listed.
         engine = _str(q.get("engine"))
-        if engine and engine.lower() in _FLOE_ENGINES:
-            return None
         reason = (
-            f"engine {engine!r} is not one floe runs (its quality engine is duckdb)"
+            f"a custom rule is written for its own engine ({engine}), which floe does not run: write it as type "
+            "sql (one SELECT) or a library metric to have floe check it"
             if engine
-            else "a custom rule without an engine floe runs (use type sql or library)"
+            else "a custom rule without an engine: write it as type sql (one SELECT) or a library metric"
         )
         return NotMonitored(rule.source_path, what, reason)
     return None
+
+
+def _nested_rules(prop: Mapping[str, Any], field: str, path: str) -> Iterator[tuple[str, str]]:
+    """(field, property path) of each quality rule under a nested property of `prop` (at `path`): not run (the
+    quality engine reads top-level columns), listed so that none is silently dropped."""
+    children = [
+        (f"{field}.properties[{j}]", c, f"{path}.{_str(c.get('name')) or '?'}")
+        for j, c in enumerate(_list(prop.get("properties")))
+        if isinstance(c, Mapping)
+    ]
+    items = prop.get("items")
+    if isinstance(items, Mapping):
+        children.append((f"{field}.items", items, f"{path}[]"))
+    for where, child, child_path in children:
+        for k, q in enumerate(_list(child.get("quality"))):
+            if isinstance(q, Mapping):
+                yield f"{where}.quality[{k}]", child_path
+        yield from _nested_rules(child, where, child_path)
 
 
 def _dialect_rules(extras: Mapping[str, Any], tables: list[MonitoredTable], source: str) -> list[QualityRule]:
@@ -504,6 +521,9 @@ def _read_contract(
                     (q, element, f"schema[{idx}].properties[{j}].quality[{k}]")
                     for k, q in enumerate(prop.get("quality") or [])
                 ]
+                for field, path in _nested_rules(prop, f"schema[{idx}].properties[{j}]", element or "?"):
+                    reason = "quality rules run on top-level columns; a rule on a nested property is not run"
+                    not_monitored.append(NotMonitored(field, f"quality rule on {path}", reason))
         for q, element, field in sources:
             if not isinstance(q, Mapping):
                 continue

@@ -295,17 +295,29 @@ def _schedule(
             )
         )
         return
+    # A schedule says when to check, not what is promised: one floe cannot use is listed (the SLA itself is
+    # still checked, at the kind's configured interval), never a reason to refuse the contract.
+    label = f"schedule of slaProperty {what}"
+    fallback = "the check runs at its configured interval"
     if not schedule:
-        raise fail(source, f"{where}.schedule", "`scheduler: cron` needs a `schedule` such as '0 6 * * *'")
+        reason = f"`scheduler: cron` without a `schedule` (such as '0 6 * * *'): {fallback}"
+        reading.not_monitored.append(NotMonitored(f"{where}.schedule", label, reason))
+        return
     try:
         parse_cron(str(schedule))
     except ValueError as exc:
-        raise fail(source, f"{where}.schedule", str(exc)) from None
+        reading.not_monitored.append(NotMonitored(f"{where}.schedule", label, f"{exc}: {fallback}"))
+        return
     if kind is None:
         reason = f"{what} is not checked on a schedule, so its schedule sets nothing"
-        reading.not_monitored.append(NotMonitored(f"{where}.schedule", f"schedule of slaProperty {what}", reason))
+        reading.not_monitored.append(NotMonitored(f"{where}.schedule", label, reason))
         return
-    reading.schedules.setdefault(kind, str(schedule))
+    earlier = reading.schedules.get(kind)
+    if earlier is not None and earlier != str(schedule):
+        reason = f"the {kind} check already runs on {earlier!r}, given earlier in slaProperties"
+        reading.not_monitored.append(NotMonitored(f"{where}.schedule", label, reason))
+        return
+    reading.schedules[kind] = str(schedule)
 
 
 def parse_sla(items: Sequence[Any], default_element: str | None, source: str) -> SlaReading:

@@ -250,10 +250,29 @@ def test_a_schedule_that_is_not_cron_or_sets_nothing_is_reported() -> None:
     assert "'airflow' is not cron" in c.not_monitored[0].reason
 
 
-def test_a_bad_cron_names_the_schedule() -> None:
-    err = load_error({"property": "latency", "value": "PT1H", "scheduler": "cron", "schedule": "every hour"})
-    assert err.error.field == "slaProperties[0].schedule"
-    assert "5-field cron" in err.error.message
+def test_a_bad_cron_is_listed_and_the_sla_still_checked() -> None:
+    # ODCS's own example writes `0 30 * * *` (hour 30): the promise stands, its schedule cannot be used.
+    c = parsed(
+        {"property": "latency", "value": "PT1H", "scheduler": "cron", "schedule": "every hour"},
+        {"property": "frequency", "value": 1, "unit": "d", "scheduler": "cron", "schedule": "0 30 * * *"},
+        {"property": "retention", "value": 1, "unit": "y", "scheduler": "cron"},
+    )
+    assert c.freshness is not None and c.frequency is not None and c.retention is not None
+    assert c.schedules == {}
+    fields = {n.field: n.reason for n in c.not_monitored}
+    assert "5-field cron" in fields["slaProperties[0].schedule"]
+    assert "hour" in fields["slaProperties[1].schedule"] and "configured interval" in fields["slaProperties[1].schedule"]
+    assert "without a `schedule`" in fields["slaProperties[2].schedule"]
+
+
+def test_two_lifecycle_dates_with_different_crons_keep_the_first_and_list_the_second() -> None:
+    c = parsed(
+        {"property": "endOfSupport", "value": "2030-01-01", "scheduler": "cron", "schedule": "0 6 * * *"},
+        {"property": "endOfLife", "value": "2031-01-01", "scheduler": "cron", "schedule": "0 7 * * *"},
+    )
+    assert c.schedules == {"deprecation": "0 6 * * *"}
+    [listed] = c.not_monitored
+    assert listed.field == "slaProperties[1].schedule" and "'0 6 * * *'" in listed.reason
 
 
 def test_what_floe_does_not_check_is_listed_with_the_reason() -> None:

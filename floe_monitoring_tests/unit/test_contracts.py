@@ -313,6 +313,34 @@ def test_text_and_foreign_custom_rules_are_listed_as_not_monitored() -> None:
     assert [(n.field, n.what) for n in c.not_monitored] == [
         ("schema[0].quality[0]", "quality rule no_gaps (type text)"),
         ("schema[0].quality[1]", "quality rule soda_check (type custom)"),
+        ("schema[0].quality[2]", "quality rule local_check (type custom)"),  # the engine skips every custom rule
         ("schema[0].quality[3].schedule", "schedule of quality rule orders.table.rowCount"),
     ]
-    assert c.not_monitored[1].reason == "engine 'soda' is not one floe runs (its quality engine is duckdb)"
+    assert c.not_monitored[1].reason.startswith("a custom rule is written for its own engine (soda)")
+    assert "write it as type sql" in c.not_monitored[2].reason
+
+
+def test_quality_rules_on_nested_properties_are_listed_as_not_monitored() -> None:
+    doc = strict_doc()
+    doc["schema"][0]["properties"].append(
+        {
+            "name": "address",
+            "logicalType": "object",
+            "properties": [
+                {"name": "city", "logicalType": "string", "quality": [{"metric": "nullValues", "mustBe": 0}]},
+                {
+                    "name": "lines",
+                    "logicalType": "array",
+                    "items": {"logicalType": "string", "quality": [{"metric": "missingValues", "mustBe": 0}]},
+                },
+            ],
+        }
+    )
+    c = parse_document(doc, "x.yaml")
+    n = len(doc["schema"][0]["properties"]) - 1
+    assert [(m.field, m.what) for m in c.not_monitored] == [
+        (f"schema[0].properties[{n}].properties[0].quality[0]", "quality rule on address.city"),
+        (f"schema[0].properties[{n}].properties[1].items.quality[0]", "quality rule on address.lines[]"),
+    ]
+    assert all("nested property is not run" in m.reason for m in c.not_monitored)
+    assert all(r.element != "address" for r in c.tables[0].quality_rules)
