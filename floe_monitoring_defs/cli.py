@@ -25,12 +25,48 @@ from floe_monitoring_defs.models import ViolationSeverity
 _SEVERITY_ORDER = {s.value: s.rank for s in ViolationSeverity}
 
 
-@click.group(help="floe-monitoring: data contract monitoring on Dagster.")
+class _FloeGroup(click.Group):
+    """A configuration or store error anywhere below reaches the user as one line naming the variable, file
+    or URL, with exit 1: never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from floe_monitoring_defs.store import StoreError
+
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, StoreError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(
+    cls=_FloeGroup,
+    help="floe-monitoring: data contract monitoring on Dagster.\n\nLike `dagster`, floe reads the file .env in the "
+    "working directory (the one `floe demo` writes) before anything else: its variables override the "
+    "environment's, so `floe` and `dagster dev` started in one directory see the same configuration."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def cli(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    loaded = load_dotenv_file(Path.cwd() / ".env")
+    if loaded:
+        logging.getLogger("floe_monitoring").info("loaded environment variables from .env: %s", ", ".join(loaded))
+
+
+def load_dotenv_file(path: Path) -> list[str]:
+    """Put the variables of `path` into the environment, overriding, as Dagster's CLI does with ./.env
+    (`dagster._cli.utils`); the names set. A file that cannot be read is a usage error naming it."""
+    from dotenv import dotenv_values
+
+    if not path.is_file():
+        return []
+    try:
+        values = {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read {path}: {exc}") from None
+    os.environ.update(values)
+    return sorted(values)
 
 
 # -- contracts ---------------------------------------------------------------------------------
@@ -94,10 +130,10 @@ def contracts_register(paths: tuple[Path, ...]) -> None:
 @contracts.command("deregister", help="Stop monitoring a registered contract (it stays in history).")
 @click.argument("name")
 def contracts_deregister(name: str) -> None:
-    from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
+    from floe_monitoring_defs.store import MonitoringStore, StoreError
 
     try:
-        found = MonitoringStore(default_db_url()).registry.deregister(name)
+        found = MonitoringStore.open_existing().registry.deregister(name)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     if not found:
@@ -316,7 +352,11 @@ def checks() -> None:
     pass
 
 
-@checks.command("run", help="Run the check jobs the schedules run. Exit 1 when a violation of ERROR or above is found.")
+@checks.command(
+    "run",
+    help="Run the check jobs the schedules run. Exit 1 when a violation of ERROR or above is found, a check "
+    "could not complete, a contract file does not load, or no contract is found.",
+)
 @click.option("--contract", help="Only this contract's checks.")
 @click.option(
     "--type",
@@ -332,12 +372,30 @@ def checks_run(contract: str | None, check_type: str | None) -> None:
         raise click.BadParameter(
             f"{check_type!r} is not a check kind (installed: {', '.join(kinds)})", param_hint="'--type'"
         )
+    from floe_monitoring_defs.contracts.registry import load_all
+    from floe_monitoring_defs.contracts.servers import server_options
+    from floe_monitoring_defs.defs.checks import REGISTRY_CHECK_NAME
+    from floe_monitoring_defs.store.registry import read_registrations
+
     try:
+        settings = Settings.from_env()
+        report = load_all(settings.contracts_dir, read_registrations(), server_options(settings))
+        if not report.contracts:
+            failed = (
+                f"; {len(report.errors)} file(s) failed to load, the first: {report.errors[0]}" if report.errors else ""
+            )
+            raise click.ClickException(
+                f"no contracts found under {settings.contracts_dir.resolve()} (FLOE_CONTRACTS_DIR) and none "
+                f"registered in the store{failed}"
+            )
         evals = run_checks(contract, check_type)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     print_summary(evals)
-    if _worst(evals) >= ViolationSeverity.ERROR.rank or any(e.status == "error" for e in evals):
+    for e in report.errors:
+        click.echo(f"not loaded: {e}", err=True)
+    broken = any(e.check == REGISTRY_CHECK_NAME and not e.passed for e in evals) or bool(report.errors)
+    if _worst(evals) >= ViolationSeverity.ERROR.rank or any(e.status == "error" for e in evals) or broken:
         sys.exit(1)
 
 
@@ -376,11 +434,11 @@ def db_upgrade() -> None:
 def db_cleanup(retention_days: int | None, batch_size: int) -> None:
     from floe_monitoring_defs.config import load_config
     from floe_monitoring_defs.models import utcnow
-    from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
+    from floe_monitoring_defs.store import MonitoringStore, StoreError
 
     try:
         days = retention_days or load_config().retention_days
-        result = MonitoringStore(default_db_url()).retention.cleanup(utcnow(), days, batch_size)
+        result = MonitoringStore.open_existing().retention.cleanup(utcnow(), days, batch_size)
     except (StoreError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -433,12 +491,12 @@ def sla_report(contract: str | None, window: str, fmt: str, as_of: "datetime | N
     from floe_monitoring_defs.sla.render import format_reports
     from floe_monitoring_defs.sla.report import ReportError, SLAReporter
     from floe_monitoring_defs.sla.settings import SLASettings
-    from floe_monitoring_defs.store import MonitoringStore, StoreError, default_db_url
+    from floe_monitoring_defs.store import MonitoringStore, StoreError
 
     store = None
     try:
         settings = SLASettings.from_env()
-        store = MonitoringStore(default_db_url())
+        store = MonitoringStore.open_existing()
         reporter = SLAReporter(store, default_target_pct=settings.default_target_pct)
         now = None if as_of is None else ensure_utc(as_of)
         responses = _response_promises()
@@ -496,13 +554,20 @@ def _response_promises() -> "dict[str, ResponseSLA]":
 def demo(demo_dir: Path, contracts_dir: Path) -> None:
     from floe_monitoring_defs.checks.registry import check_kinds
     from floe_monitoring_defs.demo import apply_env, build_warehouse, write_env_file
+    from floe_monitoring_defs.store import DB_URL_ENV
+    from floe_monitoring_defs.store.database import DB_FILE_NAME
 
     paths = build_warehouse(demo_dir)
     env = paths.catalog_env() | {"FLOE_CONTRACTS_DIR": str(contracts_dir.resolve())}
-    apply_env(env)
     os.environ.setdefault("DAGSTER_HOME", str(paths.dagster_home))
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
+    # The store goes in .env too, so `floe checks run` / `floe sla report` after the demo read the demo's store
+    # (a store the user configured is left alone, and its URL, which may hold a password, is not written).
+    demo_store = f"sqlite:///{(home / DB_FILE_NAME).resolve()}"
+    if os.environ.get(DB_URL_ENV, "").strip() in ("", demo_store):
+        env[DB_URL_ENV] = demo_store
+    apply_env(env)
     if Path("dagster.yaml").exists() and not (home / "dagster.yaml").exists():
         shutil.copy("dagster.yaml", home / "dagster.yaml")
     click.echo(f"Iceberg warehouse: {paths.warehouse} (catalog {paths.catalog_db})")

@@ -98,6 +98,26 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
         )
 
 
+# What a developer's shell or a deployment may set that would change what a test sees.
+_FOREIGN_ENV_PREFIXES = ("FLOE_", "PYICEBERG_", "OTEL_", "OPENLINEAGE")
+_FOREIGN_ENV = ("DAGSTER_HOME",)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts in an empty working directory with none of the caller's floe, Dagster, pyiceberg,
+    OpenTelemetry or OpenLineage variables: the repository's `.env` (which `floe demo` writes and `floe` and
+    `dagster` read from the working directory) and the developer's `DAGSTER_HOME`, `FLOE_*` and
+    `~/.pyiceberg.yaml` never reach a test, in-process or in a subprocess (which inherits this environment).
+    Tests that need a variable set it themselves."""
+    for name in list(os.environ):
+        if name.startswith(_FOREIGN_ENV_PREFIXES) or name in _FOREIGN_ENV:
+            monkeypatch.delenv(name)
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("PYICEBERG_HOME", str(cwd))  # pyiceberg reads $PYICEBERG_HOME/.pyiceberg.yaml, else ~
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_dagster_state_storage() -> Iterator[None]:
     """Each test starts without a defs-state storage left behind by an earlier test's Dagster instance.

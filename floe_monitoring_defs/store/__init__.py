@@ -10,7 +10,7 @@ shared models, and this package does not import Dagster.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from floe_monitoring_defs.models import utcnow
@@ -22,10 +22,12 @@ from floe_monitoring_defs.store.database import (
     Database,
     StoreError,
     default_db_url,
+    existing_db_url,
     mask_url,
     normalize_db_url,
     store_configured,
 )
+from floe_monitoring_defs.store.migrations import head_revision
 from floe_monitoring_defs.store.outbox import OutboxRepository
 from floe_monitoring_defs.store.registry import RegistryRepository
 from floe_monitoring_defs.store.results import ResultsRepository, SLAUpdate, StoredViolation
@@ -49,6 +51,22 @@ class MonitoringStore:
     def from_env(cls) -> MonitoringStore:
         """The store at `default_db_url()`."""
         return cls(default_db_url())
+
+    @classmethod
+    def open_existing(cls, environ: Mapping[str, str] | None = None) -> MonitoringStore:
+        """The store at `default_db_url()` for reading only: nothing is created or migrated. `StoreError`
+        when it does not exist, holds no floe schema, or is at another revision than this floe's."""
+        store = cls(existing_db_url(environ), auto_migrate=False)
+        try:
+            revision = store.db.current_revision()
+        except StoreError:
+            store.dispose()
+            raise
+        if revision != head_revision():
+            store.dispose()
+            what = "holds no floe tables" if revision is None else f"is at revision {revision}, not {head_revision()}"
+            raise StoreError(f"monitoring store {store.url_display} {what}: run `floe db upgrade`")
+        return store
 
     @property
     def url_display(self) -> str:
@@ -74,6 +92,7 @@ __all__ = [
     "StoreError",
     "StoredViolation",
     "default_db_url",
+    "existing_db_url",
     "mask_url",
     "normalize_db_url",
     "store_configured",

@@ -86,6 +86,32 @@ def default_db_url(environ: Mapping[str, str] | None = None) -> str:
     return f"sqlite:///{(directory / DB_FILE_NAME).resolve()}"
 
 
+def existing_db_url(environ: Mapping[str, str] | None = None) -> str:
+    """The URL `default_db_url` names, creating nothing: for the commands that only read the store.
+
+    A SQLite file that does not exist is a `StoreError` naming it (opening it would create an empty store
+    and report "no data" about a store that was never there)."""
+    env = os.environ if environ is None else environ
+    url = (env.get(DB_URL_ENV) or "").strip()
+    if url:
+        url = normalize_db_url(url)
+    else:
+        home = (env.get("DAGSTER_HOME") or "").strip()
+        directory = Path(home).expanduser() if home else Path(".floe")
+        url = f"sqlite:///{(directory / DB_FILE_NAME).resolve()}"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return url  # Database() reports the malformed URL, masked
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if not Path(parsed.database).is_file():
+            raise StoreError(
+                f"no monitoring store at {mask_url(url)}: nothing was recorded there (set {DB_URL_ENV}, or "
+                "DAGSTER_HOME to the Dagster home of the code location)"
+            )
+    return url
+
+
 def new_id() -> str:
     """A new row id (a random UUID as text)."""
     return str(uuid.uuid4())

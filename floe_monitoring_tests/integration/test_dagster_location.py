@@ -275,6 +275,16 @@ def test_demo_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert f" {check} " in res.output
     assert (tmp_path / ".floe_demo" / "dagster_home" / "floe_monitoring.db").exists()
 
+    # A newcomer's next commands, in a fresh process environment: the .env the demo wrote is read
+    for name in [n for n in os.environ if n.startswith(("FLOE_", "PYICEBERG_CATALOG"))] + ["DAGSTER_HOME"]:
+        monkeypatch.delenv(name, raising=False)
+    res = CliRunner().invoke(cli, ["checks", "run", "--contract", "orders", "--type", "freshness"])
+    assert res.exit_code == 0, res.output
+    assert "orders" in res.output and "PASS" in res.output
+    res = CliRunner().invoke(cli, ["sla", "report", "--contract", "customers", "--window", "daily"])
+    assert res.exit_code == 0, res.output
+    assert "customers" in res.output
+
 
 def test_registered_contracts_are_restored_from_the_store(location: Path, tmp_path: Path) -> None:
     extra = tmp_path / "registered"
