@@ -261,7 +261,8 @@ def test_a_bad_cron_is_listed_and_the_sla_still_checked() -> None:
     assert c.schedules == {}
     fields = {n.field: n.reason for n in c.not_monitored}
     assert "5-field cron" in fields["slaProperties[0].schedule"]
-    assert "hour" in fields["slaProperties[1].schedule"] and "configured interval" in fields["slaProperties[1].schedule"]
+    hour30 = fields["slaProperties[1].schedule"]
+    assert "hour" in hour30 and "configured interval" in hour30
     assert "without a `schedule`" in fields["slaProperties[2].schedule"]
 
 
