@@ -42,7 +42,7 @@ class _FloeGroup(click.Group):
     cls=_FloeGroup,
     help="floe-monitoring: data contract monitoring on Dagster.\n\nLike `dagster`, floe reads the file .env in the "
     "working directory (the one `floe demo` writes) before anything else: its variables override the "
-    "environment's, so `floe` and `dagster dev` started in one directory see the same configuration."
+    "environment's, so `floe` and `dagster dev` started in one directory see the same configuration.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def cli(verbose: bool) -> None:
