@@ -1,7 +1,10 @@
 """MonitoringConfig hierarchy (spec 7.4) and the process settings read from the environment.
 
 The config file (`FLOE_MONITORING_CONFIG`) is YAML; every key is optional and defaults to the
-spec's value. A wrong key or value raises `ConfigError` naming the file and the dotted key.
+spec's value. A wrong key or value raises `ConfigError`, one line per problem as `file: dotted.key: message`
+(list items as `[i]`), never a traceback, a pydantic URL or the value of a key that may hold a secret.
+The file is read bounded (a regular file, at most `MAX_CONFIG_BYTES`, UTF-8; duplicate keys, alias bombs,
+deep nesting and huge numbers are refused naming the key and line).
 Secrets are never written inline: channels name an environment variable (`*_env`).
 """
 
@@ -9,7 +12,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import stat
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,8 +26,62 @@ from floe_monitoring_defs.models import ViolationSeverity, ViolationType
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One wrong value: where it came from (a file, a variable, a contract), its dotted key, what is wrong."""
+
+    source: str
+    key: str  # `alerts.routing_rules[0].channel_name`; `<root>` for the document itself
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.key}: {self.message}"
+
+
 class ConfigError(ValueError):
-    """A monitoring config value is wrong; the message names the source and the key."""
+    """A monitoring config value is wrong; the message names the source and the key (one line per problem).
+
+    `problems` holds them one by one when they are known (a config file); errors raised from a plain
+    message (an environment variable) have none."""
+
+    def __init__(self, message: str | None = None, *, problems: Sequence[ConfigProblem] = ()) -> None:
+        self.problems = tuple(problems)
+        super().__init__(message if message is not None else "\n".join(str(p) for p in self.problems))
+
+
+class ConfigValueError(ValueError):
+    """Raised by validators: problems keyed relative to the model that raised them, rendered as dotted keys."""
+
+    def __init__(self, *problems: tuple[str, str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{key}: {message}" for key, message in problems))
+
+
+# An environment variable NAME as people write them; a value outside this (a URL, a token with `-` or `.`,
+# base64) is not a name. Within it, a long run of mixed letters and digits is what keys and tokens look like
+# (hex routing keys, base62 API tokens), not what anyone names a variable.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_TOKEN_LIKE_PART = 16
+
+
+def env_var_name_problem(value: object) -> str | None:
+    """Why `value` is not the NAME of an environment variable, or None. Never quotes the value: it may be the
+    secret itself, pasted where its variable's name belongs."""
+    hint = "give the NAME of an environment variable that holds the secret, never the secret itself"
+    if not isinstance(value, str) or not value:
+        return f"must name an environment variable ({hint})"
+    token_like = any(
+        len(part) >= _TOKEN_LIKE_PART and re.search(r"[0-9]", part) and re.search(r"[A-Za-z]", part)
+        for part in value.split("_")
+    )
+    if not _ENV_NAME.fullmatch(value) or token_like:
+        return f"not the name of an environment variable; {hint} (the value is not shown)"
+    return None
+
+
+def channel_key(channel_name: str) -> str:
+    """The identifier form of a channel name (Dagster resource keys allow letters, digits and `_` only)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", channel_name)
 
 
 _CADENCE_KEY = re.compile(r"[a-z][a-z0-9_]{0,62}_minutes")
@@ -46,11 +104,14 @@ class CheckIntervalConfig(BaseModel):
 
     @model_validator(mode="after")
     def _extra_keys(self) -> CheckIntervalConfig:
+        problems: list[tuple[str, str]] = []
         for key, value in (self.model_extra or {}).items():
             if not _CADENCE_KEY.fullmatch(key):
-                raise ValueError(f"{key}: not a check interval (keys are <check kind>_minutes)")
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key}: must be a whole number of minutes, at least 1 (got {value!r})")
+                problems.append((key, "not a check interval (keys are <check kind>_minutes)"))
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append((key, f"must be a whole number of minutes, at least 1 (got {_shown(value)})"))
+        if problems:
+            raise ConfigValueError(*problems)
         return self
 
     def minutes(self, cadence_key: str) -> int | None:
@@ -87,8 +148,9 @@ class AlertConfig(BaseModel):
     rate_limit_per_contract: int = Field(10, ge=1)
     rate_limit_window_minutes: int = Field(60, ge=1)
     # Named channels: {type: webhook|slack|email|alertmanager|pagerduty|<plugin>, ...}; secrets as `*_env`
-    # (the NAME of an environment variable). Built and validated by alerting.channels when definitions load.
-    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # (the NAME of an environment variable). Each is built and validated on its own by alerting.channels when
+    # definitions load: a bad one (even one that is not a mapping) disables that channel only, so Any here.
+    channels: dict[str, Any] = Field(default_factory=dict)
     # A violation that lasts is announced again after this long (like Alertmanager's repeat_interval).
     renotify_minutes: int = Field(240, ge=1)
     dagster_url: str | None = None  # base URL of the Dagster UI, for links in alerts
@@ -174,7 +236,7 @@ class MonitoringConfig(BaseModel):
     model_config = _FROZEN
 
     enabled: bool = True
-    mode: str = Field("scheduled", pattern=r"^(scheduled|continuous|on_demand)$")
+    mode: Literal["scheduled", "continuous", "on_demand"] = "scheduled"
     check_intervals: CheckIntervalConfig = Field(default_factory=CheckIntervalConfig)
     severity_thresholds: SeverityThresholds = Field(default_factory=SeverityThresholds)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
@@ -193,14 +255,36 @@ class MonitoringConfig(BaseModel):
     schema_drift: SchemaDriftConfig = Field(default_factory=SchemaDriftConfig)
 
     @model_validator(mode="after")
-    def _metric_names(self) -> MonitoringConfig:
+    def _cross_references(self) -> MonitoringConfig:
+        """What single fields cannot say: metric names unique, routes to defined channels, channel keys distinct."""
+        problems: list[tuple[str, str]] = []
         seen: set[str] = set()
         for i, m in enumerate(self.custom_metrics):
             if m.name in BUILTIN_METRICS:
-                raise ValueError(f"custom_metrics[{i}].name: {m.name!r} is already a metric of the monitor")
-            if m.name in seen:
-                raise ValueError(f"custom_metrics[{i}].name: {m.name!r} is defined twice")
+                problems.append((f"custom_metrics[{i}].name", f"{m.name!r} is already a metric of the monitor"))
+            elif m.name in seen:
+                problems.append((f"custom_metrics[{i}].name", f"{m.name!r} is defined twice"))
             seen.add(m.name)
+        channels = self.alerts.channels
+        defined = ", ".join(sorted(channels)) or "none"
+        for i, rule in enumerate(self.alerts.routing_rules):
+            if rule.channel_name not in channels:
+                problems.append(
+                    (
+                        f"alerts.routing_rules[{i}].channel_name",
+                        f"{rule.channel_name!r} is not a channel defined under alerts.channels (defined: {defined}); "
+                        "its alerts would go nowhere",
+                    )
+                )
+        keys: dict[str, str] = {}
+        for name in channels:
+            other = keys.setdefault(channel_key(name), name)
+            if other != name:
+                problems.append(
+                    (f"alerts.channels.{name}", f"too close to the name {other!r} (the two would share one resource)")
+                )
+        if problems:
+            raise ConfigValueError(*problems)
         return self
 
     def merged(self, overrides: Mapping[str, Any] | None, source: str = "overrides") -> MonitoringConfig:
@@ -221,26 +305,184 @@ def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, 
     return out
 
 
+# Keys whose value may be a credential (or a URL carrying one): their input is never echoed in an error.
+_SECRETISH = re.compile(r"secret|passw|token|credential|auth|key|url|dsn|_env", re.IGNORECASE)
+_SHOWN_MAX = 60
+
+
+def _shown(value: object) -> str:
+    """A value as an error may quote it (short scalars only)."""
+    if isinstance(value, str) and len(value) > _SHOWN_MAX:
+        return repr(value[:_SHOWN_MAX] + "…")
+    return repr(value)
+
+
+def _dotted(loc: Sequence[str | int]) -> str:
+    """("alerts", "routing_rules", 0, "channel_name") -> "alerts.routing_rules[0].channel_name"."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
+
+
+def _join(base: str, key: str) -> str:
+    if base == "<root>":
+        return key
+    return base + key if key.startswith("[") else f"{base}.{key}"
+
+
+def _quotable(err: Mapping[str, Any], loc: Sequence[str | int]) -> bool:
+    """Whether the error may quote its input: a scalar, not an unknown key's (which may be anything, a pasted
+    secret included), nothing under alerts.channels, no key that may hold a credential."""
+    value = err.get("input")
+    if err.get("type") == "extra_forbidden" or value is None or not isinstance(value, str | int | float | bool):
+        return False
+    names = [str(p) for p in loc if not isinstance(p, int)]
+    if names[:2] == ["alerts", "channels"]:
+        return False
+    return not (names and _SECRETISH.search(names[-1]))
+
+
+def validation_problems(exc: ValidationError, source: str) -> list[ConfigProblem]:
+    """Pydantic's errors as `ConfigProblem`s: dotted keys with `[i]` for list items, its message without the
+    `Value error, ` prefix or a documentation URL, the input quoted only where `_quotable` allows."""
+    out: list[ConfigProblem] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        base = _dotted(loc)
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigValueError):
+            out.extend(ConfigProblem(source, _join(base, key), message) for key, message in cause.problems)
+            continue
+        message = str(cause) if isinstance(cause, ValueError) else str(err["msg"])
+        if _quotable(err, loc):
+            message += f" (got {_shown(err['input'])})"
+        out.append(ConfigProblem(source, base, message))
+    return out
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem: `source: key.path: message (got value)`."""
-    lines = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "<root>"
-        got = err.get("input")
-        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-        lines.append(f"{source}: {path}: {err['msg']}{shown}")
-    return "\n".join(lines)
+    """One line per problem: `source: key.path: message`."""
+    return "\n".join(str(p) for p in validation_problems(exc, source))
 
 
 def parse_config(data: Any, source: str) -> MonitoringConfig:
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: the monitoring config must be a mapping, got {type(data).__name__}")
+        raise ConfigError(
+            problems=[
+                ConfigProblem(source, "<root>", f"the monitoring config must be a mapping, got {type(data).__name__}")
+            ]
+        )
     try:
         return MonitoringConfig.model_validate(dict(data))
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        raise ConfigError(problems=validation_problems(exc, source)) from None
+
+
+MAX_CONFIG_BYTES = 1024 * 1024  # a monitoring config is a page of YAML; anything this big is a wrong file
+MAX_YAML_VALUES = 100_000  # values after aliases are expanded (an alias bomb expands exponentially)
+MAX_YAML_DEPTH = 64
+MAX_NUMBER_DIGITS = 100
+_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+
+
+def _read_config_text(p: Path) -> str:
+    """The file's text: a regular file (not a device, FIFO or directory), at most MAX_CONFIG_BYTES, UTF-8."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; the fstat below then refuses it.
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ConfigError(f"{p}: not a regular file; FLOE_MONITORING_CONFIG must name a YAML file")
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the monitoring config: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a monitoring config")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{p}: line {line}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _yaml_error(source: str, exc: yaml.YAMLError) -> ConfigError:
+    """A YAML error by line and column, without the snippet of the document PyYAML would print (a line of the
+    file may hold anything, a pasted secret included)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "cannot be parsed"
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "<root>"
+    return ConfigError(problems=[ConfigProblem(source, where, f"not valid YAML: {problem}")])
+
+
+class _TreeCheck:
+    """Walks a composed YAML node graph once per node: duplicate keys, depth, huge numbers, and the size the
+    document has once aliases are expanded (what validation would walk), all before anything is constructed."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sizes: dict[int, int] = {}
+        self.walking: set[int] = set()
+
+    def fail(self, key: str, node: yaml.Node, message: str) -> ConfigError:
+        shown = key if len(key) <= 120 else key[:120] + "…"  # a key 64 levels deep says nothing more
+        return ConfigError(problems=[ConfigProblem(self.source, shown, f"line {node.start_mark.line + 1}: {message}")])
+
+    def size(self, node: yaml.Node, key: str, depth: int) -> int:
+        known = self.sizes.get(id(node))
+        if known is not None:
+            return known
+        if depth > MAX_YAML_DEPTH:
+            raise self.fail(key, node, f"nested more than {MAX_YAML_DEPTH} levels deep")
+        if id(node) in self.walking:
+            raise self.fail(key, node, "an alias refers to the value that contains it")
+        self.walking.add(id(node))
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for k, v in node.value:
+                name = str(k.value) if isinstance(k, yaml.ScalarNode) else "<key>"
+                child = _join(key, name) if key else name
+                if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                    if name in first:
+                        raise self.fail(child, k, f"duplicate key (first at line {first[name]})")
+                    first[name] = k.start_mark.line + 1
+                total += self.size(k, child, depth + 1) + self.size(v, child, depth + 1)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                total += self.size(v, _join(key, f"[{i}]") if key else f"[{i}]", depth + 1)
+        elif node.tag in _NUMBER_TAGS and len(str(node.value)) > MAX_NUMBER_DIGITS:
+            raise self.fail(key or "<root>", node, f"a number of more than {MAX_NUMBER_DIGITS} digits")
+        self.walking.discard(id(node))
+        if total > MAX_YAML_VALUES:
+            raise self.fail(key or "<root>", node, f"more than {MAX_YAML_VALUES} values once aliases are expanded")
+        self.sizes[id(node)] = total
+        return total
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text -> Python data, or ConfigError naming the line (and the key where there is one)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.YAMLError as exc:
+            raise _yaml_error(source, exc) from None
+        except RecursionError:
+            raise ConfigError(f"{source}: nested too deeply to be a monitoring config") from None
+        if node is None:
+            return None
+        _TreeCheck(source).size(node, "", 0)
+        try:
+            return loader.construct_document(node)
+        except yaml.YAMLError as exc:
+            raise _yaml_error(source, exc) from None
+        except (ValueError, RecursionError) as exc:  # what the bounds above should already have caught
+            raise ConfigError(f"{source}: cannot be read as YAML data ({type(exc).__name__})") from None
+    finally:
+        loader.dispose()
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> MonitoringConfig:
@@ -250,15 +492,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MonitoringConfig:
     if path is None:
         return MonitoringConfig()
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read the monitoring config: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-    return parse_config(data, str(p))
+    return parse_config(parse_yaml(_read_config_text(p), str(p)), str(p))
+
+
+DEFAULT_CONTRACT_MAX_BYTES = 4 * 1024 * 1024  # a contract of 5,000 columns is ~1 MB of YAML
 
 
 @dataclass(frozen=True)
@@ -273,6 +510,8 @@ class Settings:
     server_environment: str | None = None
     # pyiceberg catalog name per ODCS server type (glue, hive, trino, ...): FLOE_SERVER_CATALOGS=glue=prod,hive=hms
     server_catalogs: tuple[tuple[str, str], ...] = ()
+    # Largest contract file read (FLOE_CONTRACT_MAX_BYTES); a larger one is refused by name, never read.
+    contract_max_bytes: int = DEFAULT_CONTRACT_MAX_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -285,7 +524,19 @@ class Settings:
             default_catalog=env.get("FLOE_CATALOG") or None,
             server_environment=(env.get("FLOE_SERVER_ENVIRONMENT") or "").strip() or None,
             server_catalogs=parse_server_catalogs(env.get("FLOE_SERVER_CATALOGS") or ""),
+            contract_max_bytes=parse_max_bytes(env.get("FLOE_CONTRACT_MAX_BYTES") or ""),
         )
+
+
+def parse_max_bytes(text: str) -> int:
+    """FLOE_CONTRACT_MAX_BYTES: a positive number of bytes (`4194304`, `4M`, `512k`); empty means the default."""
+    text = text.strip()
+    if not text:
+        return DEFAULT_CONTRACT_MAX_BYTES
+    m = re.fullmatch(r"([0-9]{1,15})\s*(?:([kKmMgG])[iI]?)?[bB]?", text)
+    if not m or int(m.group(1)) < 1:
+        raise ConfigError(f"FLOE_CONTRACT_MAX_BYTES: {text[:40]!r} is not a number of bytes (e.g. 4194304 or 4M)")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[(m.group(2) or "").lower()]
 
 
 def parse_server_catalogs(text: str) -> tuple[tuple[str, str], ...]:

@@ -1,21 +1,35 @@
 """Composes the code location: settings -> monitoring config -> contracts (files + store registrations)
--> the plan (check kinds x contracts x cadences) -> Dagster objects. The only place that wires the parts."""
+-> the plan (check kinds x contracts x cadences) -> Dagster objects. The only place that wires the parts.
+
+An invalid monitoring config (or FLOE_* setting) never takes the code location down and never reaches the user
+as a traceback: the location loads with the `floe/contract_registry` asset and its failing
+`monitoring_config_valid` check only (no contract checks, no alert dispatch; defs/config_checks.py), plus one
+ERROR log line with each problem as `file: dotted.key: message`. `dagster definitions validate` exits 1 with
+that message instead (a validation that passed would hide the problem), and `build_defs(strict=True)` raises
+the `ConfigError` for callers that report it themselves (the `floe` CLI).
+"""
 
 import logging
+import os
+from pathlib import Path
 
 import dagster as dg
 
 from floe_monitoring_defs.checks.plan import check_kind_keys, plan_checks
 from floe_monitoring_defs.checks.registry import check_kinds
-from floe_monitoring_defs.config import Settings, load_config
+from floe_monitoring_defs.config import ConfigError, Settings, load_config
 from floe_monitoring_defs.contracts.model import LoadReport
 from floe_monitoring_defs.contracts.registry import load_all
 from floe_monitoring_defs.contracts.servers import server_options
 from floe_monitoring_defs.defs import build_definitions
+from floe_monitoring_defs.defs.config_checks import config_error_definitions
 from floe_monitoring_defs.store.registry import read_registrations
 from floe_monitoring_defs.telemetry.setup import configure_telemetry
 
 log = logging.getLogger("floe_monitoring")
+
+# Set by `dagster definitions validate` while it loads code locations (dagster/_cli/definitions.py).
+VALIDATION_CLI_ENV = "DAGSTER_IS_DEFS_VALIDATION_CLI"
 
 
 def load_contracts_and_registrations(settings: Settings) -> LoadReport:
@@ -23,10 +37,21 @@ def load_contracts_and_registrations(settings: Settings) -> LoadReport:
     return load_all(settings.contracts_dir, read_registrations(), server_options(settings))
 
 
-def build_defs(settings: Settings | None = None) -> dg.Definitions:
-    settings = settings or Settings.from_env()
+def build_defs(settings: Settings | None = None, *, strict: bool = False) -> dg.Definitions:
+    """The code location's definitions. A `ConfigError` gives the config-error definitions (module docstring);
+    with `strict` it is raised instead."""
     configure_telemetry()  # OTEL_* environment; a no-op when nothing is configured
-    config = load_config(settings.config_path)  # a bad config fails the load: better at deploy than at 3 a.m.
+    try:
+        settings = settings or Settings.from_env()
+        return _build(settings)
+    except ConfigError as exc:
+        if strict:
+            raise
+        return _config_error(exc, settings)
+
+
+def _build(settings: Settings) -> dg.Definitions:
+    config = load_config(settings.config_path)
     kinds = check_kinds()
     check_kind_keys(config, kinds, str(settings.config_path or "monitoring config"))
     report = load_contracts_and_registrations(settings)
@@ -44,3 +69,19 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         settings.contracts_dir,
     )
     return build_definitions(plan, config, settings)
+
+
+def _config_error(error: ConfigError, settings: Settings | None) -> dg.Definitions:
+    lines = str(error).splitlines()
+    if os.environ.get(VALIDATION_CLI_ENV) == "1":
+        # Dagster prints a definitions module's exception with its stack; an exit with the message is one clean
+        # line per problem and a failed validation (exit code 1).
+        raise SystemExit("\n".join(f"floe-monitoring: invalid monitoring config: {line}" for line in lines))
+    log.error(
+        "invalid monitoring config, no checks are scheduled until it is fixed and the code location reloaded: %s",
+        "; ".join(lines),
+    )
+    contracts_dir = (
+        settings.contracts_dir if settings is not None else Path(os.environ.get("FLOE_CONTRACTS_DIR") or "./contracts")
+    )
+    return config_error_definitions(error, contracts_dir)

@@ -6,6 +6,11 @@ rate-limited (N per contract per window). Each decision is stored; suppressions 
 logged. `deliver`: due deliveries are claimed with a lease, grouped into one batch per contract and
 channel, sent, and acknowledged; a failure is retried with exponential backoff, so nothing is lost
 while a channel is down. Incidents (one open per contract + type) follow the violations.
+
+A configured channel that cannot be built (`unavailable`: a wrong setting, an unset secret variable) is still
+a route: its deliveries are created, then recorded as failed with the reason (`channel_unavailable`) on every
+cycle and retried with the same backoff, so they are delivered once the channel works; the other channels
+deliver as usual.
 """
 
 from __future__ import annotations
@@ -39,13 +44,21 @@ class DispatchReport:
     delivered: int = 0  # deliveries (alert x channel) acknowledged
     failed: int = 0  # deliveries that failed this cycle and wait for a retry
     batches: int = 0
+    unavailable: dict[str, str] = field(default_factory=dict)  # channel -> why it cannot deliver now
+    held: dict[str, int] = field(default_factory=dict)  # channel -> deliveries held for it this cycle
 
     def summary(self) -> str:
         sup = ", ".join(f"{k} {v}" for k, v in sorted(self.suppressed.items())) or "none"
-        return (
+        text = (
             f"routed {self.routed}, no route {self.no_route}, suppressed: {sup}; "
             f"{self.batches} batches, {self.delivered} delivered, {self.failed} failed (will retry)"
         )
+        if self.unavailable:
+            text += "; channels unavailable (their alerts are held and retried): " + "; ".join(
+                f"{name} ({self.held.get(name, 0)} held this cycle): {reason}"
+                for name, reason in sorted(self.unavailable.items())
+            )
+        return text
 
 
 class AlertDispatcher:
@@ -55,16 +68,19 @@ class AlertDispatcher:
         channels: Mapping[str, AlertChannel],
         config: AlertConfig,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        unavailable: Mapping[str, str] | None = None,
     ) -> None:
         self.alerts = alerts
         self.channels = dict(channels)
+        self.unavailable = {k: v for k, v in (unavailable or {}).items() if k not in self.channels}
         self.config = config
         self.clock = clock
 
     def dispatch(self, outbox_ids: Sequence[str] | None = None) -> DispatchReport:
         """Route what is pending, then deliver what is due: everything, or only the alerts `outbox_ids`
         (a check's eager attempt at the alerts it just wrote)."""
-        report = DispatchReport()
+        report = DispatchReport(unavailable=dict(self.unavailable))
         self.route(report, outbox_ids)
         self.deliver(report, outbox_ids)
         return report
@@ -78,7 +94,8 @@ class AlertDispatcher:
                 continue
             if rule.contract_filter and not fnmatch.fnmatchcase(contract, rule.contract_filter):
                 continue
-            if rule.channel_name in self.channels and rule.channel_name not in out:
+            known = rule.channel_name in self.channels or rule.channel_name in self.unavailable
+            if known and rule.channel_name not in out:
                 out.append(rule.channel_name)
         return out
 
@@ -152,6 +169,9 @@ class AlertDispatcher:
         for d in self.alerts.claim_due(now, lease, outbox_ids):
             groups[(d.channel, d.entry.event.contract_name)].append(d)
         for (channel_name, contract), deliveries in groups.items():
+            if channel_name in self.unavailable:
+                self._hold(channel_name, self.unavailable[channel_name], contract, deliveries, report)
+                continue
             channel = self.channels.get(channel_name)
             if channel is None:  # the channel was removed from the config: keep the deliveries for later
                 log.warning(
@@ -160,6 +180,30 @@ class AlertDispatcher:
                 continue
             report.batches += 1
             self._deliver_batch(channel, contract, deliveries, report)
+
+    def _retry_at(self, deliveries: Sequence[Delivery]) -> datetime:
+        tries = max(d.attempts for d in deliveries)
+        delay = min(self.config.retry_max_seconds, self.config.retry_base_seconds * (2**tries))
+        return self.clock() + timedelta(seconds=delay)
+
+    def _hold(
+        self, channel_name: str, reason: str, contract: str, deliveries: list[Delivery], report: DispatchReport
+    ) -> None:
+        """A channel that cannot be built: each delivery is a failed attempt with the reason, retried later."""
+        retry_at = self._retry_at(deliveries)
+        attempts = [Attempt(d.id, channel_name, False, "channel_unavailable", reason, 0.0) for d in deliveries]
+        self.alerts.record_attempts(attempts, self.clock(), retry_at)
+        monitor_metrics().delivery_failures.add(len(deliveries), {"channel": channel_name})
+        log.warning(
+            "channel %s cannot deliver (%s); %d alerts for %s held, retry at %s",
+            channel_name,
+            reason,
+            len(deliveries),
+            contract,
+            retry_at.isoformat(),
+        )
+        report.failed += len(deliveries)
+        report.held[channel_name] = report.held.get(channel_name, 0) + len(deliveries)
 
     def _deliver_batch(
         self, channel: AlertChannel, contract: str, deliveries: list[Delivery], report: DispatchReport
@@ -190,9 +234,7 @@ class AlertDispatcher:
             now = self.clock()
             retry_at = None
             if not result.ok:
-                tries = max(d.attempts for d in part)
-                delay = min(self.config.retry_max_seconds, self.config.retry_base_seconds * (2**tries))
-                retry_at = now + timedelta(seconds=delay)
+                retry_at = self._retry_at(part)
                 monitor_metrics().delivery_failures.add(len(part), {"channel": channel.name})
                 log.warning(
                     "delivery of %d alerts for %s to %s failed (%s: %s); retry at %s",

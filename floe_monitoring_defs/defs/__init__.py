@@ -1,5 +1,6 @@
 """Thin Dagster adapters: asset specs, asset checks, jobs, schedules, sensors and resources."""
 
+import logging
 from pathlib import Path
 
 import dagster as dg
@@ -15,11 +16,20 @@ from floe_monitoring_defs.defs.alerting import (
 )
 from floe_monitoring_defs.defs.assets import registry_spec, table_spec
 from floe_monitoring_defs.defs.checks import build_check_groups, build_registry_check
+from floe_monitoring_defs.defs.config_checks import (
+    REGISTRY_JOB,
+    build_channels_check,
+    build_config_check,
+    channel_problem_line,
+    channels_markdown,
+)
 from floe_monitoring_defs.defs.resources import IcebergCatalogResource, MonitoringStoreResource
 from floe_monitoring_defs.defs.schedules import contracts_fingerprint, no_overlap_schedule, registry_sensor
 from floe_monitoring_defs.defs.sla import SLA_JOB, build_sla_definitions
 
-REGISTRY_JOB = "floe_contract_registry_job"
+__all__ = ["REGISTRY_JOB", "build_definitions"]
+
+log = logging.getLogger("floe_monitoring")
 
 
 def build_definitions(
@@ -30,12 +40,26 @@ def build_definitions(
     resources: dict[str, object] | None = None,
 ) -> dg.Definitions:
     report = plan.report
-    specs = [table_spec(c, t) for c in report.contracts for t in c.tables]
-    specs.append(registry_spec(report, str(settings.contracts_dir)))
-    channels = channel_resources(config.alerts)  # a bad channel config fails the load, naming the key
+    source = str(settings.config_path or "monitoring config")
+    # A channel that cannot be built is disabled alone, loudly; its alerts are held in the outbox.
+    channels, channel_problems = channel_resources(config.alerts)
+    for problem in channel_problems.values():
+        log.error(channel_problem_line(source, problem))
     keys = sorted(channels)
+    specs = [table_spec(c, t) for c in report.contracts for t in c.tables]
+    specs.append(
+        registry_spec(report, str(settings.contracts_dir)).merge_attributes(
+            metadata={
+                "floe/monitoring_config": source,
+                "floe/alert_channels": dg.MetadataValue.md(
+                    channels_markdown(list(config.alerts.channels), {n: p.reason for n, p in channel_problems.items()})
+                ),
+            }
+        )
+    )
     check_defs = build_check_groups(plan.groups, plan.kinds, config, keys)
     registry_check = build_registry_check(report)
+    health_checks = [build_config_check(source, None), build_channels_check(source, keys)]
     running = config.enabled and config.mode == "scheduled"
     jobs = []
     schedules: list[dg.ScheduleDefinition] = []
@@ -64,9 +88,9 @@ def build_definitions(
     jobs.append(
         dg.define_asset_job(
             REGISTRY_JOB,
-            selection=dg.AssetSelection.checks(registry_check),
+            selection=dg.AssetSelection.checks(registry_check, *health_checks),
             tags={"floe/check_type": "registry"},
-            description="Reports contract files that could not be loaded",
+            description="Reports contract files that could not be loaded, the monitoring config and the alert channels",
         )
     )
     schedules.append(
@@ -80,7 +104,7 @@ def build_definitions(
     contracts_dir = Path(settings.contracts_dir)
     main = dg.Definitions(
         assets=specs,
-        asset_checks=[*(d for defs_ in check_defs.values() for d in defs_), registry_check],
+        asset_checks=[*(d for defs_ in check_defs.values() for d in defs_), registry_check, *health_checks],
         jobs=jobs,
         schedules=schedules,
         sensors=[

@@ -1,18 +1,27 @@
 """Dagster adapters for alerting: one resource per configured channel, the dispatch sensor and the
 run-failure sensor. The routing, outbox and channels themselves live in `alerting/` (no Dagster).
+
+A channel that cannot be built never fails the load: a wrong setting disables it (its resource carries the
+reason, and no run can change that), an unset secret variable is looked for again at every dispatch. Either
+way its alerts are routed to it and held in the outbox until it works (`AlertDispatcher(unavailable=...)`).
 """
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
 
-from floe_monitoring_defs.alerting.channels.base import AlertChannel, ChannelConfigError, build_channel
+from floe_monitoring_defs.alerting.channels.base import (
+    AlertChannel,
+    ChannelConfigError,
+    ChannelProblem,
+    build_channel,
+    open_channels,
+)
 from floe_monitoring_defs.alerting.dispatch import AlertDispatcher
 from floe_monitoring_defs.alerting.model import AlertKind
-from floe_monitoring_defs.config import AlertConfig, ConfigError
+from floe_monitoring_defs.config import AlertConfig, channel_key
 from floe_monitoring_defs.defs.resources import MonitoringStoreResource
 from floe_monitoring_defs.models import ContractViolationEvent, ViolationSeverity, ViolationType, utcnow
 from floe_monitoring_defs.store import MonitoringStore
@@ -23,42 +32,60 @@ OPERATIONAL_VERSION = "0.1.0"
 
 class AlertChannelResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # generic only for resource factories
     """One configured alert channel. `spec_json` holds no secret: secrets are named by `*_env` keys and
-    read from the environment into SecretStr when the channel is built, at run time."""
+    read from the environment into SecretStr when the channel is built, at run time.
+
+    `disabled_reason`: set at load when the channel's own settings are wrong (then `spec_json` is `{}`: a wrong
+    setting may be a secret pasted where a variable's name belongs, and resource config shows in the UI)."""
 
     channel_name: str
     spec_json: str
+    disabled_reason: str = ""
 
     def channel(self) -> AlertChannel:
+        """The channel built from the environment of this process; ChannelConfigError when it cannot be."""
+        if self.disabled_reason:
+            raise ChannelConfigError(self.disabled_reason)
         return build_channel(self.channel_name, json.loads(self.spec_json))
 
 
 def resource_key(channel_name: str) -> str:
-    return "alert_channel_" + re.sub(r"[^A-Za-z0-9_]", "_", channel_name)
+    return "alert_channel_" + channel_key(channel_name)
 
 
-def channel_resources(config: AlertConfig) -> dict[str, AlertChannelResource]:
-    """Resources for every configured channel, each validated now: a bad channel fails the load."""
+def channel_resources(config: AlertConfig) -> tuple[dict[str, AlertChannelResource], dict[str, ChannelProblem]]:
+    """A resource for every configured channel, and the problem of each one that cannot be built now. A bad
+    channel never fails the load: it is disabled (wrong settings) or waits for its secret (unset variable)."""
+    _, problems = open_channels(config.channels)
     out: dict[str, AlertChannelResource] = {}
     for name, spec in config.channels.items():
-        try:
-            build_channel(name, spec)
-        except ChannelConfigError as exc:
-            raise ConfigError(str(exc)) from None
-        out[resource_key(name)] = AlertChannelResource(channel_name=name, spec_json=json.dumps(spec, sort_keys=True))
-    return out
+        problem = problems.get(name)
+        wrong = problem is not None and problem.variable is None
+        out[resource_key(name)] = AlertChannelResource(
+            channel_name=name,
+            spec_json="{}" if wrong else json.dumps(spec, sort_keys=True, default=str),
+            disabled_reason=problem.reason if problem is not None and wrong else "",
+        )
+    return out, problems
 
 
-def channels_from(resources: Any, keys: Sequence[str]) -> dict[str, AlertChannel]:
+def channels_from(resources: Any, keys: Sequence[str]) -> tuple[dict[str, AlertChannel], dict[str, str]]:
+    """The channels that can be built now, and channel name -> why for the others."""
     channels: dict[str, AlertChannel] = {}
+    unavailable: dict[str, str] = {}
     for key in keys:
         res: AlertChannelResource = getattr(resources, key)
-        ch = res.channel()
+        try:
+            ch = res.channel()
+        except ChannelConfigError as exc:
+            unavailable[res.channel_name] = str(exc)
+            continue
         channels[ch.name] = ch
-    return channels
+    return channels, unavailable
 
 
 def dispatcher(store: MonitoringStore, resources: Any, keys: Sequence[str], config: AlertConfig) -> AlertDispatcher:
-    return AlertDispatcher(store.outbox, channels_from(resources, keys), config)
+    channels, unavailable = channels_from(resources, keys)
+    return AlertDispatcher(store.outbox, channels, config, unavailable=unavailable)
 
 
 def dispatch_sensor(keys: Sequence[str], config: AlertConfig) -> dg.SensorDefinition:
@@ -72,7 +99,7 @@ def dispatch_sensor(keys: Sequence[str], config: AlertConfig) -> dg.SensorDefini
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         floe_store: MonitoringStoreResource = context.resources.floe_store
         report = dispatcher(floe_store.store(), context.resources, keys, config).dispatch()
-        if report.failed:
+        if report.failed or report.held:
             context.log.warning(f"alert delivery: {report.summary()}")
         return dg.SkipReason(report.summary())
 

@@ -10,11 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
+from floe_monitoring_defs.alerting.channels import base
 from floe_monitoring_defs.alerting.channels.base import (
     AlertChannel,
     ChannelConfigError,
+    ChannelProblem,
+    ChannelSecretMissing,
     build_channel,
     channel_types,
+    open_channels,
 )
 from floe_monitoring_defs.alerting.model import AlertBatch, DeliveryResult
 from floe_monitoring_tests import alerting_receivers
@@ -169,6 +173,32 @@ CONFIG_ERRORS = [
         "alerts.channels.x.type: 'carrier-pigeon' is not a known channel type",
         id="unknown-type",
     ),
+    pytest.param(
+        override("slack", webhook_url_env="https://hooks.slack.com/services/T00/B00/slackTOKENvalue0002"),
+        "alerts.channels.x.webhook_url_env: not the name of an environment variable; give the NAME of an "
+        "environment variable that holds the secret, never the secret itself (the value is not shown)",
+        id="slack-secret-pasted-into-env",
+    ),
+    pytest.param(
+        override("pagerduty", routing_key_env="pagerdutyROUTINGkeyValue00000004"),
+        "alerts.channels.x.routing_key_env: not the name of an environment variable",
+        id="pd-key-pasted-into-env",
+    ),
+    pytest.param(
+        override("pagerduty", url="events.pagerduty.com", routing_key_env="FLOE_T_UNSET"),
+        "alerts.channels.x.url: must be an http:// or https:// URL",
+        id="pd-bad-url-while-the-secret-is-unset-too",
+    ),
+    pytest.param(
+        override("webhook", secrte_env="FLOE_T_UNSET"),
+        "alerts.channels.x.secrte_env: not a setting of the webhook channel",
+        id="webhook-typo-secret-unset",
+    ),
+    pytest.param(
+        override("email", to_addresses=["oncall"], password_env="FLOE_T_UNSET"),
+        "alerts.channels.x.to_addresses[0]: not an email address",
+        id="email-bad-to-while-the-password-is-unset",
+    ),
 ]
 
 
@@ -178,7 +208,45 @@ def test_config_errors_name_the_key_and_hide_secrets(spec: dict[str, Any], expec
         build_channel("x", spec)
     assert expected in str(raised.value)
     assert str(raised.value).startswith("alerts.channels.x")
+    assert isinstance(raised.value, ChannelSecretMissing) == ("is not set" in expected)  # unset: told apart
     no_secret_in(str(raised.value))
+
+
+def test_a_secret_variable_that_is_not_set_is_told_apart(env: dict[str, str]) -> None:
+    """Right settings, one secret missing: `ChannelSecretMissing` naming the variable (only its NAME)."""
+    with pytest.raises(ChannelSecretMissing) as raised:
+        build_channel("pd", override("pagerduty", routing_key_env="FLOE_T_UNSET"))
+    assert str(raised.value) == "alerts.channels.pd.routing_key_env: environment variable FLOE_T_UNSET is not set"
+    assert raised.value.variable == "FLOE_T_UNSET"
+
+
+def test_open_channels_sets_each_bad_channel_aside_and_builds_the_others(env: dict[str, str]) -> None:
+    specs = {
+        **{kind: VALID[kind] for kind in ("webhook", "slack", "alertmanager")},
+        "pd": override("pagerduty", routing_key_env="FLOE_T_UNSET"),
+        "mail": override("email", smtp_port=0),
+        "odd": "https://hooks.example.com/a-url-instead-of-settings",
+    }
+    channels, problems = open_channels(specs)
+    assert sorted(channels) == ["alertmanager", "slack", "webhook"]
+    assert problems == {
+        "pd": ChannelProblem(
+            "pd", "alerts.channels.pd.routing_key_env: environment variable FLOE_T_UNSET is not set", "FLOE_T_UNSET"
+        ),
+        "mail": ChannelProblem("mail", "alerts.channels.mail.smtp_port: must be between 1 and 65535"),
+        "odd": ChannelProblem("odd", "alerts.channels.odd: must be a mapping with the channel's `type` and settings"),
+    }
+
+
+def test_a_channel_plugin_that_does_not_import_disables_its_channels_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = dict(channel_types())
+    broken = {"sms": "the channel plugin acme_sms:SMSChannel does not load (ImportError)"}
+    monkeypatch.setattr(base, "_plugins", lambda: (loaded, broken))
+    channels, problems = open_channels({"texts": {"type": "sms"}, "am": VALID["alertmanager"]})
+    assert list(channels) == ["am"]
+    assert problems["texts"].reason == (
+        "alerts.channels.texts.type: the channel plugin acme_sms:SMSChannel does not load (ImportError)"
+    )
 
 
 # --- faults ------------------------------------------------------------------------------------------

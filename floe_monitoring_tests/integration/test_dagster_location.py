@@ -210,7 +210,7 @@ def test_broken_contract_does_not_stop_the_others(location: Path) -> None:
     assert dg.AssetKey(["shop", "good"]) in keys and dg.AssetKey(["shop", "broken"]) not in keys
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def("floe_contract_registry_job").execute_in_process(instance=instance)
-    [ev] = result.get_asset_check_evaluations()
+    [ev] = [e for e in result.get_asset_check_evaluations() if e.check_name == "contracts_valid"]
     assert not ev.passed and "broken.yaml: version:" in (ev.description or "")
 
 
@@ -377,7 +377,7 @@ def test_promises_not_monitored_are_shown_by_the_cli_and_the_registry(location: 
     instance = dg.DagsterInstance.get()
     result = defs.resolve_job_def("floe_contract_registry_job").execute_in_process(instance=instance)
     assert result.success
-    check = next(e for e in result.get_asset_check_evaluations() if e.asset_key == REGISTRY_KEY)
+    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "contracts_valid")
     assert check.metadata["floe/promises_not_monitored"].value == 1
     res = runner.invoke(cli, ["checks", "run", "--contract", "promising", "--type", "freshness"])
     assert res.exit_code == 0, res.output

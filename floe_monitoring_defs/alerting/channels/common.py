@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 from opentelemetry import propagate
 
-from floe_monitoring_defs.alerting.channels.base import AlertChannel
+from floe_monitoring_defs.alerting.channels.base import NOT_A_SETTING, AlertChannel
 from floe_monitoring_defs.alerting.model import AlertBatch, AlertItem, AlertKind, DeliveryResult
 from floe_monitoring_defs.models import ensure_utc
 
@@ -89,7 +89,7 @@ def secret_problems(
         for name in sorted(required_set)
         if name not in secrets
     ]
-    problems += [f"{name}_env: not a setting of the {channel_type} channel" for name in sorted(set(secrets) - known)]
+    problems += [f"{name}_env: {NOT_A_SETTING} {channel_type} channel" for name in sorted(set(secrets) - known)]
     return problems
 
 
