@@ -4,7 +4,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     import dagster as dg
 
+    from floe_monitoring_defs.alerting.dispatch import AlertDispatcher
     from floe_monitoring_defs.contracts.model import ResponseSLA
 
 from floe_monitoring_defs.config import ConfigError, Settings
@@ -446,6 +447,202 @@ def db_cleanup(retention_days: int | None, batch_size: int) -> None:
         f"{result.violations_deleted} violations, {result.pings_deleted} pings, "
         f"{result.alerts_deleted} alert entries (daily aggregates kept)"
     )
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+
+@cli.group(
+    help="Route and deliver the alert outbox outside Dagster: any number of `floe alerts dispatch --loop` "
+    "replicas (and the code location's sensor) share one PostgreSQL outbox, each alert decided and sent once."
+)
+def alerts() -> None:
+    pass
+
+
+@alerts.command(
+    "dispatch",
+    help="Route what is pending and deliver what is due through the configured channels (FLOE_MONITORING_CONFIG), "
+    "built as the code location builds them: a channel that cannot be built now has its alerts held, never "
+    "fatal. --once: one pass, then exit (exit 1 when the store cannot be reached). --loop: a replica that keeps "
+    "dispatching (a Kubernetes Deployment, or a CronJob with --for); SIGTERM stops it after the current pass.",
+)
+@click.option("--once", "mode", flag_value="once", help="One pass, then exit.")
+@click.option("--loop", "mode", flag_value="loop", help="Keep dispatching until SIGTERM (or --for).")
+@click.option(
+    "--for",
+    "duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="With --loop: stop after this many seconds (default: run until SIGTERM).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="With --loop: the pause after a pass that found nothing to do (default: alerts.sensor_interval_seconds).",
+)
+def alerts_dispatch(mode: str | None, duration: float | None, interval: float | None) -> None:
+    from floe_monitoring_defs.alerting.dispatch import open_dispatcher
+    from floe_monitoring_defs.config import load_config
+    from floe_monitoring_defs.pipeline import drain_spool
+    from floe_monitoring_defs.store import MonitoringStore
+
+    if mode is None:
+        raise click.UsageError("give --once (one pass) or --loop (a replica)")
+    if mode == "once" and (duration is not None or interval is not None):
+        raise click.UsageError("--for and --interval go with --loop")
+    config = load_config().alerts
+    store = MonitoringStore.open_existing()  # a dispatcher never creates or migrates a store
+    dispatcher = open_dispatcher(store.outbox, config)
+    for name, reason in sorted(dispatcher.unavailable.items()):
+        click.echo(f"warning: channel {name} cannot deliver now; its alerts are held and retried: {reason}", err=True)
+    try:
+        if mode == "once":
+            drain_spool(store)  # what was detected while the store was down is routed with the rest
+            click.echo(dispatcher.dispatch().summary())
+            return
+        pause = interval if interval is not None else float(config.sensor_interval_seconds)
+        if not _dispatch_loop(dispatcher, duration, pause, before=lambda: drain_spool(store)):
+            sys.exit(1)
+    finally:
+        for channel in dispatcher.channels.values():
+            channel.close()
+        store.dispose()
+
+
+def _dispatch_loop(
+    dispatcher: "AlertDispatcher", duration: float | None, pause: float, before: "Callable[[], object] | None" = None
+) -> bool:
+    """Dispatch pass after pass until SIGTERM/SIGINT or `duration`; a pass that finds work is followed by the
+    next at once, an idle one by `pause`. A pass the store fails is reported on stderr (one line) and the
+    replica carries on (the store may come back). True unless the last pass failed."""
+    import signal
+    import time
+
+    from floe_monitoring_defs.store import StoreError
+
+    stopping: list[int] = []
+
+    def _stop(signum: int, _frame: object) -> None:  # the pass in progress finishes; the loop ends after it
+        stopping.append(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop)
+    deadline = None if duration is None else time.monotonic() + duration
+    passes = failures = routed = suppressed = no_route = delivered = failed = 0
+    last_ok = True
+    while not stopping:
+        busy = False
+        try:
+            if before is not None:
+                before()  # the local spool's records enter the outbox first (never raises)
+            report = dispatcher.dispatch()
+        except StoreError as exc:
+            failures += 1
+            last_ok = False
+            click.echo(f"alert dispatch pass failed (StoreError): {exc}", err=True)
+        else:
+            last_ok = True
+            routed += report.routed
+            suppressed += sum(report.suppressed.values())
+            no_route += report.no_route
+            delivered += report.delivered
+            failed += report.failed
+            busy = bool(report.routed or report.no_route or report.suppressed or report.delivered)
+        passes += 1
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            break
+        end = now if busy else now + pause
+        if deadline is not None:
+            end = min(end, deadline)
+        while not stopping and time.monotonic() < end:  # short sleeps: a signal stops the wait at once
+            time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+    why = f"signal {signal.Signals(stopping[0]).name}" if stopping else "--for elapsed"
+    click.echo(
+        f"alert dispatch stopped ({why}) after {passes} passes, {failures} failed: routed {routed}, "
+        f"suppressed {suppressed}, no route {no_route}; {delivered} delivered, {failed} failed deliveries"
+    )
+    return last_ok
+
+
+@alerts.command(
+    "status",
+    help="The alert outbox: entries by state, deliveries by channel and state, the age of the oldest pending "
+    "alert and undelivered delivery, open incidents. Reads the store only (never creates one).",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"], case_sensitive=False), default="table")
+def alerts_status(fmt: str) -> None:
+    import json
+
+    from floe_monitoring_defs.models import utcnow
+    from floe_monitoring_defs.store import MonitoringStore
+
+    store = MonitoringStore.open_existing()
+    try:
+        status = store.outbox.status(utcnow())
+    finally:
+        store.dispose()
+
+    def age(at: "datetime | None") -> float | None:
+        return None if at is None else round((status.now - at).total_seconds(), 3)
+
+    incidents = [
+        {
+            "contract": i.contract_name,
+            "violation_type": i.violation_type,
+            "priority": i.priority,
+            "severity": i.severity,
+            "violation_count": i.violation_count,
+            "opened_at": i.created_at.isoformat(),
+            "updated_at": i.updated_at.isoformat(),
+        }
+        for i in status.open_incidents
+    ]
+    if fmt.lower() == "json":
+        payload = {
+            "as_of": status.now.isoformat(),
+            "entries": dict(sorted(status.entries.items())),
+            "deliveries": {ch: dict(sorted(s.items())) for ch, s in sorted(status.deliveries.items())},
+            "oldest_pending_age_seconds": age(status.oldest_pending_at),
+            "oldest_undelivered_age_seconds": age(status.oldest_undelivered_at),
+            "open_incidents": incidents,
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    entries = ", ".join(f"{k} {v}" for k, v in sorted(status.entries.items())) or "none"
+    click.echo(f"outbox entries: {entries}")
+    if status.deliveries:
+        rows = [("CHANNEL", "DELIVERED", "PENDING", "RETRYING")]
+        for ch, s in sorted(status.deliveries.items()):
+            rows.append((ch, str(s.get("delivered", 0)), str(s.get("pending", 0)), str(s.get("retrying", 0))))
+        _print_rows(rows)
+    else:
+        click.echo("deliveries: none")
+    for label, at in (
+        ("pending alert", status.oldest_pending_at),
+        ("undelivered delivery", status.oldest_undelivered_at),
+    ):
+        shown = "none" if at is None else f"{age(at):.0f} s ago ({at.isoformat()})"
+        click.echo(f"oldest {label}: {shown}")
+    click.echo(f"open incidents: {len(incidents)}")
+    if incidents:
+        incident_rows = [("PRIORITY", "CONTRACT", "TYPE", "SEVERITY", "VIOLATIONS", "OPENED")]
+        for i in incidents:
+            incident_rows.append(
+                (
+                    str(i["priority"]),
+                    str(i["contract"]),
+                    str(i["violation_type"]),
+                    str(i["severity"]),
+                    str(i["violation_count"]),
+                    str(i["opened_at"]),
+                )
+            )
+        _print_rows(incident_rows)
 
 
 # -- SLA reports -------------------------------------------------------------------------------

@@ -158,6 +158,20 @@ class AlertConfig(BaseModel):
     retry_max_seconds: float = Field(300.0, gt=0)  # ...up to this
     delivery_lease_seconds: float = Field(120.0, gt=0)  # a claimed delivery not acknowledged by then is retried
     sensor_interval_seconds: int = Field(5, ge=1)  # alert_dispatch_sensor cadence
+    # Pending alerts one routing pass decides in one transaction (a pass loops pages until none is pending).
+    route_page_size: int = Field(1000, ge=1, le=5000)
+    # Delivery passes (alerting.delivery). No new batch (nor, for channels sending one request per alert, a new
+    # request) starts after the budget; what remains stays due for the next pass. A pass therefore lasts at most
+    # the budget + one channel timeout (10 s by default): 25 s, well inside Dagster's 60 s sensor limit.
+    dispatch_budget_seconds: float = Field(15.0, gt=0)
+    eager_dispatch_budget_seconds: float = Field(5.0, gt=0)  # the check step's own attempt at its alerts
+    delivery_groups_per_claim: int = Field(200, ge=1)  # (contract, channel) groups claimed at once, one batch each
+    delivery_concurrency_per_channel: int = Field(4, ge=1)  # batches in flight per channel (channels in parallel)
+    # Circuit breaker per channel: after this many timeouts / connection errors in a row the channel's remaining
+    # batches are held (`circuit_open`, retried with the usual backoff) and the channel rests for the cooldown
+    # (at most retry_max_seconds), then one batch probes it.
+    breaker_failure_threshold: int = Field(2, ge=1)
+    breaker_cooldown_seconds: float = Field(30.0, gt=0)
 
 
 class SchemaDriftConfig(BaseModel):
@@ -232,6 +246,49 @@ class CustomMetricDefinition(BaseModel):
     source: CustomMetricSource
 
 
+# Dagster resolves asset jobs in O(N^2) per multi-asset step: 500 checks per step keep 5,000 contracts loading fast.
+MAX_CHECKS_PER_STEP = 500
+
+
+class StepResources(BaseModel):
+    """Kubernetes resources of each step pod (`k8s` executor): `{requests: {cpu: 500m, memory: 1Gi}, limits: ...}`."""
+
+    model_config = _FROZEN
+
+    requests: dict[str, str | int] = Field(default_factory=dict)
+    limits: dict[str, str | int] = Field(default_factory=dict)
+
+
+class ExecutorConfig(BaseModel):
+    """How the steps of a checks job run (one step = one chunk of at most `checks_per_step` checks of one type).
+
+    `default` keeps Dagster's default executor, what the location has always used: each step in its own process
+    for a launched run (multiprocess), in the calling process for `execute_in_process`. `in_process` runs every step
+    in the run's process (no process start per step); `multiprocess` one process per step, `max_concurrent` at once
+    (Dagster's default: the CPU count); `k8s` one Kubernetes pod per step (dagster-k8s `k8s_job_executor`; needs the
+    K8sRunLauncher), `max_concurrent` at once, each with `step_resources`. Smaller `checks_per_step` means more,
+    smaller steps to spread over processes or pods.
+    """
+
+    model_config = _FROZEN
+
+    type: Literal["default", "in_process", "multiprocess", "k8s"] = "default"
+    max_concurrent: int | None = Field(None, ge=1)
+    checks_per_step: int = Field(MAX_CHECKS_PER_STEP, ge=1, le=MAX_CHECKS_PER_STEP)
+    step_resources: StepResources | None = None
+
+    @model_validator(mode="after")
+    def _options_of_the_type(self) -> ExecutorConfig:
+        problems: list[tuple[str, str]] = []
+        if self.max_concurrent is not None and self.type not in ("multiprocess", "k8s"):
+            problems.append(("max_concurrent", f"only for the multiprocess and k8s executors, not {self.type!r}"))
+        if self.step_resources is not None and self.type != "k8s":
+            problems.append(("step_resources", f"only for the k8s executor, not {self.type!r}"))
+        if problems:
+            raise ConfigValueError(*problems)
+        return self
+
+
 class MonitoringConfig(BaseModel):
     model_config = _FROZEN
 
@@ -253,6 +310,8 @@ class MonitoringConfig(BaseModel):
     quality_score_severity_cap: bool = True
     column_constraints: ColumnConstraintConfig = Field(default_factory=ColumnConstraintConfig)
     schema_drift: SchemaDriftConfig = Field(default_factory=SchemaDriftConfig)
+    # How the checks jobs' steps run (in-process, multiprocess, one Kubernetes pod per step); `default`: Dagster's.
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     @model_validator(mode="after")
     def _cross_references(self) -> MonitoringConfig:
@@ -497,6 +556,73 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MonitoringConfig:
 
 DEFAULT_CONTRACT_MAX_BYTES = 4 * 1024 * 1024  # a contract of 5,000 columns is ~1 MB of YAML
 
+# The local spool of check records the store could not take (store/spool.py). A record is 1-20 kB: 10,000
+# records are hours of a large deployment's failures; a week covers an outage over a long weekend.
+DEFAULT_SPOOL_MAX_FILES = 10_000
+DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_SPOOL_MAX_AGE_SECONDS = 7 * 24 * 3600.0
+SPOOL_DIR_NAME = "floe_spool"
+
+
+@dataclass(frozen=True)
+class SpoolSettings:
+    """Where and how much the spool keeps: `FLOE_SPOOL_DIR` (default `$DAGSTER_HOME/floe_spool`, else
+    `./.floe/spool`), `FLOE_SPOOL_MAX_FILES`, `FLOE_SPOOL_MAX_BYTES` (`256M`), `FLOE_SPOOL_MAX_AGE` (seconds, or
+    `90m`, `12h`, `7d`). A record past `max_files` / `max_bytes` is not spooled, one older than `max_age` is not
+    moved into the store: both are dropped, logged at ERROR and counted (`floe_spool_dropped`)."""
+
+    directory: Path
+    max_files: int = DEFAULT_SPOOL_MAX_FILES
+    max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
+    max_age_seconds: float = DEFAULT_SPOOL_MAX_AGE_SECONDS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SpoolSettings:
+        env = os.environ if environ is None else environ
+        raw = (env.get("FLOE_SPOOL_DIR") or "").strip()
+        home = (env.get("DAGSTER_HOME") or "").strip()
+        if raw:
+            directory = Path(raw).expanduser()
+        elif home:
+            directory = Path(home).expanduser() / SPOOL_DIR_NAME
+        else:
+            directory = Path(".floe") / "spool"
+        max_files = (env.get("FLOE_SPOOL_MAX_FILES") or "").strip()
+        if max_files and not (max_files.isdigit() and 0 < int(max_files) <= 10**9):
+            raise ConfigError(f"FLOE_SPOOL_MAX_FILES: {max_files[:40]!r} is not a positive number of files")
+        return cls(
+            directory=directory.resolve(),
+            max_files=int(max_files) if max_files else DEFAULT_SPOOL_MAX_FILES,
+            max_bytes=_parse_bytes(
+                "FLOE_SPOOL_MAX_BYTES", env.get("FLOE_SPOOL_MAX_BYTES") or "", DEFAULT_SPOOL_MAX_BYTES
+            ),
+            max_age_seconds=_parse_duration(
+                "FLOE_SPOOL_MAX_AGE", env.get("FLOE_SPOOL_MAX_AGE") or "", DEFAULT_SPOOL_MAX_AGE_SECONDS
+            ),
+        )
+
+
+def _parse_bytes(variable: str, text: str, default: int) -> int:
+    """A positive number of bytes (`268435456`, `256M`, `512k`, `1G`); empty means `default`."""
+    text = text.strip()
+    if not text:
+        return default
+    m = re.fullmatch(r"([0-9]{1,15})\s*(?:([kKmMgG])[iI]?)?[bB]?", text)
+    if not m or int(m.group(1)) < 1:
+        raise ConfigError(f"{variable}: {text[:40]!r} is not a number of bytes (e.g. 268435456 or 256M)")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[(m.group(2) or "").lower()]
+
+
+def _parse_duration(variable: str, text: str, default: float) -> float:
+    """A positive duration in seconds, or with a unit `s`, `m`, `h`, `d` (`90m`, `7d`); empty means `default`."""
+    text = text.strip()
+    if not text:
+        return default
+    m = re.fullmatch(r"([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([smhdSMHD]?)", text)
+    if not m or float(m.group(1)) <= 0:
+        raise ConfigError(f"{variable}: {text[:40]!r} is not a duration (seconds, or e.g. 90m, 12h, 7d)")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2).lower()]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -512,6 +638,8 @@ class Settings:
     server_catalogs: tuple[tuple[str, str], ...] = ()
     # Largest contract file read (FLOE_CONTRACT_MAX_BYTES); a larger one is refused by name, never read.
     contract_max_bytes: int = DEFAULT_CONTRACT_MAX_BYTES
+    # The local spool for check records the store cannot take (None: read from the environment when used).
+    spool: SpoolSettings | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -525,7 +653,29 @@ class Settings:
             server_environment=(env.get("FLOE_SERVER_ENVIRONMENT") or "").strip() or None,
             server_catalogs=parse_server_catalogs(env.get("FLOE_SERVER_CATALOGS") or ""),
             contract_max_bytes=parse_max_bytes(env.get("FLOE_CONTRACT_MAX_BYTES") or ""),
+            spool=SpoolSettings.from_env(env),
         )
+
+
+# The kubelet sets it in every container of a pod (the API server's service address).
+KUBERNETES_ENV = "KUBERNETES_SERVICE_HOST"
+
+
+def require_durable_store(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse the default store where it would be lost: in Kubernetes (`KUBERNETES_SERVICE_HOST` set) without
+    `FLOE_MONITORING_DB_URL`, the store would be a SQLite file in the pod's own filesystem, gone with the pod (and
+    each run pod would write its own). A `ConfigError` naming both variables; the code location then loads with the
+    failing `monitoring_config_valid` check and no contract check scheduled. A SQLite URL given explicitly (a file
+    on a persistent volume) is the operator's choice and accepted."""
+    env = os.environ if environ is None else environ
+    if settings.db_url or not (env.get(KUBERNETES_ENV) or "").strip():
+        return
+    raise ConfigError(
+        f"FLOE_MONITORING_DB_URL: not set while running in Kubernetes ({KUBERNETES_ENV} is set): the monitoring "
+        "store would be a SQLite file inside the pod, lost when the pod goes; set FLOE_MONITORING_DB_URL to the "
+        "PostgreSQL store (postgresql+psycopg2://USER@HOST:5432/DB, from a Secret), or to a sqlite:////PATH on a "
+        "persistent volume to keep SQLite deliberately"
+    )
 
 
 def parse_max_bytes(text: str) -> int:

@@ -17,13 +17,14 @@ import dagster as dg
 
 from floe_monitoring_defs.checks.plan import check_kind_keys, plan_checks
 from floe_monitoring_defs.checks.registry import check_kinds
-from floe_monitoring_defs.config import ConfigError, Settings, load_config
+from floe_monitoring_defs.config import ConfigError, Settings, load_config, require_durable_store
 from floe_monitoring_defs.contracts.model import LoadReport
 from floe_monitoring_defs.contracts.registry import load_all
 from floe_monitoring_defs.contracts.servers import server_options
 from floe_monitoring_defs.defs import build_definitions
 from floe_monitoring_defs.defs.config_checks import config_error_definitions
 from floe_monitoring_defs.store.registry import read_registrations
+from floe_monitoring_defs.telemetry.redaction import install_redaction, register_url_secrets
 from floe_monitoring_defs.telemetry.setup import configure_telemetry
 
 log = logging.getLogger("floe_monitoring")
@@ -41,8 +42,13 @@ def build_defs(settings: Settings | None = None, *, strict: bool = False) -> dg.
     """The code location's definitions. A `ConfigError` gives the config-error definitions (module docstring);
     with `strict` it is raised instead."""
     configure_telemetry()  # OTEL_* environment; a no-op when nothing is configured
+    # Secrets are masked in every log record of this process (telemetry/redaction.py): the store's password
+    # now, each channel's secrets when the channels are built below.
+    install_redaction()
+    register_url_secrets(os.environ.get("FLOE_MONITORING_DB_URL"))
     try:
         settings = settings or Settings.from_env()
+        require_durable_store(settings)  # a pod without FLOE_MONITORING_DB_URL would lose its store
         return _build(settings)
     except ConfigError as exc:
         if strict:

@@ -7,8 +7,10 @@ entries just written (SC-003: detection to delivery in seconds; whatever fails s
 `alert_dispatch_sensor`). The Dagster adapter calls `CheckPipeline.run_step` once per step and only
 turns what it yields into `AssetCheckResult`s.
 
-If the store is down, checks keep running and results still reach the caller; the lost history is
-logged as an error (`CheckRun.persisted` is False).
+If the store is down, checks keep running and results still reach the caller (`CheckRun.persisted` is False),
+and the whole record goes to the local durable spool (store/spool.py): it enters the store, with its original
+ids and times, at the start of the next pipeline run or dispatch pass that finds the store answering
+(`drain_spool`); while records wait there, new ones queue behind them, so the store receives them in order.
 """
 
 from __future__ import annotations
@@ -23,17 +25,22 @@ from typing import Protocol
 from floe_monitoring_defs.alerting.dispatch import AlertDispatcher
 from floe_monitoring_defs.checks.kind import CheckKind, Target
 from floe_monitoring_defs.checks.runner import CheckRun, CheckRunner
-from floe_monitoring_defs.config import MonitoringConfig
+from floe_monitoring_defs.config import ConfigError, MonitoringConfig, SpoolSettings
 from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable
 from floe_monitoring_defs.models import ViolationType, utcnow
 from floe_monitoring_defs.sources.base import TableSource
 from floe_monitoring_defs.store import MonitoringStore, SLAUpdate
+from floe_monitoring_defs.store.spool import DrainReport, Spool
 from floe_monitoring_defs.telemetry.lineage import LineageEmitter
+from floe_monitoring_defs.telemetry.metrics import monitor_metrics
 
 _log = logging.getLogger(__name__)
 
 LINEAGE_FLUSH_SHARE = 0.05  # at the end of a step, queued lineage events get 5 % of its duration to leave
 LINEAGE_FLUSH_MIN_SECONDS = 0.05
+# A drain at the start of a step or a dispatch pass stops after this long (what is left is drained next time, and
+# new records queue behind it), so that a large backlog cannot push a sensor tick past Dagster's 60 s limit.
+SPOOL_DRAIN_BUDGET_SECONDS = 5.0
 
 
 class StepLog(Protocol):
@@ -66,9 +73,12 @@ class CheckPipeline:
         lineage: LineageEmitter | None = None,
         dispatcher: Callable[[], AlertDispatcher] | None = None,
         log: StepLog | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.runner = CheckRunner(source, store, config, clock, kinds)
         self.store = store
+        # Where records go when the store cannot take them (None: from FLOE_SPOOL_* / DAGSTER_HOME).
+        self.spool = spool if spool is not None or store is None else open_spool()
         self.lineage = lineage if lineage is not None else LineageEmitter.disabled()
         self._make_dispatcher = dispatcher  # built on the first alert, inside the guard (channels read secrets)
         self._dispatcher: AlertDispatcher | None = None
@@ -91,6 +101,7 @@ class CheckPipeline:
     def run(self, check_type: ViolationType | str, targets: Sequence[Target]) -> Iterator[CheckRun]:
         """Check, record, emit and dispatch, one target at a time; yields each run once it is recorded."""
         started = time.monotonic()
+        self._drain_spool()  # what an outage left behind enters the store before this step's records
         for run in self.runner.run(check_type, targets):
             run = self._record(run)
             if run.violations:  # queued for a background sender: never blocks or fails the check
@@ -107,14 +118,42 @@ class CheckPipeline:
             return run
         outcome = run.outcome
         sla = SLAUpdate(current_value=outcome.measured_value or 0.0, threshold=outcome.threshold or 0.0)
+        if self.spool is not None and self.spool.pending():
+            self._drain_spool()
+            if self.spool.pending():  # older records still wait: this one queues behind them (order)
+                return self._spool(run, sla, "earlier records wait in the spool")
         try:
             recorded = self.store.results.record_check(
                 run.result, run.violations, table_name=run.table.ref.identifier, sla=sla
             )
-        except Exception as exc:  # degraded mode (edge case 3): keep checking, say so loudly
-            _log.error("check result of %s not persisted: %s", run.contract.name, exc)
-            return run
+        except Exception as exc:  # degraded mode (edge case 3): keep checking, keep the record, say so loudly
+            if self.spool is None:
+                _log.error("check result of %s not persisted: %s", run.contract.name, exc)
+                return run
+            return self._spool(run, sla, str(exc))
         return replace(run, recorded=recorded)
+
+    def _spool(self, run: CheckRun, sla: SLAUpdate, why: str) -> CheckRun:
+        """Keep the record in the local spool (it stays unrecorded: `persisted` is False)."""
+        if self.spool is None:
+            return run
+        name = run.contract.name
+        spooled = self.spool.append(run.result, run.violations, table_name=run.table.ref.identifier, sla=sla)
+        if spooled is None:  # past the spool's bounds or the disk refused: logged at ERROR and counted by the spool
+            _log.error("check result of %s not persisted (%s) and not spooled", name, why)
+        else:
+            self.log.warning(
+                f"check result of {name} not persisted ({why}); spooled with its {len(run.violations)} violations "
+                f"to {self.spool.directory}: they enter the store and are alerted when it answers"
+            )
+        return run
+
+    def _drain_spool(self) -> None:
+        if self.spool is None or self.store is None:
+            return
+        report = self.spool.drain(self.store, budget_seconds=SPOOL_DRAIN_BUDGET_SECONDS)
+        if report.drained:
+            self.log.info(f"spool: {report.summary()}")
 
     def _dispatch(self, run: CheckRun) -> None:
         """The eager delivery attempt of exactly this check's alerts."""
@@ -129,3 +168,28 @@ class CheckPipeline:
             self.log.warning(f"eager alert dispatch for {name} failed ({exc}); alert_dispatch_sensor will retry")
             return
         self.log.info(f"alerts for {name}: {report.summary()}")
+
+
+def open_spool(settings: SpoolSettings | None = None) -> Spool | None:
+    """The spool of this process (`SpoolSettings.from_env()` unless given), counted by the monitor's metrics;
+    None (logged) when the FLOE_SPOOL_* settings are wrong."""
+    try:
+        return Spool(settings or SpoolSettings.from_env(), counters=monitor_metrics())
+    except ConfigError as exc:
+        _log.error("no local spool for check records (%s): a record the store cannot take is lost", exc)
+        return None
+
+
+def drain_spool(
+    store: MonitoringStore, spool: Spool | None = None, *, budget_seconds: float = SPOOL_DRAIN_BUDGET_SECONDS
+) -> DrainReport | None:
+    """Move what the local spool holds into `store`, in order and with the records' original ids and times.
+
+    Call it at the start of every dispatch pass (the sensor, `floe alerts dispatch`), before routing, so that
+    the alerts of what was detected while the store was down are routed (dedup and rate limits as usual) as
+    soon as the store answers. Never raises; a no-op (one directory listing) when nothing waits; bounded by
+    `budget_seconds` (the rest waits for the next pass). Returns what it did, None without a usable spool."""
+    spool = spool if spool is not None else open_spool()
+    if spool is None:
+        return None
+    return spool.drain(store, budget_seconds=budget_seconds)

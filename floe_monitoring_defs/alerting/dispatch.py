@@ -1,11 +1,15 @@
 """Routing and delivery of what the outbox holds (FR-028..030, edge case 6, SC-003/004).
 
 `route`: every pending alert is matched against the routing rules (minimum severity, contract glob,
-channel), then deduplicated (30 min per contract + type, bypassed when the severity escalates) and
-rate-limited (N per contract per window). Each decision is stored; suppressions are counted and
-logged. `deliver`: due deliveries are claimed with a lease, grouped into one batch per contract and
-channel, sent, and acknowledged; a failure is retried with exponential backoff, so nothing is lost
-while a channel is down. Incidents (one open per contract + type) follow the violations.
+channel), then deduplicated (30 min per contract + type, bypassed when the severity rises above the
+episode's highest or `renotify_minutes` passed) and rate-limited (N occurrences per contract per window).
+Routing goes page by page (`route_page_size` entries), each page decided in one write transaction under
+per-contract locks (PostgreSQL advisory locks; SQLite's single writer, BEGIN IMMEDIATE, serialises whole
+passes), so any number of replicas (eager dispatch in check steps, sensor ticks, `floe alerts dispatch`
+loops) decide each entry exactly once. Each decision is stored; suppressions are counted and logged.
+`deliver`: due deliveries are claimed with a lease, grouped into one batch per contract and channel, sent,
+and acknowledged; a failure is retried with exponential backoff, so nothing is lost while a channel is down.
+Incidents (one open per contract + type) follow the violations.
 
 A configured channel that cannot be built (`unavailable`: a wrong setting, an unset secret variable) is still
 a route: its deliveries are created, then recorded as failed with the reason (`channel_unavailable`) on every
@@ -18,22 +22,35 @@ from __future__ import annotations
 import fnmatch
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from opentelemetry import propagate
-
-from floe_monitoring_defs.alerting.channels.base import AlertChannel
-from floe_monitoring_defs.alerting.model import AlertBatch, AlertItem, AlertKind, DeliveryResult
+from floe_monitoring_defs.alerting.channels.base import AlertChannel, open_channels
+from floe_monitoring_defs.alerting.delivery import Deliverer, DeliveryPass
+from floe_monitoring_defs.alerting.model import AlertKind
 from floe_monitoring_defs.config import AlertConfig
 from floe_monitoring_defs.models import ViolationSeverity, utcnow
-from floe_monitoring_defs.store.outbox import Attempt, Delivery, OutboxEntry, OutboxRepository
+from floe_monitoring_defs.store.outbox import (
+    DedupKey,
+    DedupState,
+    Incident,
+    IncidentChange,
+    OutboxRepository,
+    PendingAlert,
+    RoutedPage,
+    RoutingConflict,
+    RoutingDecision,
+    RoutingOutcome,
+    RoutingPage,
+)
 from floe_monitoring_defs.telemetry.metrics import monitor_metrics
-from floe_monitoring_defs.telemetry.tracing import tracer
 
 log = logging.getLogger(__name__)
+
+_MAX_CONFLICTS = 3  # pages rolled back in a row before a pass gives up (the next pass retries)
 
 
 @dataclass
@@ -46,6 +63,7 @@ class DispatchReport:
     batches: int = 0
     unavailable: dict[str, str] = field(default_factory=dict)  # channel -> why it cannot deliver now
     held: dict[str, int] = field(default_factory=dict)  # channel -> deliveries held for it this cycle
+    route_pages: int = 0  # routing pages committed
 
     def summary(self) -> str:
         sup = ", ".join(f"{k} {v}" for k, v in sorted(self.suppressed.items())) or "none"
@@ -99,160 +117,236 @@ class AlertDispatcher:
                 out.append(rule.channel_name)
         return out
 
-    def route(self, report: DispatchReport, outbox_ids: Sequence[str] | None = None) -> None:
-        # The violations one check run found (e.g. three drifts) are one occurrence: dedup and the rate
-        # limit decide once for them, on their highest severity.
-        occurrences: dict[tuple[str, str, str, datetime], list[OutboxEntry]] = defaultdict(list)
-        for entry in self.alerts.pending(outbox_ids):
-            e = entry.event
-            occurrences[(e.contract_name, e.violation_type.value, entry.kind, e.timestamp)].append(entry)
-        for (contract, vtype, kind, _), entries in occurrences.items():
-            now = self.clock()
-            worst = max(entries, key=lambda x: x.event.severity.rank)
-            for entry in entries:
-                if kind == AlertKind.VIOLATION.value and entry.event.severity >= ViolationSeverity.ERROR:
-                    self.alerts.open_or_update_incident(entry.event, entry.id, now)
-            if kind == AlertKind.RESOLVED.value:
-                self.alerts.resolve_incident(contract, vtype, now)
-            reason = self._suppression(worst, now) if kind != AlertKind.RESOLVED.value else None
-            for entry in sorted(entries, key=lambda x: -x.event.severity.rank):
-                targets = self.channels_for(contract, entry.event.severity)
-                if not targets:
-                    self.alerts.mark(entry, "no_route", None, now)
-                    report.no_route += 1
-                elif reason:
-                    self.alerts.mark(entry, "suppressed", reason, now)
-                    report.suppressed[reason] = report.suppressed.get(reason, 0) + 1
-                    monitor_metrics().suppressed.add(1, {"contract": contract, "reason": reason})
-                    log.info(
-                        "alert %s for %s (%s, %s) suppressed: %s",
-                        entry.id,
-                        contract,
-                        vtype,
-                        entry.event.severity.value,
-                        reason,
-                    )
-                else:
-                    self.alerts.mark(
-                        entry,
-                        "routed",
-                        None,
-                        now,
-                        targets,
-                        dedup_window=timedelta(minutes=self.config.dedup_window_minutes),
-                    )
-                    report.routed += 1
+    def route(
+        self, report: DispatchReport, outbox_ids: Sequence[str] | None = None, *, budget_seconds: float | None = None
+    ) -> None:
+        """Decide what is pending (only `outbox_ids` when given), page after page until nothing is pending
+        or `budget_seconds` passed; each page is decided exactly once whatever other passes run meanwhile
+        (`OutboxRepository.route_page`). The contracts another pass holds, and those this call has drained,
+        are left out of its later pages."""
+        deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+        rate_window = timedelta(minutes=self.config.rate_limit_window_minutes)
+        exclude: set[str] = set()
+        conflicts = 0
+        while True:
+            try:
+                routed = self.alerts.route_page(
+                    self.clock(),
+                    self._decide,
+                    page_size=self.config.route_page_size,
+                    rate_window=rate_window,
+                    outbox_ids=outbox_ids,
+                    exclude=exclude,
+                )
+            except RoutingConflict as exc:  # nothing was written: read the page again, a few times at most
+                conflicts += 1
+                log.warning("alert routing page rolled back (%s); attempt %d", exc, conflicts)
+                if conflicts >= _MAX_CONFLICTS:
+                    return
+                continue
+            if routed is None:
+                return
+            exclude |= routed.page.skipped | routed.page.complete
+            report.route_pages += 1
+            self._account(routed, report)
+            if deadline is not None and time.monotonic() >= deadline:
+                return
 
-    def _suppression(self, entry: OutboxEntry, now: datetime) -> str | None:
-        """Dedup: a repeat of the same contract + type within `dedup_window_minutes` of its previous
-        occurrence belongs to the same episode and is suppressed, unless the severity escalates or
-        `renotify_minutes` passed since the last alert (a sustained violation is re-announced, not
-        forgotten). Then the rate limit per contract."""
-        event = entry.event
-        state = self.alerts.dedup_state(event.contract_name, event.violation_type.value)
+    def route_all(self, *, budget_seconds: float | None = None) -> DispatchReport:
+        """Route everything pending without delivering; the counts (for benchmarks and operations)."""
+        report = DispatchReport(unavailable=dict(self.unavailable))
+        self.route(report, budget_seconds=budget_seconds)
+        return report
+
+    def _decide(self, page: RoutingPage) -> RoutingDecision:
+        """The decisions for one page, in order: an occurrence sees the dedup states, rate-limit counts and
+        incidents the page's earlier occurrences left. Pure: it runs inside the page's transaction.
+
+        The violations one check run found (e.g. three drifts: same contract, type, kind and event time) are
+        one occurrence: dedup and the rate limit decide once for them, on their highest severity, and the
+        episode keeps that highest severity."""
+        now = page.now
+        window = timedelta(minutes=self.config.dedup_window_minutes)
+        dedup: dict[DedupKey, DedupState | None] = dict(page.dedup)
+        changed: dict[DedupKey, DedupState | None] = {}
+        routed_counts = dict(page.routed_occurrences)
+        incidents = _IncidentBook(page.open_incidents)
+        outcomes: list[RoutingOutcome] = []
+        routes: dict[tuple[str, ViolationSeverity], tuple[str, ...]] = {}
+        occurrences: dict[tuple[str, str, str, str], list[PendingAlert]] = defaultdict(list)
+        for entry in page.entries:
+            occurrences[entry.occurrence].append(entry)
+        for (contract, vtype, kind, _), entries in occurrences.items():
+            key = (contract, vtype)
+            worst = max((x.severity for x in entries), key=lambda s: s.rank)
+            if kind == AlertKind.VIOLATION.value:
+                for entry in entries:
+                    if entry.severity >= ViolationSeverity.ERROR:
+                        incidents.add(key, entry.id, entry.severity)
+            if kind == AlertKind.RESOLVED.value:
+                incidents.resolve(key)
+                reason = None
+            else:
+                reason = self._suppression(worst, now, dedup.get(key), routed_counts.get(contract, 0))
+            any_routed = False
+            for entry in sorted(entries, key=lambda x: -x.severity.rank):
+                targets = routes.get((contract, entry.severity))
+                if targets is None:  # the rules' globs, once per contract and severity of the page
+                    targets = routes[(contract, entry.severity)] = tuple(self.channels_for(contract, entry.severity))
+                if not targets:
+                    outcomes.append(RoutingOutcome(entry.id, "no_route"))
+                elif reason:
+                    outcomes.append(RoutingOutcome(entry.id, "suppressed", reason))
+                else:
+                    outcomes.append(RoutingOutcome(entry.id, "routed", None, targets))
+                    any_routed = True
+            if kind == AlertKind.RESOLVED.value:  # a resolved notice ends the episode: the next one alerts at once
+                dedup[key] = changed[key] = None
+                continue
+            if any_routed:
+                routed_counts[contract] = routed_counts.get(contract, 0) + 1
+            if kind != AlertKind.VIOLATION.value:
+                continue
+            state = dedup.get(key)
+            if any_routed:
+                if state is None or now - state.last_seen_at >= window:  # a new episode
+                    state = DedupState(now, worst, 1, now, now)
+                else:  # the same episode, alerted again (escalation or renotify): keep its highest severity
+                    top = worst if state.last_severity is None or worst > state.last_severity else state.last_severity
+                    state = DedupState(now, top, state.count + 1, state.window_start, now)
+                dedup[key] = changed[key] = state
+            elif reason and state is not None:  # a suppressed repeat still extends the episode
+                dedup[key] = changed[key] = replace(state, last_seen_at=now)
+        return RoutingDecision(outcomes, changed, incidents.changes())
+
+    def _suppression(
+        self, severity: ViolationSeverity, now: datetime, state: DedupState | None, routed_occurrences: int
+    ) -> str | None:
+        """Why an occurrence of highest severity `severity` is not sent, or None.
+
+        Dedup: a repeat of the same contract + type within `dedup_window_minutes` of its previous occurrence
+        belongs to the same episode and is suppressed, unless its severity is higher than any the episode
+        alerted (an escalation) or `renotify_minutes` passed since the last alert (a sustained violation is
+        re-announced, not forgotten). Then the rate limit: at most `rate_limit_per_contract` occurrences
+        routed per contract per `rate_limit_window_minutes`."""
         if state is not None and now - state.last_seen_at < timedelta(minutes=self.config.dedup_window_minutes):
-            escalated = state.last_severity is not None and event.severity > state.last_severity
+            escalated = state.last_severity is not None and severity > state.last_severity
             renotify = now - state.last_alerted_at >= timedelta(minutes=self.config.renotify_minutes)
             if not (escalated or renotify):
                 return "dedup"
-        window = timedelta(minutes=self.config.rate_limit_window_minutes)
-        if self.alerts.routed_since(event.contract_name, now - window) >= self.config.rate_limit_per_contract:
+        if routed_occurrences >= self.config.rate_limit_per_contract:
             return "rate_limited"
         return None
 
-    # -- delivery ------------------------------------------------------------------------------
-
-    def deliver(self, report: DispatchReport, outbox_ids: Sequence[str] | None = None) -> None:
-        now = self.clock()
-        lease = timedelta(seconds=self.config.delivery_lease_seconds)
-        groups: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
-        for d in self.alerts.claim_due(now, lease, outbox_ids):
-            groups[(d.channel, d.entry.event.contract_name)].append(d)
-        for (channel_name, contract), deliveries in groups.items():
-            if channel_name in self.unavailable:
-                self._hold(channel_name, self.unavailable[channel_name], contract, deliveries, report)
-                continue
-            channel = self.channels.get(channel_name)
-            if channel is None:  # the channel was removed from the config: keep the deliveries for later
-                log.warning(
-                    "channel %s is no longer configured; %d alerts for %s wait", channel_name, len(deliveries), contract
-                )
-                continue
-            report.batches += 1
-            self._deliver_batch(channel, contract, deliveries, report)
-
-    def _retry_at(self, deliveries: Sequence[Delivery]) -> datetime:
-        tries = max(d.attempts for d in deliveries)
-        delay = min(self.config.retry_max_seconds, self.config.retry_base_seconds * (2**tries))
-        return self.clock() + timedelta(seconds=delay)
-
-    def _hold(
-        self, channel_name: str, reason: str, contract: str, deliveries: list[Delivery], report: DispatchReport
-    ) -> None:
-        """A channel that cannot be built: each delivery is a failed attempt with the reason, retried later."""
-        retry_at = self._retry_at(deliveries)
-        attempts = [Attempt(d.id, channel_name, False, "channel_unavailable", reason, 0.0) for d in deliveries]
-        self.alerts.record_attempts(attempts, self.clock(), retry_at)
-        monitor_metrics().delivery_failures.add(len(deliveries), {"channel": channel_name})
-        log.warning(
-            "channel %s cannot deliver (%s); %d alerts for %s held, retry at %s",
-            channel_name,
-            reason,
-            len(deliveries),
-            contract,
-            retry_at.isoformat(),
-        )
-        report.failed += len(deliveries)
-        report.held[channel_name] = report.held.get(channel_name, 0) + len(deliveries)
-
-    def _deliver_batch(
-        self, channel: AlertChannel, contract: str, deliveries: list[Delivery], report: DispatchReport
-    ) -> None:
-        by_kind: dict[bool, list[Delivery]] = {True: [], False: []}
-        for d in deliveries:
-            by_kind[d.entry.kind == AlertKind.RESOLVED.value].append(d)
-        for resolved, part in by_kind.items():
-            if not part:
-                continue
-            items = tuple(AlertItem(d.entry.id, AlertKind(d.entry.kind), d.entry.event) for d in part)
-            latest = max(items, key=lambda i: i.event.timestamp)
-            consumers = tuple(sorted({c for i in items for c in i.event.affected_consumers}))
-            batch = AlertBatch(contract, latest.event.contract_version, items, consumers, self.config.dagster_url)
-            started = time.perf_counter()
-            # Deliver inside a span whose parent is the span of the check that found the newest alert,
-            # so the receiver's `traceparent` belongs to that check's trace (FR-035).
-            parent = propagate.extract({k: v for k, v in latest.event.metadata.items() if k == "traceparent"})
-            with tracer().start_as_current_span(
-                "floe.alert.deliver",
-                context=parent,
-                attributes={"alert.channel": channel.name, "alert.items": len(items), "floe.contract.name": contract},
-            ) as span:
-                result = self._call(channel, batch, resolved)
-                span.set_attribute("alert.delivery_status", "delivered" if result.ok else "failed")
-            latency = (time.perf_counter() - started) * 1000
-            attempts = [Attempt(d.id, channel.name, result.ok, result.status, result.error, latency) for d in part]
-            now = self.clock()
-            retry_at = None
-            if not result.ok:
-                retry_at = self._retry_at(part)
-                monitor_metrics().delivery_failures.add(len(part), {"channel": channel.name})
-                log.warning(
-                    "delivery of %d alerts for %s to %s failed (%s: %s); retry at %s",
-                    len(part),
-                    contract,
-                    channel.name,
-                    result.status,
-                    result.error,
-                    retry_at.isoformat(),
-                )
-                report.failed += len(part)
+    def _account(self, routed: RoutedPage, report: DispatchReport) -> None:
+        """Count and log a committed page (never before its commit: a rolled-back page decided nothing)."""
+        by_id = {e.id: e for e in routed.page.entries}
+        suppressed: dict[tuple[str, str, str], list[PendingAlert]] = defaultdict(list)
+        for out in routed.decision.outcomes:
+            if out.state == "routed":
+                report.routed += 1
+            elif out.state == "no_route":
+                report.no_route += 1
             else:
-                report.delivered += len(part)
-            self.alerts.record_attempts(attempts, now, retry_at)
+                reason = out.reason or "suppressed"
+                report.suppressed[reason] = report.suppressed.get(reason, 0) + 1
+                entry = by_id[out.entry_id]
+                suppressed[(entry.contract_name, entry.violation_type, reason)].append(entry)
+        for (contract, vtype, reason), entries in suppressed.items():
+            monitor_metrics().suppressed.add(len(entries), {"contract": contract, "reason": reason})
+            log.info(
+                "%d alerts for %s (%s) suppressed: %s (%s)",
+                len(entries),
+                contract,
+                vtype,
+                reason,
+                ", ".join(f"{e.id} {e.severity.value}" for e in entries),
+            )
 
-    @staticmethod
-    def _call(channel: AlertChannel, batch: AlertBatch, resolved: bool) -> DeliveryResult:
-        try:
-            return channel.resolve(batch) if resolved else channel.send(batch)
-        except Exception as exc:  # a plugin that raises despite the contract: a retryable failure
-            return DeliveryResult(False, "plugin_error", channel.redact(f"{type(exc).__name__}: {exc}"))
+    # -- delivery (alerting.delivery) ---------------------------------------------------------
+
+    def deliver(
+        self, report: DispatchReport, outbox_ids: Sequence[str] | None = None, *, budget_seconds: float | None = None
+    ) -> DeliveryPass:
+        """Deliver what is due (`Deliverer.deliver`: one batch per contract and channel, pooled clients, a circuit
+        breaker per channel, no new batch after the time budget)."""
+        deliverer = Deliverer(self.alerts, self.channels, self.config, self.clock, unavailable=self.unavailable)
+        return deliverer.deliver(report, outbox_ids, budget_seconds=budget_seconds)
+
+
+@dataclass
+class _Draft:
+    id: str
+    contract_name: str
+    violation_type: str
+    new: bool
+    added: int
+    severity: ViolationSeverity
+    last_violation_id: str | None
+    resolved: bool = False
+
+
+class _IncidentBook:
+    """The incidents of a page as its occurrences change them, in order: one open incident per contract +
+    type, opened by an ERROR or CRITICAL violation, counting every one, escalating (never downgrading), closed
+    by a resolved notice (the next violation opens a new one)."""
+
+    def __init__(self, open_incidents: Mapping[DedupKey, Incident]) -> None:
+        self._stored = dict(open_incidents)  # open before the page, not looked at yet
+        self._open: dict[DedupKey, _Draft] = {}
+        self._touched: list[_Draft] = []
+
+    def _current(self, key: DedupKey) -> _Draft | None:
+        stored = self._stored.pop(key, None)
+        if stored is not None:
+            draft = _Draft(
+                stored.id,
+                stored.contract_name,
+                stored.violation_type,
+                False,
+                0,
+                ViolationSeverity(stored.severity),
+                stored.last_violation_id,
+            )
+            self._open[key] = draft
+            self._touched.append(draft)
+        return self._open.get(key)
+
+    def add(self, key: DedupKey, violation_id: str, severity: ViolationSeverity) -> None:
+        draft = self._current(key)
+        if draft is None:
+            draft = _Draft(str(uuid.uuid4()), key[0], key[1], True, 0, severity, None)
+            self._open[key] = draft
+            self._touched.append(draft)
+        draft.added += 1
+        draft.severity = max(draft.severity, severity, key=lambda s: s.rank)
+        draft.last_violation_id = violation_id
+
+    def resolve(self, key: DedupKey) -> None:
+        draft = self._current(key)
+        if draft is not None:
+            draft.resolved = True
+            del self._open[key]
+
+    def changes(self) -> list[IncidentChange]:
+        return [
+            IncidentChange(
+                d.id, d.contract_name, d.violation_type, d.new, d.added, d.severity, d.last_violation_id, d.resolved
+            )
+            for d in self._touched
+        ]
+
+
+def open_dispatcher(
+    alerts: OutboxRepository,
+    config: AlertConfig,
+    *,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> AlertDispatcher:
+    """A dispatcher over the configured channels, built as the code location builds them (`open_channels`):
+    a channel that cannot be built now (a wrong setting, an unset secret variable) is unavailable, its alerts
+    routed to it and held in the outbox until it works; never fatal."""
+    channels, problems = open_channels(config.channels, environ)
+    unavailable = {name: problem.reason for name, problem in problems.items()}
+    return AlertDispatcher(alerts, channels, config, clock, unavailable=unavailable)

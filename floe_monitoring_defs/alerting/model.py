@@ -38,6 +38,9 @@ class AlertBatch:
     items: tuple[AlertItem, ...]
     affected_consumers: tuple[str, ...] = ()
     dagster_url: str | None = None  # base URL of the Dagster UI, for links (Alertmanager generatorURL)
+    # time.monotonic() after which a channel that sends one request per item starts no new request: the items
+    # not sent are reported `deferred` and stay due (the delivery pass's time budget, see alerting.delivery).
+    send_by: float | None = None
 
     @property
     def max_severity(self) -> ViolationSeverity:

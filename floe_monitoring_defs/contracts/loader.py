@@ -18,12 +18,15 @@ shape; this module reads what floe monitors and says, for what it does not monit
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from floe_monitoring_defs.contracts.errors import ContractLoadError, fail
+from floe_monitoring_defs.config import DEFAULT_CONTRACT_MAX_BYTES, ConfigError, MonitoringConfig
+from floe_monitoring_defs.contracts import elements, files, names
+from floe_monitoring_defs.contracts.errors import ContractLoadError, fail, shorten
 from floe_monitoring_defs.contracts.model import (
     ContractError,
     ExpectedColumn,
@@ -43,6 +46,7 @@ __all__ = [
     "CONTRACT_SUFFIXES",
     "ContractLoadError",
     "ServerOptions",
+    "dagster_clash",
     "iter_contract_files",
     "load_contract_file",
     "load_contracts",
@@ -52,7 +56,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CONTRACT_SUFFIXES = (".yaml", ".yml")
+CONTRACT_SUFFIXES = files.CONTRACT_SUFFIXES
+INTERNAL = "<internal>"  # the field of an error that is floe's bug, not the contract's (the fuzz tests find none)
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 # The floe dialect writes engine types as logicalType; strict ODCS only knows the canonical names.
 _LOGICAL_ALIASES = {
@@ -164,7 +169,9 @@ def normalize_dialect(doc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
 def _custom_props(items: Any) -> dict[str, Any]:
     if isinstance(items, Mapping):
         return {str(k): v for k, v in items.items()}
-    return {c["property"]: c.get("value") for c in items or [] if isinstance(c, Mapping) and c.get("property")}
+    if not isinstance(items, list):
+        return {}
+    return {c["property"]: c.get("value") for c in items if isinstance(c, Mapping) and _str(c.get("property"))}
 
 
 def _str(value: Any) -> str | None:
@@ -188,9 +195,12 @@ def _owners(doc: Mapping[str, Any], extras: Mapping[str, Any]) -> tuple[str, ...
     for c in _list(extras.get("contacts")):
         if isinstance(c, Mapping) and str(c.get("role", "")).lower() == "owner" and c.get("email"):
             found.append(str(c["email"]))
+    # Dagster takes an email address or `team:<name>`: anything else becomes a team (`names.owner`).
     seen: dict[str, None] = {}
     for o in found:
-        seen.setdefault(o if ("@" in o or o.startswith("team:")) else f"team:{re.sub(r'[^A-Za-z0-9_-]+', '-', o)}")
+        owner = names.owner(o)
+        if owner is not None:
+            seen.setdefault(owner)
     return tuple(seen)
 
 
@@ -220,7 +230,7 @@ def _table_ref(location: Location, obj: Mapping[str, Any], n_objects: int, sourc
             raise fail(
                 source,
                 "servers",
-                f"the server's location {metadata!r} is one table, but the contract has {n_objects} schema "
+                f"the server's location {shorten(metadata)} is one table, but the contract has {n_objects} schema "
                 "objects: put `{model}` where the table name goes",
             )
     return TableRef(
@@ -239,10 +249,12 @@ def _field_id(custom: Mapping[str, Any], source: str, field: str) -> int | None:
         fid = custom.get(key)
         if fid is None:
             continue
-        if isinstance(fid, str) and fid.strip().isdigit():
+        if isinstance(fid, str) and re.fullmatch(r"[0-9]{1,10}", fid.strip()):
             fid = int(fid)  # a quoted number is still the id the author meant
-        if isinstance(fid, bool) or not isinstance(fid, int) or fid < 0:
-            raise fail(source, f"{field}.customProperties.{key}", f"{fid!r} is not an Iceberg field id (an integer)")
+        if isinstance(fid, bool) or not isinstance(fid, int) or not 0 <= fid < 2**31:  # Iceberg ids are ints
+            raise fail(
+                source, f"{field}.customProperties.{key}", f"{shorten(fid)} is not an Iceberg field id (an integer)"
+            )
         found[key] = fid
     if len(set(found.values())) > 1:
         raise fail(source, f"{field}.customProperties", f"icebergFieldId and floe.iceberg_field_id differ: {found}")
@@ -334,8 +346,8 @@ def _quality_rule(q: Mapping[str, Any], table: str, element: str | None, field: 
             arguments["validValues"] = q["validValues"]
     custom = _custom_props(q.get("customProperties"))
     weight = custom.get("floe.weight", custom.get("weight"))
-    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0):
-        raise fail(source, f"{field}.customProperties.weight", f"{weight!r} is not a positive number")
+    if weight is not None and _positive(weight) is None:
+        raise fail(source, f"{field}.customProperties.weight", f"{shorten(weight)} is not a positive number")
     if qtype == "sql" and not q.get("query"):
         raise fail(source, f"{field}.query", "a `type: sql` rule needs a `query`")
     return QualityRule(
@@ -350,7 +362,7 @@ def _quality_rule(q: Mapping[str, Any], table: str, element: str | None, field: 
         operators=ops,
         arguments=arguments,
         severity=_str(q.get("severity")),
-        weight=float(weight) if weight is not None else None,
+        weight=_positive(weight),
         source_path=field,
     )
 
@@ -391,6 +403,17 @@ def _nested_rules(prop: Mapping[str, Any], field: str, path: str) -> Iterator[tu
         yield from _nested_rules(child, where, child_path)
 
 
+def _positive(value: Any) -> float | None:
+    """`value` as a positive, finite weight; None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
 def _dialect_rules(extras: Mapping[str, Any], tables: list[MonitoredTable], source: str) -> list[QualityRule]:
     rules = []
     if extras.get("quality") is not None and not isinstance(extras["quality"], list):
@@ -399,49 +422,34 @@ def _dialect_rules(extras: Mapping[str, Any], tables: list[MonitoredTable], sour
         field = f"quality[{i}]"
         if not isinstance(q, Mapping):
             raise fail(source, field, "a quality rule must be a mapping")
-        qtype = str(q.get("type", "")).lower()
+        qtype = str(q.get("type", "")).lower() if isinstance(q.get("type"), str) else ""
         if qtype not in _DIALECT_QUALITY_TYPES:
-            raise fail(source, f"{field}.type", f"{q.get('type')!r} is not one of {sorted(_DIALECT_QUALITY_TYPES)}")
-        element = q.get("element")
-        if not element:
-            raise fail(source, f"{field}.element", "a floe-dialect rule needs the column it checks")
-        table = next((t for t in tables if t.column(str(element))), tables[0] if tables else None)
-        if table is None:
-            raise fail(source, f"{field}.element", f"no table declares column {element!r}")
+            raise fail(
+                source, f"{field}.type", f"{shorten(q.get('type'))} is not one of {sorted(_DIALECT_QUALITY_TYPES)}"
+            )
+        table, column = elements.dialect_rule_target(q.get("element"), tables, source, f"{field}.element")
+        for key in ("name", "severity"):
+            if q.get(key) is not None and not _str(q.get(key)):
+                raise fail(source, f"{field}.{key}", f"{shorten(q.get(key))} is not text")
+        weight = q.get("weight")
+        if weight is not None and _positive(weight) is None:
+            raise fail(source, f"{field}.weight", f"{shorten(weight)} is not a positive number")
+        rule = q.get("rule")
+        if rule is not None and (isinstance(rule, bool) or not isinstance(rule, str | int | float)):
+            raise fail(source, f"{field}.rule", f"{shorten(rule)} is not a rule (text such as '>= 0' or a regex)")
         rules.append(
             QualityRule(
-                name=str(q.get("name") or f"{element}_{qtype}"),
+                name=_str(q.get("name")) or f"{column}_{qtype}",
                 type=qtype,
                 table=table.schema_name,
-                element=str(element),
-                rule=None if q.get("rule") is None else str(q["rule"]),
-                severity=q.get("severity"),
+                element=column,
+                rule=None if rule is None else str(rule),
+                severity=_str(q.get("severity")),
                 source_path=field,
-                weight=float(q["weight"]) if isinstance(q.get("weight"), int | float) else None,
+                weight=_positive(weight),
             )
         )
     return rules
-
-
-def _resolve_freshness_column(element: str | None, tables: list[MonitoredTable]) -> dict[str, str | None]:
-    """Map each table to the timestamp column its freshness is measured on (None = snapshot time).
-
-    ODCS elements are `table.column` or `column`, several separated by commas (one per table)."""
-    out: dict[str, str | None] = {t.schema_name: None for t in tables}
-    for part in (p.strip() for p in (element or "").split(",")):
-        if not part:
-            continue
-        if "." in part:
-            prefix, col = part.split(".", 1)
-            owners = [t for t in tables if prefix in (t.schema_name, t.ref.name)]
-            if owners:
-                for t in owners:
-                    out[t.schema_name] = col
-                continue
-        # A column absent from every table still goes to the first one: the check reports it as ERROR.
-        for t in [t for t in tables if t.column(part)] or tables[:1]:
-            out[t.schema_name] = out[t.schema_name] or part
-    return out
 
 
 def _text_lookup(text: str | None) -> Callable[[Sequence[str | int]], str | None] | None:
@@ -461,11 +469,26 @@ def _text_lookup(text: str | None) -> Callable[[Sequence[str | int]], str | None
 def parse_document(
     raw: Any, source: str, *, options: ServerOptions | None = None, text: str | None = None
 ) -> MonitoredContract:
-    """Validate and convert one parsed YAML document; raises ContractLoadError naming the field.
+    """Validate and convert one parsed YAML document; raises ContractLoadError naming the field, never anything
+    else (a bug of floe's is an error at field `<internal>`, logged with its traceback at DEBUG).
 
     `text` is the YAML the document was read from (lets a number YAML typed where ODCS wants a string be
     read as the text written); `options` say how servers map to catalogs here (FLOE_SERVER_*).
     """
+    try:
+        return _parse_document(raw, source, options=options, text=text)
+    except ContractLoadError:
+        raise
+    except Exception as exc:
+        log.debug("reading contract %s failed", source, exc_info=True)
+        raise fail(
+            source, INTERNAL, f"floe could not read this contract ({type(exc).__name__}); please report it"
+        ) from None
+
+
+def _parse_document(raw: Any, source: str, *, options: ServerOptions | None, text: str | None) -> MonitoredContract:
+    if raw is None:
+        raise fail(source, "<root>", "the file holds no YAML document (it is empty or only comments)")
     if not isinstance(raw, Mapping):
         raise fail(source, "<root>", f"a contract must be a YAML mapping, got {type(raw).__name__}")
     dialect = "floe" if _is_floe_dialect(raw) else "odcs"
@@ -473,13 +496,28 @@ def parse_document(
     api_version = declared_version(doc)
     if api_version is None:
         got = doc.get("apiVersion")
-        what = "no apiVersion" if got is None else f"{got!r} is not an ODCS version floe reads"
+        what = "no apiVersion" if got is None else f"{shorten(got)} is not an ODCS version floe reads"
         raise fail(source, "apiVersion", f"{what}; supported: {version_list()}")
     # The dialect's paths differ from its text (columns vs properties, maps vs lists): str() re-reads there.
     doc, problem = validate(doc, api_version, _text_lookup(text) if dialect == "odcs" else None)
     if problem is not None:
         raise fail(source, odcs_path(problem.path), problem.message)
     return _read_contract(doc, extras, source, dialect, api_version, options or ServerOptions())
+
+
+_DEFAULTS = MonitoringConfig()
+
+
+def _check_overrides(overrides: Mapping[str, Any], source: str) -> None:
+    """`floe.monitoring` merged over the defaults must be a monitoring config: what is wrong is said here, where
+    `floe contracts validate` shows it, not only when definitions load (the deployment's own config may still
+    make a merged value invalid; that is reported at load)."""
+    if not overrides:
+        return
+    try:
+        _DEFAULTS.merged(overrides, "floe.monitoring")
+    except (ConfigError, ValueError, TypeError) as exc:
+        raise fail(source, "customProperties.floe.monitoring", str(exc)) from None
 
 
 def _read_contract(
@@ -495,11 +533,12 @@ def _read_contract(
         raise fail(source, "name", "a contract needs a `name` (or `id`)")
     version = doc.get("version")
     if not isinstance(version, str) or not _SEMVER.match(version):
-        raise fail(source, "version", f"{version!r} is not a semantic version X.Y.Z")
+        raise fail(source, "version", f"{shorten(version)} is not a semantic version X.Y.Z")
     custom = _custom_props(doc.get("customProperties"))
     overrides = custom.get("floe.monitoring") or {}
     if not isinstance(overrides, Mapping):
         raise fail(source, "customProperties.floe.monitoring", "must be a mapping of monitoring settings")
+    _check_overrides(overrides, source)
     objects = [o for o in doc.get("schema") or [] if isinstance(o, Mapping)]
     if not objects:
         raise fail(source, "schema", "the contract declares no table (`schema` is empty)")
@@ -544,11 +583,23 @@ def _read_contract(
                 quality_rules=tuple(rules),
             )
         )
-    names = [t.schema_name for t in tables]
-    if len(set(names)) != len(names):
+    schema_names = [t.schema_name for t in tables]
+    if len(set(schema_names)) != len(schema_names):
         raise fail(source, "schema", "two schema objects share a name")
+    elements.check_asset_keys(tables, objects, location.namespace_field, source)
+    for t in tables:
+        elements.check_rule_columns(t, source)
     sla = parse_sla(doc.get("slaProperties") or [], _str(doc.get("slaDefaultElement")), source)
-    fcols = _resolve_freshness_column(sla.freshness.element if sla.freshness else None, tables)
+    fcols = elements.time_columns(
+        sla.freshness.element if sla.freshness else None,
+        tables,
+        source,
+        sla.element_fields.get("latency", "slaProperties"),
+        "freshness",
+    )
+    if sla.retention is not None:
+        where = sla.element_fields.get("retention", "slaProperties")
+        elements.time_columns(sla.retention.element, tables, source, where, "retention")
     dialect_rules = _dialect_rules(extras, tables, source)
     tables = [
         MonitoredTable(
@@ -595,15 +646,11 @@ def _read_contract(
 # Files
 
 
-def read_contract_text(path: Path) -> tuple[str, Any]:
-    """(text, document) of a contract file, read as the author meant it; ContractLoadError otherwise."""
+def read_contract_text(path: Path, max_bytes: int = DEFAULT_CONTRACT_MAX_BYTES) -> tuple[str, Any]:
+    """(text, document) of a contract file, read as the author meant it; ContractLoadError otherwise (a file that
+    is not a regular file, larger than `max_bytes`, not UTF-8, not YAML: `files.py`, `yamltext.py`)."""
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise fail(source, "<file>", f"cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise fail(source, "<file>", "not UTF-8 text") from None
+    text = files.read_text(path, max_bytes)
     try:
         return text, load_yaml(text)
     except ContractYAMLError as exc:
@@ -611,16 +658,14 @@ def read_contract_text(path: Path) -> tuple[str, Any]:
 
 
 def load_contract_file(path: Path, options: ServerOptions | None = None) -> MonitoredContract:
-    text, raw = read_contract_text(path)
+    """One contract file; raises ContractLoadError naming the file (and the field or line), nothing else."""
+    text, raw = read_contract_text(path, (options or ServerOptions()).max_file_bytes)
     return parse_document(raw, str(path), options=options, text=text)
 
 
 def iter_contract_files(paths: Iterable[Path]) -> Iterator[Path]:
-    for p in paths:
-        if p.is_dir():
-            yield from sorted(f for f in p.rglob("*") if f.suffix in CONTRACT_SUFFIXES and f.is_file())
-        else:
-            yield p
+    """The contract files under `paths` that are regular files (a path given that is not a directory as it is)."""
+    return files.iter_regular_files(paths)
 
 
 def load_contracts(paths: Iterable[Path | str], options: ServerOptions | None = None) -> LoadReport:
@@ -629,7 +674,8 @@ def load_contracts(paths: Iterable[Path | str], options: ServerOptions | None = 
     errors: list[ContractError] = []
     by_name: dict[str, MonitoredContract] = {}
     by_table: dict[str, str] = {}
-    for f in iter_contract_files(Path(p) for p in paths):
+    by_dagster_name: dict[str, str] = {}
+    for f in files.iter_contract_paths(Path(p) for p in paths):
         try:
             c = load_contract_file(f, options)
         except ContractLoadError as exc:
@@ -637,7 +683,7 @@ def load_contracts(paths: Iterable[Path | str], options: ServerOptions | None = 
             continue
         except Exception as exc:  # a bug reading one file must not stop the others, nor print a traceback
             log.debug("reading %s failed", f, exc_info=True)
-            errors.append(ContractError(str(f), "<file>", f"cannot be read ({type(exc).__name__}: {exc})"))
+            errors.append(ContractError(str(f), INTERNAL, f"floe could not read this file ({type(exc).__name__})"))
             continue
         if c.name in by_name:
             err = ContractError(str(f), "name", f"contract name {c.name!r} is already used by {by_name[c.name].source}")
@@ -648,8 +694,26 @@ def load_contracts(paths: Iterable[Path | str], options: ServerOptions | None = 
             err = ContractError(str(f), "schema", f"table {clash} is already monitored by contract {by_table[clash]!r}")
             errors.append(err)
             continue
+        same = dagster_clash(c, by_dagster_name)
+        if same:
+            errors.append(ContractError(str(f), "schema", same))
+            continue
         by_name[c.name] = c
         for t in c.tables:
             by_table[t.ref.identifier] = c.name
+            by_dagster_name.update(dict.fromkeys(names.dagster_names(t.ref.asset_path), c.name))
         contracts.append(c)
     return LoadReport(tuple(contracts), tuple(errors))
+
+
+def dagster_clash(contract: MonitoredContract, taken: Mapping[str, str]) -> str | None:
+    """Why `contract` cannot join the contracts whose Dagster names are `taken` (name -> contract): one of its
+    tables becomes a Dagster name another contract's table already has (`shop/a-b` and `shop/a_b`)."""
+    for t in contract.tables:
+        for key in names.dagster_names(t.ref.asset_path):
+            if key in taken:
+                return (
+                    f"table {t.ref.identifier} becomes the same Dagster name ({key.split(':', 1)[1]}) as a table "
+                    f"of contract {taken[key]!r}"
+                )
+    return None

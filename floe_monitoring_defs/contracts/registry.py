@@ -12,8 +12,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from floe_monitoring_defs.contracts.loader import ContractLoadError, load_contracts, parse_document, read_contract_text
+from floe_monitoring_defs.contracts.loader import (
+    ContractLoadError,
+    dagster_clash,
+    load_contracts,
+    parse_document,
+    read_contract_text,
+)
 from floe_monitoring_defs.contracts.model import ContractError, LoadReport, MonitoredContract
+from floe_monitoring_defs.contracts.names import dagster_names
 from floe_monitoring_defs.contracts.servers import ServerOptions
 
 
@@ -36,7 +43,7 @@ def register_file(
 
     The document is read like every contract file (dates and `HH:MM` as the text written), so what is
     stored is plain JSON and loads again the same way."""
-    text, raw = read_contract_text(path)
+    text, raw = read_contract_text(path, (options or ServerOptions()).max_file_bytes)
     contract = parse_document(raw, str(path), options=options, text=text)
     connection = [
         {
@@ -60,9 +67,9 @@ def load_registered(registrations: Sequence[Mapping[str, Any]], options: ServerO
     contracts: list[MonitoredContract] = []
     errors: list[ContractError] = []
     for row in registrations:
-        source = f"store:{row['contract_name']}"
+        source = f"store:{row.get('contract_name')}"
         try:
-            contracts.append(parse_document(row["contract_data"], source, options=options))
+            contracts.append(parse_document(row.get("contract_data"), source, options=options))
         except ContractLoadError as exc:
             errors.append(exc.error)
     return LoadReport(tuple(contracts), tuple(errors))
@@ -72,6 +79,7 @@ def merge_reports(files: LoadReport, registered: LoadReport) -> LoadReport:
     """Files first; a registration whose name or table a file already claims is reported, not loaded."""
     names = {c.name: c for c in files.contracts}
     tables = {t.ref.identifier: c.name for c in files.contracts for t in c.tables}
+    dagster = {k: c.name for c in files.contracts for t in c.tables for k in dagster_names(t.ref.asset_path)}
     kept = list(files.contracts)
     errors = list(files.errors) + list(registered.errors)
     for c in registered.contracts:
@@ -83,6 +91,12 @@ def merge_reports(files: LoadReport, registered: LoadReport) -> LoadReport:
                 ContractError(c.source, "schema", f"table {clash} is already monitored by contract {tables[clash]!r}")
             )
             continue
+        same = dagster_clash(c, dagster)
+        if same:
+            errors.append(ContractError(c.source, "schema", same))
+            continue
+        dagster.update({k: c.name for t in c.tables for k in dagster_names(t.ref.asset_path)})
+        tables.update({t.ref.identifier: c.name for t in c.tables})
         kept.append(c)
     return LoadReport(tuple(kept), tuple(errors))
 

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from floe_monitoring_defs.config import Settings
-from floe_monitoring_defs.contracts.errors import fail
+from floe_monitoring_defs.config import DEFAULT_CONTRACT_MAX_BYTES, Settings
+from floe_monitoring_defs.contracts.errors import fail, shorten
 
 SUPPORTED_TYPES = ("iceberg", "glue", "hive", "trino", "presto", "athena", "databricks", "s3", "local", "custom")
 _SCHEMA_TYPES = ("trino", "presto", "athena", "databricks")
@@ -45,17 +45,22 @@ _NOT_ICEBERG_FORMATS = frozenset({"delta", "json", "csv", "avro-files", "text", 
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """How servers map to catalogs on this deployment (`Settings`: FLOE_SERVER_ENVIRONMENT, FLOE_SERVER_CATALOGS)."""
+    """How contracts are read on this deployment (`Settings`): how servers map to catalogs
+    (FLOE_SERVER_ENVIRONMENT, FLOE_SERVER_CATALOGS) and the largest contract file read (FLOE_CONTRACT_MAX_BYTES)."""
 
     environment: str | None = None
     catalogs: Mapping[str, str] = field(default_factory=dict)  # server type -> pyiceberg catalog name
+    max_file_bytes: int = DEFAULT_CONTRACT_MAX_BYTES
 
 
 def server_options(settings: Settings) -> ServerOptions | None:
-    """The deployment's server mapping from its settings; None when nothing is set (the defaults apply)."""
-    if not settings.server_environment and not settings.server_catalogs:
+    """The deployment's options from its settings; None when nothing is set (the defaults apply)."""
+    max_bytes = getattr(settings, "contract_max_bytes", DEFAULT_CONTRACT_MAX_BYTES)
+    if not settings.server_environment and not settings.server_catalogs and max_bytes == DEFAULT_CONTRACT_MAX_BYTES:
         return None
-    return ServerOptions(environment=settings.server_environment, catalogs=dict(settings.server_catalogs))
+    return ServerOptions(
+        environment=settings.server_environment, catalogs=dict(settings.server_catalogs), max_file_bytes=max_bytes
+    )
 
 
 @dataclass(frozen=True)
@@ -67,12 +72,17 @@ class Location:
     catalog_url: str | None = None
     warehouse: str | None = None
     metadata_location: str | None = None  # may hold `{model}`: the schema object's table name
+    namespace_field: str = "servers"  # where the namespace was written (an error about it names that field)
 
 
 def _props(items: Any) -> dict[str, Any]:
     if isinstance(items, Mapping):
         return {str(k): v for k, v in items.items()}
-    return {c["property"]: c.get("value") for c in items or [] if isinstance(c, Mapping) and "property" in c}
+    if not isinstance(items, list):
+        return {}
+    return {
+        c["property"]: c.get("value") for c in items if isinstance(c, Mapping) and isinstance(c.get("property"), str)
+    }
 
 
 def _text(value: Any) -> str | None:
@@ -89,9 +99,9 @@ def _label(i: int, server: Mapping[str, Any]) -> str:
     name = server.get("server")
     env = server.get("environment")
     return (
-        f"servers[{i}] ({server.get('type')}"
-        + (f" {name!r}" if name else "")
-        + (f", environment {env!r}" if env else "")
+        f"servers[{i}] ({str(server.get('type'))[:40]}"
+        + (f" {shorten(name)}" if name else "")
+        + (f", environment {shorten(env)}" if env else "")
         + ")"
     )
 
@@ -104,29 +114,38 @@ def _local_path(path: str, source: str) -> str:
 
 
 def _read(
-    server: Mapping[str, Any], contract_custom: Mapping[str, Any], options: ServerOptions, source: str
+    server: Mapping[str, Any], contract_custom: Mapping[str, Any], options: ServerOptions, source: str, where: str
 ) -> Location | str:
-    """The server's location, or why it cannot front an Iceberg table."""
+    """The server's location (`where`: `servers[i]`), or why it cannot front an Iceberg table."""
     stype = str(server.get("type") or "").lower()
     own = _props(server.get("customProperties"))
     catalog = _text(own.get("floe.iceberg_catalog"))
     namespace = _text(own.get("floe.iceberg_namespace"))
+    ns_field = f"{where}.customProperties.floe.iceberg_namespace"
     catalog_url = _text(own.get("floe.iceberg_catalog_url"))
     warehouse = _text(own.get("floe.iceberg_warehouse"))
     location = _text(own.get("floe.iceberg_metadata_location"))
     fallback_catalog = _text(contract_custom.get("floe.iceberg_catalog"))
+
+    def written_namespace(*keys: str) -> str | None:
+        nonlocal ns_field
+        for key in keys:
+            value = _text(server.get(key))
+            if value:
+                ns_field = f"{where}.{key}"
+                return value
+        return None
+
     if stype == "iceberg":
         catalog = catalog or _text(server.get("catalog"))
-        namespace = namespace or _text(server.get("namespace"))
+        namespace = namespace or written_namespace("namespace")
         catalog_url = catalog_url or _text(server.get("catalogUrl"))
         warehouse = warehouse or _text(server.get("warehouse"))
     elif stype in ("glue", "hive"):
-        namespace = namespace or _text(server.get("database"))
+        namespace = namespace or written_namespace("database")
         catalog = catalog or options.catalogs.get(stype)
     elif stype in _SCHEMA_TYPES or stype == "custom":
-        namespace = (
-            namespace or _text(server.get("schema")) or (_text(server.get("database")) if stype == "custom" else None)
-        )
+        namespace = namespace or written_namespace(*(("schema", "database") if stype == "custom" else ("schema",)))
         default = _ATHENA_DEFAULT_CATALOG if stype == "athena" else None
         catalog = catalog or options.catalogs.get(stype) or _text(server.get("catalog")) or default
     elif stype in ("s3", "local"):
@@ -136,22 +155,28 @@ def _read(
             if fmt in _NOT_ICEBERG_FORMATS:
                 return f"format {fmt!r} is not an Iceberg table"
             if written is None or "*" in written:
-                return f"{'location' if stype == 's3' else 'path'} {written!r} is not one table's location (no globs)"
-            location = written if stype == "s3" else _local_path(written, source)
+                key = "location" if stype == "s3" else "path"
+                return f"{key} {shorten(written)} is not one table's location (no globs)"
+            try:
+                location = written if stype == "s3" else _local_path(written, source)
+            except (OSError, ValueError):
+                return f"path {shorten(written)} is not a path of this machine"
         catalog = catalog or options.catalogs.get(stype)
     elif namespace is None and location is None:
-        return f"type {stype!r} does not front an Iceberg table (give customProperties floe.iceberg_namespace)"
-    if location is None:
-        namespace = namespace or _text(contract_custom.get("floe.iceberg_namespace"))
-        if not namespace:
-            field_name = {"iceberg": "namespace", "glue": "database", "hive": "database"}.get(stype, "schema")
-            return f"no {field_name} (the Iceberg namespace)"
+        return f"type {shorten(stype)} does not front an Iceberg table (give customProperties floe.iceberg_namespace)"
+    if not namespace:
+        namespace = _text(contract_custom.get("floe.iceberg_namespace"))
+        ns_field = "customProperties.floe.iceberg_namespace"
+    if location is None and not namespace:
+        field_name = {"iceberg": "namespace", "glue": "database", "hive": "database"}.get(stype, "schema")
+        return f"no {field_name} (the Iceberg namespace)"
     return Location(
-        namespace=_ns(namespace or _text(contract_custom.get("floe.iceberg_namespace"))),
+        namespace=_ns(namespace),
         catalog=catalog or fallback_catalog,
         catalog_url=catalog_url,
         warehouse=warehouse,
         metadata_location=location,
+        namespace_field=ns_field,
     )
 
 
@@ -162,7 +187,7 @@ def locate(servers: Sequence[Any], contract_custom: Mapping[str, Any], options: 
     for i, server in enumerate(servers):
         if not isinstance(server, Mapping):
             continue
-        got = _read(server, contract_custom, options, source)
+        got = _read(server, contract_custom, options, source, f"servers[{i}]")
         if isinstance(got, Location):
             usable.append((i, server, got))
         else:
@@ -188,7 +213,11 @@ def locate(servers: Sequence[Any], contract_custom: Mapping[str, Any], options: 
         )
     namespace = _text(contract_custom.get("floe.iceberg_namespace"))
     if namespace:
-        return Location(namespace=_ns(namespace), catalog=_text(contract_custom.get("floe.iceberg_catalog")))
+        return Location(
+            namespace=_ns(namespace),
+            catalog=_text(contract_custom.get("floe.iceberg_catalog")),
+            namespace_field="customProperties.floe.iceberg_namespace",
+        )
     if not servers:
         raise fail(
             source,

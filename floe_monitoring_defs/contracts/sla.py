@@ -29,6 +29,7 @@ repeated one (the first one counts), or one without a value is a `NotMonitored` 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import isodate
 
 from floe_monitoring_defs.cadence import parse_cron
-from floe_monitoring_defs.contracts.errors import fail
+from floe_monitoring_defs.contracts.errors import fail, shorten
 from floe_monitoring_defs.contracts.model import (
     AvailabilitySLA,
     DeadlineSLA,
@@ -110,6 +111,9 @@ _PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
 _TIME_OF_DAY = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?\s*$")
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{2}):?(\d{2})?$", re.I)
 _TZ_KEYS = ("timezone", "timeZone", "tz", "floe.timezone")
+# A cron becomes part of a Dagster job name (`<kind>_cron_<slug>`): ASCII digits and cron punctuation only.
+_CRON_TEXT = re.compile(r"[0-9*/,\- \t]+")
+_DAY = timedelta(hours=24)
 
 
 @dataclass
@@ -125,6 +129,8 @@ class SlaReading:
     response: ResponseSLA | None = None
     schedules: dict[str, str] = field(default_factory=dict)
     not_monitored: list[NotMonitored] = field(default_factory=list)
+    # Where each monitored property's element was written (`slaProperties[0].element`, `slaDefaultElement`).
+    element_fields: dict[str, str] = field(default_factory=dict)
 
 
 def canonical_property(name: Any) -> str | None:
@@ -134,37 +140,38 @@ def canonical_property(name: Any) -> str | None:
 
 def parse_duration(value: Any, unit: Any, source: str, where: str) -> timedelta:
     """A number + unit or an ISO-8601 duration, longer than zero; a load error naming `where` otherwise."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
         raise fail(source, where, f"{value!r} is not a duration")
     number = value if isinstance(value, int | float) else None
     if isinstance(value, str) and _NUMBER.match(value) and unit:
         number = float(value)
     if number is not None:
         if not isinstance(unit, str) or unit.strip().lower() not in _SECONDS:
-            raise fail(source, where, f"a number needs a unit (one of {_UNIT_NAMES}), got unit {unit!r}")
+            raise fail(source, where, f"a number needs a unit (one of {_UNIT_NAMES}), got unit {shorten(unit)}")
         if number <= 0:
-            raise fail(source, where, f"{value!r} must be longer than zero")
+            raise fail(source, where, f"{shorten(value)} must be longer than zero")
         try:
             return timedelta(seconds=float(number) * _SECONDS[unit.strip().lower()])
-        except OverflowError:
-            raise fail(source, where, f"{value!r} {unit} is longer than any duration floe can count") from None
+        except (OverflowError, ValueError):
+            raise fail(source, where, f"{shorten(value)} {unit} is longer than any duration floe can count") from None
     if isinstance(value, str):
         try:
             parsed = isodate.parse_duration(value.strip())
             if isinstance(parsed, isodate.Duration):  # years / months: calendar lengths (see the module docstring)
                 parsed = timedelta(days=float(parsed.years) * 365 + float(parsed.months) * 30) + parsed.tdelta
-        except (isodate.ISO8601Error, ValueError):
-            parsed = None
         except OverflowError:
-            raise fail(source, where, f"{value!r} is longer than any duration floe can count") from None
+            raise fail(source, where, f"{shorten(value)} is longer than any duration floe can count") from None
+        except (isodate.ISO8601Error, ValueError, ArithmeticError, TypeError):
+            parsed = None
         if isinstance(parsed, timedelta):
             if parsed.total_seconds() <= 0:
-                raise fail(source, where, f"{value!r} must be longer than zero")
+                raise fail(source, where, f"{shorten(value)} must be longer than zero")
             return parsed
     raise fail(
         source,
         where,
-        f"{value!r} is not an ISO-8601 duration such as PT15M, PT6H or P1D, nor a number with a unit ({_UNIT_NAMES})",
+        f"{shorten(value)} is not an ISO-8601 duration such as PT15M, PT6H or P1D, nor a number with a unit "
+        f"({_UNIT_NAMES})",
     )
 
 
@@ -178,7 +185,7 @@ def parse_pct(value: Any, source: str, where: str) -> float:
     m = _PCT.match(str(value)) if value is not None and not isinstance(value, bool) else None
     pct = float(m.group(1)) if m else -1.0
     if not 0 < pct <= 100:
-        raise fail(source, where, f"{value!r} is not a percentage such as '99.9%'")
+        raise fail(source, where, f"{shorten(value)} is not a percentage such as '99.9%'")
     return pct
 
 
@@ -187,7 +194,8 @@ def _offset(text: str) -> timedelta | None:
     if not m:
         return None
     sign, hours, minutes = m.group(1), int(m.group(2)), int(m.group(3) or 0)
-    return (-1 if sign == "-" else 1) * timedelta(hours=hours, minutes=minutes)
+    offset = (-1 if sign == "-" else 1) * timedelta(hours=hours, minutes=minutes)
+    return offset if abs(offset) < _DAY and minutes < 60 else None  # what `datetime.timezone` accepts
 
 
 def _looks_like_zone(text: str) -> bool:
@@ -196,7 +204,7 @@ def _looks_like_zone(text: str) -> bool:
         return True
     try:
         ZoneInfo(t)  # CET, EST, Japan, ...
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long to be a file name
         return False
     return True
 
@@ -211,30 +219,39 @@ def _zone(text: str, source: str, where: str) -> tuple[str | None, timedelta | N
         return None, off
     try:
         ZoneInfo(t)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise fail(
-            source, where, f"{text!r} is not a time zone (an IANA name such as Europe/Paris, or +02:00)"
+            source, where, f"{shorten(text)} is not a time zone (an IANA name such as Europe/Paris, or +02:00)"
         ) from None
     return t, None
 
 
 def _custom(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {c["property"]: c.get("value") for c in item.get("customProperties") or [] if isinstance(c, Mapping)}
+    items = item.get("customProperties")
+    if not isinstance(items, list):
+        return {}
+    return {
+        c["property"]: c.get("value") for c in items if isinstance(c, Mapping) and isinstance(c.get("property"), str)
+    }
 
 
 def parse_time_of_availability(item: Mapping[str, Any], source: str, where: str) -> DeadlineSLA:
     value = item.get("value")
     m = _TIME_OF_DAY.match(value) if isinstance(value, str) else None
     if not m:
-        raise fail(source, f"{where}.value", f"{value!r} is not a time of day such as 09:00, 09:00Z or 09:00+02:00")
+        raise fail(
+            source, f"{where}.value", f"{shorten(value)} is not a time of day such as 09:00, 09:00Z or 09:00+02:00"
+        )
     hour, minute, second = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
     if hour > 23 or minute > 59 or second > 59:
-        raise fail(source, f"{where}.value", f"{value!r} is not a time of day (hours 0-23, minutes 0-59)")
+        raise fail(source, f"{where}.value", f"{shorten(value)} is not a time of day (hours 0-23, minutes 0-59)")
     at = time(hour, minute, second)
     zone_name: str | None = None
     offset: timedelta | None = None
     if m.group(4):
         offset = timedelta(0) if m.group(4) in ("Z", "z") else _offset(m.group(4))
+        if offset is None:
+            raise fail(source, f"{where}.value", f"{shorten(value)} has an offset beyond -23:59..+23:59")
     custom = _custom(item)
     # `unit` and `valueExt` name the zone only when they look like one (a unit such as `hh:mm` is a label).
     zone_given = [
@@ -273,11 +290,10 @@ def parse_date(value: Any, source: str, where: str) -> date:
         text = value.strip()
         try:
             parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-        except ValueError:
-            parsed = None
-        if parsed is not None:
             return parsed.astimezone(UTC).date() if parsed.tzinfo else parsed.date()
-    raise fail(source, where, f"{value!r} is not a date such as 2032-05-12 (or 2032-05-12T09:30:00Z)")
+        except (ValueError, OverflowError):  # OverflowError: an offset moving year 1 or 9999 out of range
+            pass
+    raise fail(source, where, f"{shorten(value)} is not a date such as 2032-05-12 (or 2032-05-12T09:30:00Z)")
 
 
 def _schedule(
@@ -291,7 +307,7 @@ def _schedule(
             NotMonitored(
                 f"{where}.scheduler",
                 f"schedule of slaProperty {what}",
-                f"scheduler {scheduler!r} is not cron: the check runs at its configured interval",
+                f"scheduler {shorten(scheduler)} is not cron: the check runs at its configured interval",
             )
         )
         return
@@ -303,10 +319,15 @@ def _schedule(
         reason = f"`scheduler: cron` without a `schedule` (such as '0 6 * * *'): {fallback}"
         reading.not_monitored.append(NotMonitored(f"{where}.schedule", label, reason))
         return
+    text = str(schedule)
     try:
-        parse_cron(str(schedule))
+        if _CRON_TEXT.fullmatch(text) is None:  # it becomes part of a Dagster job name
+            raise ValueError(f"{shorten(text)} is not a 5-field cron of numbers, ranges, lists, * and steps")
+        _, _, days, months, _ = parse_cron(text)
+        if months == {2} and days <= {30, 31}:  # Dagster refuses a schedule that never fires
+            raise ValueError(f"{text!r} never fires (February has no day {min(days)})")
     except ValueError as exc:
-        reading.not_monitored.append(NotMonitored(f"{where}.schedule", label, f"{exc}: {fallback}"))
+        reading.not_monitored.append(NotMonitored(f"{where}.schedule", label, f"{str(exc)[:300]}: {fallback}"))
         return
     if kind is None:
         reason = f"{what} is not checked on a schedule, so its schedule sets nothing"
@@ -332,7 +353,7 @@ def parse_sla(items: Sequence[Any], default_element: str | None, source: str) ->
             continue  # the schema refused it already; the floe dialect's map entries are always mappings
         written = item.get("property")
         name = canonical_property(written)
-        what = f"slaProperty {written}"
+        what = f"slaProperty {str(written)[:60]}"
         if name is None:
             reason = "not an SLA property of ODCS (see docs/service-level-agreement.md); floe does not check it"
             reading.not_monitored.append(NotMonitored(where, what, reason))
@@ -351,7 +372,9 @@ def parse_sla(items: Sequence[Any], default_element: str | None, source: str) ->
             continue
         seen[name] = i
         vfield = f"{where}.value"
-        element = item.get("element") or default_element
+        own_element = item.get("element") if isinstance(item.get("element"), str) else None
+        element = own_element or default_element
+        reading.element_fields[name] = f"{where}.element" if own_element else "slaDefaultElement"
         if name == "latency":
             reading.freshness = FreshnessSLA(
                 threshold=parse_duration(value, unit, source, vfield), text=_duration_text(value, unit), element=element

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from typing import Any
 
 import jsonschema_rs
 
+from floe_monitoring_defs.contracts.errors import shorten
+
 SUPPORTED_VERSIONS = ("v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0", "v3.2.0")
 _ICEBERG_FROM = "v3.2.0"  # the first version with `servers[].type: iceberg`
 _EMBEDDED = "floeV320"
@@ -35,6 +38,8 @@ _EMBEDDED = "floeV320"
 _RETYPABLE = (bool, int, float)
 _COMBINATORS = ("AnyOf", "OneOfNotValid", "OneOfMultipleValid")
 _WEAK = ("UnevaluatedProperties", "UnevaluatedItems", *_COMBINATORS)
+_MAX_ERRORS = 1000
+_MAX_RETYPES = 1000
 
 
 @dataclass(frozen=True)
@@ -168,21 +173,22 @@ def validate(
     re-read with `str()`.
     """
     check = validator(version)
+    copied = False
     try:
         if check.is_valid(doc):
             return doc, None
-    except (ValueError, OverflowError):  # a type JSON does not have (a `date` from a plain YAML loader)
+        errors = _errors(check, doc)
+    except (ValueError, OverflowError):  # a type JSON does not have (a `date` from a plain YAML loader, bytes)
         try:
-            doc = plain(doc)
+            doc, copied = plain(doc), True
         except NotJSON as exc:
             return doc, SchemaProblem(exc.path, exc.what)
         if check.is_valid(doc):
             return doc, None
-    copied = False
+        errors = _errors(check, doc)
     for _ in range(10):  # each round may uncover values in branches that failed for the previous ones
-        errors = list(check.iter_errors(doc))
         targets = _retype_targets(errors)
-        if not targets:
+        if not targets or len(targets) > _MAX_RETYPES:  # thousands of numbers where text goes: not YAML typing
             return doc, _explain(errors, version)
         if not copied:
             doc, copied = copy.deepcopy(doc), True  # never change the caller's document
@@ -190,7 +196,13 @@ def validate(
             _set(doc, path, (text_at(path) if text_at else None) or _written(value))
         if check.is_valid(doc):
             return doc, None
-    return doc, _explain(list(check.iter_errors(doc)), version)
+        errors = _errors(check, doc)
+    return doc, _explain(errors, version)
+
+
+def _errors(check: Any, doc: Any) -> list[Any]:
+    """The schema's errors, at most _MAX_ERRORS (a list of a million wrong values has a million)."""
+    return list(itertools.islice(check.iter_errors(doc), _MAX_ERRORS))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,9 +211,12 @@ def validate(
 
 def _shown(value: Any) -> str:
     if isinstance(value, dict | list):
-        text = json.dumps(value, default=str)
+        try:
+            text = json.dumps(value, default=str)
+        except (ValueError, TypeError, RecursionError):
+            return shorten(value)
         return text if len(text) <= 60 else text[:57] + "..."
-    return repr(value)
+    return shorten(value)
 
 
 def _choices(options: Sequence[Any], limit: int = 12) -> str:

@@ -23,6 +23,7 @@ from floe_monitoring_defs.defs.config_checks import (
     channel_problem_line,
     channels_markdown,
 )
+from floe_monitoring_defs.defs.executors import checks_executor
 from floe_monitoring_defs.defs.resources import IcebergCatalogResource, MonitoringStoreResource
 from floe_monitoring_defs.defs.schedules import contracts_fingerprint, no_overlap_schedule, registry_sensor
 from floe_monitoring_defs.defs.sla import SLA_JOB, build_sla_definitions
@@ -61,6 +62,7 @@ def build_definitions(
     registry_check = build_registry_check(report)
     health_checks = [build_config_check(source, None), build_channels_check(source, keys)]
     running = config.enabled and config.mode == "scheduled"
+    executor = checks_executor(config.executor)  # None: Dagster's default, as before the setting existed
     jobs = []
     schedules: list[dg.ScheduleDefinition] = []
     for group in plan.groups:
@@ -78,6 +80,7 @@ def build_definitions(
                 selection=dg.AssetSelection.checks(*check_defs[group.name]),
                 tags=tags,
                 description=f"{group.check_type.value} checks {every}",
+                executor_def=executor,
             )
         )
         schedules.append(

@@ -4,8 +4,16 @@ run-failure sensor. The routing, outbox and channels themselves live in `alertin
 A channel that cannot be built never fails the load: a wrong setting disables it (its resource carries the
 reason, and no run can change that), an unset secret variable is looked for again at every dispatch. Either
 way its alerts are routed to it and held in the outbox until it works (`AlertDispatcher(unavailable=...)`).
+
+The channels built are kept for the life of the process (`alerting.delivery.ChannelCache`), as long as their
+settings and secrets stay the same, so their pooled HTTP clients, connections and circuit breakers last across
+sensor ticks and check steps; a changed channel replaces (and closes) the kept one, and all are closed at exit.
+A sensor tick's delivery is bounded by `alerts.dispatch_budget_seconds` (a check step's eager attempt by
+`alerts.eager_dispatch_budget_seconds`): it ends within the budget plus one channel timeout whatever the
+receivers do, far inside Dagster's 60 s limit for a sensor evaluation.
 """
 
+import atexit
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -19,15 +27,21 @@ from floe_monitoring_defs.alerting.channels.base import (
     build_channel,
     open_channels,
 )
+from floe_monitoring_defs.alerting.delivery import ChannelCache
 from floe_monitoring_defs.alerting.dispatch import AlertDispatcher
 from floe_monitoring_defs.alerting.model import AlertKind
 from floe_monitoring_defs.config import AlertConfig, channel_key
 from floe_monitoring_defs.defs.resources import MonitoringStoreResource
 from floe_monitoring_defs.models import ContractViolationEvent, ViolationSeverity, ViolationType, utcnow
+from floe_monitoring_defs.pipeline import drain_spool
 from floe_monitoring_defs.store import MonitoringStore
 
 OPERATIONAL_CONTRACT = "floe-monitoring"
 OPERATIONAL_VERSION = "0.1.0"
+
+# Channels kept across sensor ticks and check steps of this process (pooled clients, circuit breakers).
+CHANNELS = ChannelCache()
+atexit.register(CHANNELS.close)
 
 
 class AlertChannelResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # generic only for resource factories
@@ -79,7 +93,7 @@ def channels_from(resources: Any, keys: Sequence[str]) -> tuple[dict[str, AlertC
         except ChannelConfigError as exc:
             unavailable[res.channel_name] = str(exc)
             continue
-        channels[ch.name] = ch
+        channels[ch.name] = CHANNELS.reuse(ch)
     return channels, unavailable
 
 
@@ -98,6 +112,7 @@ def dispatch_sensor(keys: Sequence[str], config: AlertConfig) -> dg.SensorDefini
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         floe_store: MonitoringStoreResource = context.resources.floe_store
+        drain_spool(floe_store.store())  # what was detected while the store was down enters the outbox first
         report = dispatcher(floe_store.store(), context.resources, keys, config).dispatch()
         if report.failed or report.held:
             context.log.warning(f"alert delivery: {report.summary()}")

@@ -1,25 +1,21 @@
 """External AssetSpecs: one per contract table, plus the `floe/contract_registry` asset."""
 
-import re
-
 import dagster as dg
 
+from floe_monitoring_defs.contracts import names
 from floe_monitoring_defs.contracts.model import LoadReport, MonitoredContract, MonitoredTable
 
-REGISTRY_KEY = dg.AssetKey(["floe", "contract_registry"])
-_TAG_VALUE = re.compile(r"[^A-Za-z0-9_.-]+")
+# The Dagster names a contract becomes are derived (or refused at validation) in contracts/names.py.
+REGISTRY_KEY = dg.AssetKey(list(names.REGISTRY_ASSET_KEY))
+tag_value = names.tag_value
 
 
 def asset_key(table: MonitoredTable) -> dg.AssetKey:
     return dg.AssetKey(table.ref.asset_path)
 
 
-def tag_value(text: str) -> str:
-    return _TAG_VALUE.sub("_", text).strip("_.-")[:63] or "none"
-
-
 def group_name(contract: MonitoredContract) -> str:
-    return re.sub(r"[^A-Za-z0-9_]+", "_", contract.domain or "contracts").strip("_") or "contracts"
+    return names.group_name(contract.domain)
 
 
 def column_schema(table: MonitoredTable) -> dg.TableSchema:
@@ -63,7 +59,7 @@ def table_spec(contract: MonitoredContract, table: MonitoredTable) -> dg.AssetSp
         key=asset_key(table),
         description=table.description or contract.description or f"Table of data contract {contract.name}",
         group_name=group_name(contract),
-        owners=[o for o in contract.owners if "@" in o or (o.startswith("team:") and len(o) > 5)],
+        owners=[o for o in contract.owners if names.is_valid_owner(o)],
         tags=tags,
         kinds={"iceberg"},
         metadata=metadata,

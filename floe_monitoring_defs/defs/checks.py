@@ -23,8 +23,6 @@ from floe_monitoring_defs.models import CheckStatus, ViolationSeverity
 from floe_monitoring_defs.pipeline import CheckPipeline, RemovedTarget
 from floe_monitoring_defs.telemetry.lineage import lineage_emitter
 
-# Dagster resolves asset jobs in O(N^2) per multi-asset step; 500 keeps 5,000 contracts loading fast.
-MAX_CHECKS_PER_STEP = 500
 REGISTRY_CHECK_NAME = "contracts_valid"
 
 
@@ -151,14 +149,14 @@ def build_check_groups(
     config: MonitoringConfig,
     channel_keys: Sequence[str] = (),
 ) -> dict[str, list[dg.AssetChecksDefinition]]:
-    """group name -> its steps (one per chunk of at most MAX_CHECKS_PER_STEP checks)."""
+    """group name -> its steps (one per chunk of at most `executor.checks_per_step` checks, 500 by default)."""
     out: dict[str, list[dg.AssetChecksDefinition]] = {}
     for group in groups:
         kind = kinds[group.check_type.value]
         keyed = {check_key(group, t).to_user_string(): t for t in group.targets}
         out[group.name] = [
             build_multi_check(group, kind, part, [keyed[n] for n in names], config, channel_keys)
-            for part, names in enumerate(chunks(sorted(keyed), MAX_CHECKS_PER_STEP))
+            for part, names in enumerate(chunks(sorted(keyed), config.executor.checks_per_step))
             if names
         ]
     return out

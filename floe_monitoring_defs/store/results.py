@@ -63,8 +63,13 @@ class ResultsRepository:
         *,
         table_name: str | None = None,
         sla: SLAUpdate | None = None,
+        violation_ids: Sequence[str] | None = None,
+        recorded_at: datetime | None = None,
     ) -> RecordedCheck:
         """Store a check result, its violations and their alerts in one transaction; returns what it wrote.
+
+        `violation_ids` (one per violation; new ids when None) and `recorded_at` (the rows' `created_at`; now when
+        None) let a record spooled while the store was down (store/spool.py) enter it as it was first written.
 
         The violations (and a "resolved" notice when the check passes right after failing on the same
         table) enter the alert outbox in the same transaction, so a detected violation cannot be lost
@@ -81,10 +86,12 @@ class ResultsRepository:
             "checked_at": result.timestamp,
             "details": dumped["details"],
             "violation": dumped["violation"],
-            "created_at": self._db.clock(),
+            "created_at": recorded_at or self._db.clock(),
             "table_name": table_name,
         }
-        ids = [new_id() for _ in violations]
+        ids = list(violation_ids) if violation_ids is not None else [new_id() for _ in violations]
+        if len(ids) != len(violations):
+            raise ValueError(f"{len(ids)} violation ids for {len(violations)} violations")
         violation_rows = [
             {
                 "id": violation_id,
@@ -116,7 +123,7 @@ class ResultsRepository:
             conn.execute(t.contract_check_results.insert(), check_row)
             if violation_rows:
                 conn.execute(t.contract_violations.insert(), violation_rows)
-            outbox_ids = self._outbox.add(conn, alerts, self._db.clock())
+            outbox_ids = self._outbox.add(conn, alerts, recorded_at or self._db.clock())
             if sla is not None:
                 self._refresh_sla(conn, result.contract_name, result.check_type, result.timestamp, sla)
         return RecordedCheck(result.id, tuple(ids), tuple(outbox_ids))

@@ -47,6 +47,28 @@ class MonitorMetrics:
             description="Quality checks skipped because the quality engine could not start",
         )
 
+        # The local spool of check records the store could not take (store/spool.py); `reason` of a drop:
+        # max_files, max_bytes, max_age, unreadable, rejected_by_store, spool_unwritable.
+        self.spool_spooled = meter.create_counter(
+            "floe_spool_spooled", unit="1", description="Check records spooled locally because the store was down"
+        )
+        self.spool_drained = meter.create_counter(
+            "floe_spool_drained", unit="1", description="Spooled check records moved into the store"
+        )
+        self.spool_dropped = meter.create_counter(
+            "floe_spool_dropped", unit="1", description="Check records lost: past the spool's bounds, or unusable"
+        )
+
+    # The spool's counters (store/spool.py `SpoolCounters`; the store cannot import telemetry).
+    def spooled(self, count: int) -> None:
+        self.spool_spooled.add(count)
+
+    def drained(self, count: int) -> None:
+        self.spool_drained.add(count)
+
+    def dropped(self, count: int, reason: str) -> None:
+        self.spool_dropped.add(count, {"reason": reason})
+
     def record_violation(self, contract: str, check_type: str, severity: str) -> None:
         self.violations.add(1, {"contract": contract, "type": check_type, "severity": severity})
 

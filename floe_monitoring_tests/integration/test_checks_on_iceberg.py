@@ -166,7 +166,9 @@ def test_freshness_from_snapshot_commit_time_without_element(catalog: SqlCatalog
 
 def test_missing_timestamp_column_is_an_error_with_reason(catalog: SqlCatalog, store: MonitoringStore) -> None:
     create(catalog, "shop.orders", orders_schema(), rows(timedelta(minutes=5)))
-    r = run(store, F, contract("orders", "orders", ORDER_PROPS, element="loaded_at"))
+    # The contract declares `loaded_at` (an undeclared element is refused at load), the table lacks it.
+    props = [*ORDER_PROPS, {"name": "loaded_at", "logicalType": "timestamp"}]
+    r = run(store, F, contract("orders", "orders", props, element="loaded_at"))
     assert r.result.status is CheckStatus.ERROR
     assert "loaded_at" in r.result.details["reason"] and r.violations == ()
 

@@ -23,7 +23,7 @@ import httpx
 from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     USER_AGENT,
-    GuardedChannel,
+    PooledHttpChannel,
     endpoint,
     http_post,
     http_url_problem,
@@ -131,7 +131,7 @@ def alert(
     return body
 
 
-class AlertmanagerChannel(GuardedChannel):
+class AlertmanagerChannel(PooledHttpChannel):
     """Posts the batch's alerts to an Alertmanager (API v2) in one request."""
 
     action: ClassVar[str] = "posting to Alertmanager"
@@ -183,8 +183,7 @@ class AlertmanagerChannel(GuardedChannel):
         body = json.dumps(self.alerts(batch, force_resolved), ensure_ascii=False).encode("utf-8")
         url = self.config.url.rstrip("/") + "/api/v2/alerts"
         started = time.perf_counter()
-        with httpx.Client(timeout=self.config.timeout_seconds, follow_redirects=False) as client:
-            result = http_post(client, url, body, {"Content-Type": "application/json"}, self.redact)
+        result = http_post(self.http_client(), url, body, {"Content-Type": "application/json"}, self.redact)
         return DeliveryResult(
             ok=result.ok,
             status=result.status,

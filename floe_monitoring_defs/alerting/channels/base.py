@@ -17,7 +17,6 @@ import functools
 import logging
 import os
 import re
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,49 +27,18 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from floe_monitoring_defs.alerting.model import AlertBatch, DeliveryResult, HealthStatus
 from floe_monitoring_defs.config import env_var_name_problem
+from floe_monitoring_defs.telemetry import redaction
 
 _log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "floe.alert_channels"
 
 
-# Every secret a channel was built with. Libraries log on their own (httpx logs each request URL at
-# INFO, and a Slack webhook URL *is* a credential), so their loggers get a filter that masks these.
-_SECRETS: set[str] = set()
-_SECRETS_LOCK = threading.Lock()
-_LIBRARY_LOGGERS = ("httpx", "httpcore", "httpcore.http11", "httpcore.connection", "httpcore.proxy")
-
-
-class RedactSecrets(logging.Filter):
-    """Masks known secret values in a record's message (and drops its args, already formatted in)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        with _SECRETS_LOCK:
-            secrets = sorted(_SECRETS, key=len, reverse=True)
-        if not secrets:
-            return True
-        text = record.getMessage()
-        masked = text
-        for s in secrets:
-            masked = masked.replace(s, "***")
-        if masked != text:
-            record.msg, record.args = masked, None
-        return True
-
-
-_FILTER = RedactSecrets()
-
-
-def register_secret(value: str) -> None:
-    """Remember a secret so that library and monitor logs never show it."""
-    if len(value) < 4:  # masking tiny strings would garble logs; such a "secret" protects nothing
-        return
-    with _SECRETS_LOCK:
-        _SECRETS.add(value)
-    for name in (*_LIBRARY_LOGGERS, "floe_monitoring_defs"):
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+# Every secret a channel is built with goes into the process-wide registry (telemetry/redaction.py), which
+# masks it, in all the forms it can take (URL-normalised, token parts, percent-encoded, base64), in every log
+# record of every logger (httpx logs each request URL, and a Slack webhook URL *is* a credential) and in the
+# error texts channels return (`AlertChannel.redact`).
+register_secret = redaction.register_secret
 
 
 # How validate_config words a `*_env` key the channel type does not have (a typo): a problem of the key, which
@@ -140,9 +108,17 @@ class AlertChannel(ABC):
         return [s.get_secret_value() for s in self.secrets.values() if s.get_secret_value()]
 
     def redact(self, text: str) -> str:
+        """`text` with every form of every registered secret masked, this channel's own included (registered
+        here too, for a channel built without `build_channel`)."""
         for value in self.secret_values():
-            text = text.replace(value, "***")
-        return text
+            if value not in redaction.REGISTRY:
+                redaction.register_secret(value)
+        return redaction.redact(text)
+
+    def close(self) -> None:
+        """Release what the channel keeps between deliveries (pooled connections); it may deliver again after,
+        opening them anew. A channel that keeps nothing has nothing to do."""
+        return None
 
 
 @functools.cache

@@ -5,10 +5,16 @@ errors and timeouts are retryable (`http_<code>`, `connect_error`, `timeout`, `t
 other 4xx are `rejected` (the same request would be refused again). Error texts name the exception
 type and the receiver's host:port, never the URL's path or query (a Slack webhook URL *is* the
 credential) and never a secret: everything else passes through the channel's `redact`.
+
+HTTP channels (`PooledHttpChannel`) keep one `httpx.Client` per channel, made on first use and shared by the
+delivery threads, so connections and TLS sessions are reused across batches and delivery passes instead of a
+client (and a TLS context) per batch; `close()` releases it (a later delivery opens a new one).
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,8 +24,9 @@ from urllib.parse import urlsplit
 
 import httpx
 from opentelemetry import propagate
+from pydantic import SecretStr
 
-from floe_monitoring_defs.alerting.channels.base import NOT_A_SETTING, AlertChannel
+from floe_monitoring_defs.alerting.channels.base import NOT_A_SETTING, AlertChannel, ChannelConfig
 from floe_monitoring_defs.alerting.model import AlertBatch, AlertItem, AlertKind, DeliveryResult
 from floe_monitoring_defs.models import ensure_utc
 
@@ -34,6 +41,8 @@ Redactor = Callable[[str], str]
 _RECEIVER_DOWN = frozenset({"timeout", "connect_error", "transport_error"})
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 _SNIPPET = 200
+# Connections one channel's client keeps open at most: a few batches are in flight per channel.
+_MAX_CONNECTIONS = 16
 
 
 def rfc3339(value: datetime) -> str:
@@ -154,36 +163,55 @@ def classify_response(response: httpx.Response, where: str, redact: Redactor, st
     return failure("rejected", error, retryable=False, started=started, **detail)
 
 
-def deliver_each(requests: Sequence[tuple[str, Callable[[], DeliveryResult]]], started: float) -> DeliveryResult:
-    """Run one request per alert item; ok only if all succeeded. Stops early when the receiver is down.
+def deliver_each(
+    requests: Sequence[tuple[str, Callable[[], DeliveryResult]]], started: float, send_by: float | None = None
+) -> DeliveryResult:
+    """Run one request per alert item; ok only if all succeeded. Stops early when the receiver is down, and
+    starts no request after `send_by` (a `time.monotonic()` value: the delivery pass's time budget) but the first.
 
     `requests` is (item id, send function). The result's detail maps `item:<id>` to each item's status
-    (`not_attempted` after an early stop); the batch is retried as a whole and receivers drop repeats
-    by id, so a partial success is reported as a failure.
+    (`not_attempted` after an early stop, `deferred` past `send_by`), so the caller can acknowledge the items
+    that went out and keep the others due (receivers drop repeats by id anyway).
     """
     outcomes: list[tuple[str, DeliveryResult]] = []
+    deferred: list[str] = []
     for item_id, post in requests:
+        if outcomes and send_by is not None and time.monotonic() >= send_by:
+            deferred = [i for i, _ in requests[len(outcomes) :]]
+            break
         result = post()
         outcomes.append((item_id, result))
         if not result.ok and result.status in _RECEIVER_DOWN:
             break
-    attempted = {item_id for item_id, _ in outcomes}
+    attempted = {item_id for item_id, _ in outcomes} | set(deferred)
     skipped = [item_id for item_id, _ in requests if item_id not in attempted]
     failed = [(item_id, r) for item_id, r in outcomes if not r.ok]
     latency = (time.perf_counter() - started) * 1000
     detail = {f"item:{item_id}": r.status for item_id, r in outcomes}
     detail.update({f"item:{item_id}": "not_attempted" for item_id in skipped})
+    detail.update({f"item:{item_id}": "deferred" for item_id in deferred})
     delivered = len(outcomes) - len(failed)
     detail["delivered"] = str(delivered)
-    if not failed:
+    later = f"; {len(deferred)} deferred (the delivery pass's time budget ended)" if deferred else ""
+    if not failed and not deferred:
         return DeliveryResult(ok=True, status="delivered", retryable=False, latency_ms=latency, detail=detail)
-    detail["failed"] = str(len(failed) + len(skipped))
+    detail["failed"] = str(len(failed) + len(skipped) + len(deferred))
+    if not failed:
+        return DeliveryResult(
+            ok=False,
+            status="deferred",
+            error=f"{len(deferred)} of {len(requests)} events not sent yet{later}",
+            retryable=True,
+            latency_ms=latency,
+            detail=detail,
+        )
     first_retryable = next((r for _, r in failed if r.retryable), None)
     lead = first_retryable or failed[0][1]
     shown = "; ".join(f"{item_id}: {r.error}" for item_id, r in failed[:3])
     more = f" (+{len(failed) - 3} more)" if len(failed) > 3 else ""
     not_sent = f"; {len(skipped)} not attempted" if skipped else ""
-    error = f"{len(failed) + len(skipped)} of {len(requests)} events not delivered: {shown}{more}{not_sent}"
+    undelivered = len(failed) + len(skipped) + len(deferred)
+    error = f"{undelivered} of {len(requests)} events not delivered: {shown}{more}{not_sent}{later}"
     return DeliveryResult(
         ok=False,
         status=lead.status,
@@ -227,3 +255,35 @@ class GuardedChannel(AlertChannel):
 
     def resolve(self, batch: AlertBatch) -> DeliveryResult:
         return guarded(self.redact, self.action, lambda: self._deliver(batch, force_resolved=True))
+
+
+class PooledHttpChannel(GuardedChannel):
+    """A guarded channel that talks HTTP through one pooled `httpx.Client` (thread-safe), made on first use with
+    the channel's timeout and kept until `close()`; a process forked after it was made opens its own."""
+
+    def __init__(self, name: str, config: ChannelConfig, secrets: Mapping[str, SecretStr]) -> None:
+        super().__init__(name, config, secrets)
+        self._client: httpx.Client | None = None
+        self._client_pid = 0
+        self._client_lock = threading.Lock()
+        self.clients_built = 0  # how many clients this channel has made (one, unless closed or forked)
+
+    def http_client(self) -> httpx.Client:
+        with self._client_lock:
+            client = self._client
+            if client is None or client.is_closed or self._client_pid != os.getpid():
+                client = httpx.Client(
+                    timeout=self.config.timeout_seconds,
+                    follow_redirects=False,
+                    limits=httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_CONNECTIONS),
+                )
+                self._client, self._client_pid = client, os.getpid()
+                self.clients_built += 1
+            return client
+
+    def close(self) -> None:
+        with self._client_lock:
+            client, self._client = self._client, None
+            mine = self._client_pid == os.getpid()
+        if client is not None and mine:  # a client inherited through fork belongs to the parent's sockets
+            client.close()

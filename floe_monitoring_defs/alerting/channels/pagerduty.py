@@ -16,12 +16,10 @@ import json
 import time
 from typing import Any, ClassVar
 
-import httpx
-
 from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     SOURCE,
-    GuardedChannel,
+    PooledHttpChannel,
     deliver_each,
     http_post,
     http_url_problem,
@@ -102,7 +100,7 @@ def resolve_event(item: AlertItem, routing_key: str) -> dict[str, Any]:
     return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key(item)}
 
 
-class PagerDutyChannel(GuardedChannel):
+class PagerDutyChannel(PooledHttpChannel):
     """Triggers and resolves PagerDuty alerts, one Events API v2 request per item."""
 
     action: ClassVar[str] = "sending PagerDuty events"
@@ -129,10 +127,11 @@ class PagerDutyChannel(GuardedChannel):
         if not batch.items:
             return nothing_to_send()
         started = time.perf_counter()
-        with httpx.Client(timeout=self.config.timeout_seconds, follow_redirects=False) as client:
+        client = self.http_client()
 
-            def post(item: AlertItem) -> DeliveryResult:
-                body = json.dumps(self.event(item, batch, force_resolved), ensure_ascii=False).encode("utf-8")
-                return http_post(client, self.config.url, body, {"Content-Type": "application/json"}, self.redact)
+        def post(item: AlertItem) -> DeliveryResult:
+            body = json.dumps(self.event(item, batch, force_resolved), ensure_ascii=False).encode("utf-8")
+            return http_post(client, self.config.url, body, {"Content-Type": "application/json"}, self.redact)
 
-            return deliver_each([(item.id, functools.partial(post, item)) for item in batch.items], started)
+        requests = [(item.id, functools.partial(post, item)) for item in batch.items]
+        return deliver_each(requests, started, batch.send_by)

@@ -15,12 +15,10 @@ import time
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     ELLIPSIS,
-    GuardedChannel,
+    PooledHttpChannel,
     http_post,
     http_url_problem,
     is_resolved,
@@ -174,7 +172,7 @@ def build_message(batch: AlertBatch, force_resolved: bool = False) -> dict[str, 
     return {"text": fallback, "blocks": [*head_blocks, *item_blocks, context]}
 
 
-class SlackChannel(GuardedChannel):
+class SlackChannel(PooledHttpChannel):
     """Posts one Block Kit message per batch to a Slack incoming webhook."""
 
     action: ClassVar[str] = "sending to Slack"
@@ -208,8 +206,8 @@ class SlackChannel(GuardedChannel):
         body = json.dumps(build_message(batch, force_resolved), ensure_ascii=False).encode("utf-8")
         url = self.secrets["webhook_url"].get_secret_value()
         started = time.perf_counter()
-        with httpx.Client(timeout=self.config.timeout_seconds, follow_redirects=False) as client:
-            result = http_post(client, url, body, {"Content-Type": "application/json; charset=utf-8"}, self.redact)
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        result = http_post(self.http_client(), url, body, headers, self.redact)
         return DeliveryResult(
             ok=result.ok,
             status=result.status,
