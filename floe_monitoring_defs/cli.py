@@ -729,6 +729,41 @@ def _response_promises() -> "dict[str, ResponseSLA]":
     return {c.name: c.response for c in report.contracts if c.response is not None}
 
 
+# -- health ------------------------------------------------------------------------------------
+
+
+@cli.command(
+    help="The deployment's health (FR-005): the store, the catalogs the contracts use, the alert channels, the "
+    "last completed check per check kind against its cadence, the contracts and the outbox backlog. Exit 0 "
+    "healthy, 1 degraded, 2 unhealthy. Reads the store only (never creates one). As a Kubernetes probe: "
+    "floe health --format json --fail-on unhealthy.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"], case_sensitive=False), default="table")
+@click.option(
+    "--fail-on",
+    "fail_on",
+    type=click.Choice(["degraded", "unhealthy"], case_sensitive=False),
+    default="degraded",
+    show_default=True,
+    help="unhealthy: exit 0 when only degraded (a catalog or channel outside the pod is down).",
+)
+@click.option(
+    "--catalog-timeout",
+    "catalog_timeout",
+    type=click.FloatRange(min=0.1),
+    default=3.0,
+    show_default=True,
+    help="Seconds each catalog may take to answer.",
+)
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S"]), default=None, hidden=True)
+def health(fmt: str, fail_on: str, catalog_timeout: float, as_of: "datetime | None") -> None:
+    from floe_monitoring_defs.health import check_health
+
+    report = check_health(now=as_of, catalog_timeout_s=catalog_timeout)
+    click.echo(report.render_json() if fmt.lower() == "json" else report.render_table())
+    sys.exit(report.exit_code("unhealthy" if fail_on.lower() == "unhealthy" else "degraded"))
+
+
 # -- demo --------------------------------------------------------------------------------------
 
 

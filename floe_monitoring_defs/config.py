@@ -640,6 +640,11 @@ class Settings:
     contract_max_bytes: int = DEFAULT_CONTRACT_MAX_BYTES
     # The local spool for check records the store cannot take (None: read from the environment when used).
     spool: SpoolSettings | None = None
+    # Dagster's GraphQL endpoint (FLOE_DAGSTER_GRAPHQL_URL, e.g. http://dagster-webserver:80/graphql) and this code
+    # location's name there (FLOE_DAGSTER_LOCATION_NAME; default: the sensor's own origin): the contract-registry
+    # sensor asks it to reload the location when contracts change. None: the sensor only reports the change.
+    dagster_graphql_url: str | None = None
+    dagster_location_name: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -654,6 +659,8 @@ class Settings:
             server_catalogs=parse_server_catalogs(env.get("FLOE_SERVER_CATALOGS") or ""),
             contract_max_bytes=parse_max_bytes(env.get("FLOE_CONTRACT_MAX_BYTES") or ""),
             spool=SpoolSettings.from_env(env),
+            dagster_graphql_url=(env.get("FLOE_DAGSTER_GRAPHQL_URL") or "").strip() or None,
+            dagster_location_name=(env.get("FLOE_DAGSTER_LOCATION_NAME") or "").strip() or None,
         )
 
 

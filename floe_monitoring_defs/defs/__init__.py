@@ -111,7 +111,7 @@ def build_definitions(
         jobs=jobs,
         schedules=schedules,
         sensors=[
-            registry_sensor(contracts_dir, contracts_fingerprint(contracts_dir)),
+            registry_sensor(contracts_dir, contracts_fingerprint(contracts_dir), settings),
             dispatch_sensor(keys, config.alerts),
             dg.run_failure_sensor(
                 name=FAILURE_SENSOR,

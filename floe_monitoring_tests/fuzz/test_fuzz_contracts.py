@@ -17,6 +17,7 @@ files are read in a subprocess whose peak memory is reported and bounded.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -67,6 +68,17 @@ def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if var.startswith(("FLOE_", "PYICEBERG_", "OTEL_", "OPENLINEAGE")) or var == "DAGSTER_HOME":
             monkeypatch.delenv(var)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def quiet_logs() -> Iterator[None]:
+    """No log records: pytest keeps every record of a test, and a test of thousands of examples, each logging
+    the files it refused, grew to gigabytes (the long profile)."""
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 @pytest.fixture
