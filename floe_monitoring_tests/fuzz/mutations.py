@@ -229,7 +229,10 @@ def _rename(doc: Any, ch: Chooser) -> Any:
 
 def _copy_elsewhere(doc: Any, ch: Chooser) -> Any:
     paths = _paths(doc)
-    value = copy.deepcopy(_get(doc, ch.choice(paths)))
+    value = _get(doc, ch.choice(paths))
+    if _weight(doc) + _weight(value) > BUDGET:
+        return doc
+    value = copy.deepcopy(value)
     target = ch.choice(paths)
     holder = _get(doc, target)
     if isinstance(holder, list):
@@ -244,12 +247,32 @@ def _copy_elsewhere(doc: Any, ch: Chooser) -> Any:
 def _wrap(doc: Any, ch: Chooser) -> Any:
     path = ch.choice(_paths(doc))
     value = _get(doc, path)
-    wrapped = ch.choice(([value], {"value": value}, str(value)[:200], [value, value]))
+    doubled = [value, value] if 2 * _weight(doc) <= BUDGET else [value]
+    wrapped = ch.choice(([value], {"value": value}, str(value)[:200], doubled))
     return _set(doc, path, wrapped)
 
 
 def _nest(doc: Any, ch: Chooser) -> Any:
     return _set(doc, ch.choice(_paths(doc)), _nested(ch))
+
+
+def _weight(doc: Any) -> int:
+    """Roughly the bytes `doc` takes as YAML: growing and copying stay within BUDGET (chained, they multiply)."""
+    total, stack = 0, [doc]
+    while stack:
+        node = stack.pop()
+        total += 4
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            total += len(node)
+    return total
+
+
+BUDGET = 6_000_000  # a little over the loader's 4 MiB default: the size limit is tested too, never gigabytes
 
 
 def _grow(doc: Any, ch: Chooser) -> Any:
@@ -258,7 +281,9 @@ def _grow(doc: Any, ch: Chooser) -> Any:
         return doc
     path = ch.choice(lists)
     items = _get(doc, path)
-    return _set(doc, path, [copy.deepcopy(items[i % len(items)]) for i in range(ch.integer(2, 3000))])
+    room = max(0, BUDGET - _weight(doc)) // max(1, max(_weight(i) for i in items))
+    count = min(ch.integer(2, 3000), len(items) + room)
+    return _set(doc, path, [copy.deepcopy(items[i % len(items)]) for i in range(count)])
 
 
 DOC_MUTATIONS: dict[str, Callable[[Any, Chooser], Any]] = {
