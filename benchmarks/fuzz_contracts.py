@@ -172,8 +172,8 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"fuzz_contracts: {args.mutants} mutants (seed {args.seed}) + {len(mu.special_files())} special files")
     print(f"files loaded one by one: {len(files)} in {loading:.1f} s (written in {written:.1f} s)")
-    for name, n in outcomes.most_common():
-        print(f"  {name:32s} {n:6d}")
+    for name in ("loaded", "refused", "floe's own error (<internal>)", "uncaught exception"):
+        print(f"  {name:32s} {outcomes[name]:6d}")
     print("refusals by kind:")
     for name, n in refusals.most_common():
         print(f"  {name:32s} {n:6d}")
