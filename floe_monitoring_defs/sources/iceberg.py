@@ -12,19 +12,21 @@ the FileIO settings (S3 endpoint, credentials).
 from __future__ import annotations
 
 import logging
+import operator
 import re
 import threading
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.conversions import from_bytes
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
-from pyiceberg.expressions import AlwaysTrue, BooleanExpression, GreaterThanOrEqual
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, GreaterThanOrEqual, LessThanOrEqual
 from pyiceberg.manifest import ManifestContent
 from pyiceberg.table import FileScanTask, StaticTable, Table
-from pyiceberg.table.snapshots import Operation, ancestors_of
+from pyiceberg.table.snapshots import Operation, Snapshot, ancestors_of
 from pyiceberg.types import (
     DateType,
     IcebergType,
@@ -304,23 +306,38 @@ def file_metrics(
     return out
 
 
-def data_commit_time(table: Table) -> tuple[datetime | None, int | None]:
-    """Commit time of the newest snapshot on the current ancestry that changed data.
+def snapshot_time(timestamp_ms: int) -> datetime:
+    """A snapshot's (or snapshot-log entry's) `timestamp-ms` as an aware UTC datetime."""
+    return _EPOCH + timedelta(milliseconds=timestamp_ms)
+
+
+def data_snapshots(table: Table) -> Iterator[Snapshot]:
+    """The snapshots on the current ancestry that changed data, newest first.
 
     Compactions (`replace`) rewrite files without new data, so they do not make a table fresh.
     The current ancestry, not the newest snapshot in the log, is what readers see after a rollback.
     """
     current = table.current_snapshot()
     if current is None:
-        return None, None
+        return
     for snap in ancestors_of(current, table.metadata):
         op = snap.summary.operation if snap.summary is not None else None
         if op != Operation.REPLACE:
-            return _EPOCH + timedelta(milliseconds=snap.timestamp_ms), snap.snapshot_id
-    return _EPOCH + timedelta(milliseconds=current.timestamp_ms), current.snapshot_id
+            yield snap
+
+
+def data_commit_time(table: Table) -> tuple[datetime | None, int | None]:
+    """Commit time of the newest snapshot on the current ancestry that changed data (see `data_snapshots`);
+    the current snapshot when every ancestor is a compaction."""
+    current = table.current_snapshot()
+    if current is None:
+        return None, None
+    snap = next(data_snapshots(table), current)
+    return snapshot_time(snap.timestamp_ms), snap.snapshot_id
 
 
 def _to_datetime(field_type: IcebergType, value: Any) -> datetime:
+    """A decoded manifest bound of a date / timestamp column (days or micro / nanoseconds) as UTC datetime."""
     if isinstance(field_type, DateType):
         return _EPOCH + timedelta(days=int(value))
     if str(field_type) in _NANO_TYPES:
@@ -328,29 +345,54 @@ def _to_datetime(field_type: IcebergType, value: Any) -> datetime:
     return _EPOCH + timedelta(microseconds=int(value))
 
 
-def last_update(table: Table, column: str | None) -> FreshnessReading:
-    """Last update from the snapshot log, or max(column) from manifest upper bounds (no data scan).
+def _arrow_to_datetime(value: Any) -> datetime | None:
+    """A value pyarrow's `as_py()` gave for a date / timestamp column as UTC datetime (naive means UTC)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return None
 
-    Data files without an upper bound for the column (metrics mode `none`, old writers) are read
-    with a scan of that one column, filtered to rows at or above the best bound already known, so
-    files whose bounds prove them older are pruned.
+
+@dataclass(frozen=True)
+class ColumnExtreme:
+    """The newest or oldest value of a date / timestamp column in the current snapshot, and how it was found."""
+
+    value: datetime | None  # None: no snapshot, or no rows
+    method: str  # "column_bounds" | "column_scan"
+    files_considered: int = 0
+    files_scanned: int = 0  # data files read because their manifest entry had no bound for the column
+    snapshot_id: int | None = None  # None: the table has no snapshot
+
+
+def time_column_extreme(
+    table: Table,
+    column: str,
+    *,
+    newest: bool,
+    sla: str,
+    named: str = "column",
+    logger: logging.Logger = log,
+) -> ColumnExtreme:
+    """max(column) (`newest`) or min(column) over the live data files, from the manifests' upper (lower) bounds:
+    no data file opened.
+
+    Data files without that bound (metrics mode `none`, old writers) are read with a scan of that one column,
+    filtered to rows at or above (at or below) the best bound already known, so files whose bounds prove them
+    older (newer) are pruned; the reading says so (`method: column_scan`, `files_scanned`).
+    `sla` ("freshness", "retention") and `named` word the errors and the log line; `logger` is the caller's.
     """
-    committed, snapshot_id = data_commit_time(table)
-    if column is None:
-        return FreshnessReading(committed, "snapshot", snapshot_id=snapshot_id)
-    schema = table.schema()
     try:
-        field = schema.find_field(column)
+        field = table.schema().find_field(column)
     except ValueError:
-        raise ColumnNotFoundError(
-            f"timestamp column {column!r} named by the freshness SLA is not in table {table.name()}"
-        ) from None
+        raise ColumnNotFoundError(f"{named} {column!r} named by the {sla} SLA is not in table {table.name()}") from None
     ftype = field.field_type
     if not (isinstance(ftype, DateType | TimestampType | TimestamptzType) or str(ftype) in _NANO_TYPES):
-        raise ColumnNotFoundError(f"freshness column {column!r} has type {ftype}, not a timestamp or date")
+        raise ColumnNotFoundError(f"{sla} column {column!r} has type {ftype}, not a timestamp or date")
     snap = table.current_snapshot()
     if snap is None:
-        return FreshnessReading(None, "column_bounds", column=column)
+        return ColumnExtreme(None, "column_bounds")
+    beats = operator.gt if newest else operator.lt
     best: Any = None
     considered = missing = 0
     for manifest in snap.manifests(table.io):
@@ -361,55 +403,50 @@ def last_update(table: Table, column: str | None) -> FreshnessReading:
             if not data_file.record_count:
                 continue
             considered += 1
-            raw = (data_file.upper_bounds or {}).get(field.field_id)
+            raw = ((data_file.upper_bounds if newest else data_file.lower_bounds) or {}).get(field.field_id)
             if raw is None:
                 missing += 1
                 continue
             value = from_bytes(ftype, raw)  # type: ignore[arg-type]
-            best = value if best is None or value > best else best
+            best = value if best is None or beats(value, best) else best
+    bound = None if best is None else _to_datetime(ftype, best)
     if not missing:
-        return FreshnessReading(
-            None if best is None else _to_datetime(ftype, best),
-            "column_bounds",
-            column=column,
-            files_considered=considered,
-            snapshot_id=snap.snapshot_id,
-        )
+        return ColumnExtreme(bound, "column_bounds", considered, snapshot_id=snap.snapshot_id)
     # pyiceberg's predicate classes confuse type checkers (their stubs differ by version): call untyped.
-    at_least: Any = GreaterThanOrEqual
-    row_filter: BooleanExpression = AlwaysTrue() if best is None else at_least(column, best)
-    scan = table.scan(row_filter=row_filter, selected_fields=(column,), snapshot_id=snap.snapshot_id)
-    arrow = scan.to_arrow()
+    beyond: Any = GreaterThanOrEqual if newest else LessThanOrEqual
+    row_filter: BooleanExpression = AlwaysTrue() if best is None else beyond(column, best)
+    arrow = table.scan(row_filter=row_filter, selected_fields=(column,), snapshot_id=snap.snapshot_id).to_arrow()
     import pyarrow.compute as pc
 
     col = arrow.column(column)
-    scanned_max = pc.max(col).as_py() if len(col) else None
-    candidates = [
-        x
-        for x in (_arrow_to_datetime(scanned_max), None if best is None else _to_datetime(ftype, best))
-        if x is not None
-    ]
-    log.info(
-        "freshness of %s: %d of %d data files had no upper bound for %s; scanned them",
+    scanned = _arrow_to_datetime((pc.max(col) if newest else pc.min(col)).as_py()) if len(col) else None
+    logger.info(
+        f"{sla} of %s: %d of %d data files had no {'upper' if newest else 'lower'} bound for %s; scanned them",
         table.name(),
         missing,
         considered,
         column,
     )
-    return FreshnessReading(
-        max(candidates) if candidates else None,
-        "column_scan",
-        column=column,
-        files_considered=considered,
-        files_scanned=missing,
-        snapshot_id=snap.snapshot_id,
+    candidates = [x for x in (scanned, bound) if x is not None]
+    pick = max if newest else min
+    return ColumnExtreme(
+        pick(candidates) if candidates else None, "column_scan", considered, missing, snapshot_id=snap.snapshot_id
     )
 
 
-def _arrow_to_datetime(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    # a date
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+def last_update(table: Table, column: str | None) -> FreshnessReading:
+    """Last update from the snapshot log, or max(column) from manifest upper bounds (no data scan; data files
+    without an upper bound for the column are scanned for it: `time_column_extreme`).
+    """
+    committed, snapshot_id = data_commit_time(table)
+    if column is None:
+        return FreshnessReading(committed, "snapshot", snapshot_id=snapshot_id)
+    newest = time_column_extreme(table, column, newest=True, sla="freshness", named="timestamp column")
+    return FreshnessReading(
+        newest.value,
+        newest.method,
+        column=column,
+        files_considered=newest.files_considered,
+        files_scanned=newest.files_scanned,
+        snapshot_id=newest.snapshot_id,
+    )
