@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from floe_monitoring_defs.alerting.dispatch import AlertDispatcher
     from floe_monitoring_defs.contracts.model import ResponseSLA
+    from floe_monitoring_defs.watch import MonitorCollector
 
 from floe_monitoring_defs.config import ConfigError, Settings
 from floe_monitoring_defs.contracts.loader import load_contracts
@@ -762,6 +763,65 @@ def health(fmt: str, fail_on: str, catalog_timeout: float, as_of: "datetime | No
     report = check_health(now=as_of, catalog_timeout_s=catalog_timeout)
     click.echo(report.render_json() if fmt.lower() == "json" else report.render_table())
     sys.exit(report.exit_code("unhealthy" if fail_on.lower() == "unhealthy" else "degraded"))
+
+
+@cli.group(help='The monitor\'s own metrics for Prometheus, read from the store (README "Watching the watcher").')
+def metrics() -> None:
+    pass
+
+
+def _collector(refresh: float) -> "MonitorCollector":
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "floe metrics needs prometheus_client: pip install 'floe-monitoring[otel]'"
+        ) from None
+    from floe_monitoring_defs.watch import MonitorCollector
+
+    return MonitorCollector(refresh_s=refresh)
+
+
+@metrics.command("serve", help="Serve /metrics until SIGTERM: last check per contract and kind, outbox, channels.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a pod).")
+@click.option("--port", type=click.IntRange(1, 65535), default=9464, show_default=True)
+@click.option(
+    "--refresh-seconds",
+    "refresh",
+    type=click.FloatRange(min=0),
+    default=15.0,
+    show_default=True,
+    help="Scrapes within this many seconds of the last read are answered from it.",
+)
+def metrics_serve(host: str, port: int, refresh: float) -> None:
+    import signal
+    import threading
+
+    from floe_monitoring_defs.watch import serve
+
+    collector = _collector(refresh)
+    try:
+        server = serve(collector, host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"floe metrics: serving http://{host}:{port}/metrics", err=True)
+    stop.wait()
+    server.shutdown()
+    collector.close()
+
+
+@metrics.command("show", help="Print the metrics once, in Prometheus text format.")
+def metrics_show() -> None:
+    from floe_monitoring_defs.watch import exposition
+
+    collector = _collector(0.0)
+    try:
+        click.echo(exposition(collector), nl=False)
+    finally:
+        collector.close()
 
 
 # -- demo --------------------------------------------------------------------------------------

@@ -173,8 +173,7 @@ def check_health(
                 report.problem("unhealthy", str(exc))
         plan = None
         if settings is not None and config is not None:
-            contract_report = load_all(settings.contracts_dir, registrations, server_options(settings))
-            plan = plan_checks(contract_report, config, check_kinds())
+            plan = load_plan(settings, config, registrations)
             report.contracts = {
                 "loaded": len(plan.report.contracts),
                 "registered": len(registrations),
@@ -192,6 +191,23 @@ def check_health(
         if store is not None:
             store.dispose()
     return report
+
+
+def load_plan(settings: Settings, config: MonitoringConfig, registrations: list[dict[str, Any]]) -> Plan:
+    """The checks the code location schedules, from the same contracts and registrations it loads."""
+    return plan_checks(load_all(settings.contracts_dir, registrations, server_options(settings)), config, check_kinds())
+
+
+def newest_completed_checks(store: MonitoringStore) -> dict[tuple[str, str], datetime]:
+    """(contract, check kind) -> the newest check that ran to the end (PASS or FAIL). Raises StoreError."""
+    r = t.contract_check_results.c
+    query = (
+        sa.select(r.contract_name, r.check_type, sa.func.max(r.checked_at))
+        .where(r.status.in_(_COMPLETED))
+        .group_by(r.contract_name, r.check_type)
+    )
+    with store.db.transaction("reading the last completed checks") as conn:
+        return {(str(c), str(k)): ensure_utc(at) for c, k, at in conn.execute(query) if at is not None}
 
 
 def _url_secrets(url: str) -> tuple[str, ...]:
@@ -268,7 +284,8 @@ def _check_catalogs(report: HealthReport, plan: Plan, settings: Settings, timeou
         report.catalogs.append(entry)
 
 
-def _last_attempts(store: MonitoringStore | None) -> dict[str, dict[str, Any]]:
+def last_delivery_attempts(store: MonitoringStore | None) -> dict[str, dict[str, Any]]:
+    """Channel -> its newest delivery attempt (at, ok, status, error). Raises StoreError."""
     if store is None:
         return {}
     a = t.alert_delivery_attempts.c
@@ -311,7 +328,7 @@ def _check_channels(
             if v
         )
         try:
-            last = _last_attempts(store)
+            last = last_delivery_attempts(store)
         except StoreError as exc:
             report.problem("unhealthy", str(exc))
             last = {}
@@ -346,15 +363,8 @@ def _check_channels(
 def _check_kinds(report: HealthReport, plan: Plan, store: MonitoringStore) -> None:
     """Per kind: the newest completed check, and which scheduled contracts of it are stale (their newest
     completed check older than STALE_INTERVALS of their interval, or none at all)."""
-    r = t.contract_check_results.c
-    query = (
-        sa.select(r.contract_name, r.check_type, sa.func.max(r.checked_at))
-        .where(r.status.in_(_COMPLETED))
-        .group_by(r.contract_name, r.check_type)
-    )
     try:
-        with store.db.transaction("reading the last completed checks") as conn:
-            newest = {(str(c), str(k)): ensure_utc(at) for c, k, at in conn.execute(query) if at is not None}
+        newest = newest_completed_checks(store)
     except StoreError as exc:
         report.problem("unhealthy", str(exc))
         return
