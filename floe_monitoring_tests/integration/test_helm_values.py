@@ -414,3 +414,31 @@ def test_a_contracts_configmap_mounted_as_a_directory_loads_each_contract_once(t
     report = load_contracts([mount])
     assert [str(e) for e in report.errors] == []
     assert sorted(c.name for c in report.contracts) == ["customers", "orders"]
+
+
+def test_the_registry_sensor_can_reload_this_location(merged: dict[str, Any]) -> None:
+    """contract_registry_sensor reloads the location named FLOE_DAGSTER_LOCATION_NAME through the webserver's
+    GraphQL API: the name must be this deployment's (the location's name in the UI), the URL the webserver's."""
+    d = deployment(merged)
+    assert d["env"]["FLOE_DAGSTER_LOCATION_NAME"] == d["name"]
+    url = d["env"]["FLOE_DAGSTER_GRAPHQL_URL"]
+    port = merged["dagsterWebserver"].get("service", {}).get("port", 80)  # the chart's default Service port: 80
+    assert url == f"http://dagster-webserver:{port}/graphql"  # the webserver Service of release `dagster`
+
+
+def test_the_metrics_sidecar_reads_what_the_code_location_reads(merged: dict[str, Any]) -> None:
+    d = deployment(merged)
+    [sidecar] = [c for c in d["sidecarContainers"] if c["name"] == "floe-metrics"]
+    assert sidecar["command"][:3] == ["floe", "metrics", "serve"]
+    port = int(sidecar["command"][sidecar["command"].index("--port") + 1])
+    assert [p["containerPort"] for p in sidecar["ports"] if p["name"] == "metrics"] == [port]
+    env = {e["name"]: e["value"] for e in sidecar["env"]}
+    for key in ("FLOE_CONTRACTS_DIR", "FLOE_MONITORING_CONFIG", "FLOE_SERVER_ENVIRONMENT", "FLOE_CATALOG"):
+        assert env[key] == d["env"][key], key
+    refs = {next(iter(r)): next(iter(r.values()))["name"] for r in sidecar["envFrom"]}
+    assert refs == {"secretRef": d["envSecrets"][0]["name"], "configMapRef": d["envConfigMaps"][0]["name"]}
+    mounts = {m["mountPath"]: m["name"] for m in sidecar["volumeMounts"]}
+    for m in d["volumeMounts"]:
+        if m.get("readOnly"):
+            assert mounts.get(m["mountPath"]) == m["name"], m["mountPath"]
+    assert f"{d['image']['repository']}:{d['image']['tag']}" == sidecar["image"]
