@@ -55,7 +55,7 @@ import yaml
 CATALOG = "bench"  # no underscore: pyiceberg turns `_` into `-` in catalog names read from the env
 RESULT_PREFIX = "BENCH_RESULT "
 STALE_EVERY = 10
-PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+PROJECT_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "floe_monitoring_defs" / "dagster.yaml"
 
 
 def namespace(i: int) -> str:

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -58,7 +59,7 @@ def cli(verbose: bool) -> None:
 
 def load_dotenv_file(path: Path) -> list[str]:
     """Put the variables of `path` into the environment, overriding, as Dagster's CLI does with ./.env
-    (`dagster._cli.utils`); the names set. A file that cannot be read is a usage error naming it."""
+    (`dagster/_cli/utils.py`); the names set. A file that cannot be read is a usage error naming it."""
     from dotenv import dotenv_values
 
     if not path.is_file():
@@ -332,6 +333,9 @@ def print_summary(evals: Sequence[Evaluation]) -> None:
     rows = [("CONTRACT", "TABLE", "CHECK", "RESULT", "SEVERITY", "DETAIL")]
     for e in sorted(evals, key=lambda e: (e.contract, e.table, e.check)):
         result = "PASS" if e.passed else ("ERROR" if e.status == "error" else "FAIL")
+        # Dagster's check description leads with the severity (or PASS / SKIPPED) for the UI; here the RESULT and
+        # SEVERITY columns say it already (a prefix with a reason, such as an escalation's, is kept).
+        detail = re.sub(r"^[A-Z]+: ", "", e.description)
         rows.append(
             (
                 e.contract,
@@ -339,7 +343,7 @@ def print_summary(evals: Sequence[Evaluation]) -> None:
                 e.check,
                 result,
                 e.severity.upper() if e.severity != "none" else "-",
-                e.description if len(e.description) <= 110 else e.description[:107] + "...",
+                detail if len(detail) <= 110 else detail[:107] + "...",
             )
         )
     _print_rows(rows)
@@ -791,7 +795,7 @@ def _collector(refresh: float) -> "MonitorCollector":
     type=click.FloatRange(min=0),
     default=15.0,
     show_default=True,
-    help="Scrapes within this many seconds of the last read are answered from it.",
+    help="Seconds between two reads of the store, in the background (scrapes get the newest read at once).",
 )
 def metrics_serve(host: str, port: int, refresh: float) -> None:
     import signal
@@ -860,8 +864,10 @@ def demo(demo_dir: Path, contracts_dir: Path) -> None:
     if os.environ.get(DB_URL_ENV, "").strip() in ("", demo_store):
         env[DB_URL_ENV] = demo_store
     apply_env(env)
-    if Path("dagster.yaml").exists() and not (home / "dagster.yaml").exists():
-        shutil.copy("dagster.yaml", home / "dagster.yaml")
+    # The instance config Dagster reads (only from $DAGSTER_HOME/dagster.yaml), from the package, whatever the
+    # working directory; a copy already there (maybe edited) is kept.
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(Path(__file__).with_name("dagster.yaml"), home / "dagster.yaml")
     click.echo(f"Iceberg warehouse: {paths.warehouse} (catalog {paths.catalog_db})")
     click.echo(f"Contracts: {contracts_dir}   Dagster home: {home}\n")
     evals = run_checks(None, None)

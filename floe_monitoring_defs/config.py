@@ -15,13 +15,14 @@ import re
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from floe_monitoring_defs.models import ViolationSeverity, ViolationType
+from floe_monitoring_defs.models import ViolationSeverity, ViolationType, utcnow
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -289,6 +290,42 @@ class ExecutorConfig(BaseModel):
         return self
 
 
+class SLAConfig(BaseModel):
+    """The SLA aggregation (`contract_sla_daily`). A setting of the deployment: a contract's `floe.monitoring`
+    override of it has no effect.
+
+    `partitions_start` (YYYY-MM-DD): the asset's first daily partition. Unset: the first day the store holds
+    check results (read when the definitions load); with an empty or unreachable store, today minus
+    `retention_days` (the oldest day whose raw rows can still be aggregated).
+    """
+
+    model_config = _FROZEN
+
+    partitions_start: date | None = None
+
+    @field_validator("partitions_start", mode="before")
+    @classmethod
+    def _a_day(cls, value: object) -> object:
+        # A plain date only: YAML gives `2026-01-01` as a date, JSON (a merged override) as a string. Pydantic
+        # would also take a number (a Unix time) or a datetime, which here can only be a mistake.
+        day: date | None = None
+        if value is None:
+            return value
+        if isinstance(value, date) and not isinstance(value, datetime):
+            day = value
+        elif isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
+            try:
+                day = date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        if day is None:
+            raise ValueError("must be a date written YYYY-MM-DD")
+        # A start after today would leave the asset without partitions and its schedule without a day to run.
+        if day > utcnow().date():
+            raise ValueError("must be today (UTC) or earlier, not a future day")
+        return day
+
+
 class MonitoringConfig(BaseModel):
     model_config = _FROZEN
 
@@ -312,6 +349,8 @@ class MonitoringConfig(BaseModel):
     schema_drift: SchemaDriftConfig = Field(default_factory=SchemaDriftConfig)
     # How the checks jobs' steps run (in-process, multiprocess, one Kubernetes pod per step); `default`: Dagster's.
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    # SLA aggregation: the first partition of `contract_sla_daily` (`sla.partitions_start`).
+    sla: SLAConfig = Field(default_factory=SLAConfig)
 
     @model_validator(mode="after")
     def _cross_references(self) -> MonitoringConfig:

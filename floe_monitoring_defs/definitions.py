@@ -7,8 +7,13 @@ as a traceback: the location loads with the `floe/contract_registry` asset and i
 ERROR log line with each problem as `file: dotted.key: message`. `dagster definitions validate` exits 1 with
 that message instead (a validation that passed would hide the problem), and `build_defs(strict=True)` raises
 the `ConfigError` for callers that report it themselves (the `floe` CLI).
+
+`defs` is the `@dg.definitions` entry point: Dagster calls it when it loads the code location (`dagster dev`,
+`dagster api grpc` / `code-server start -m floe_monitoring_defs` through the package's lazy `location`, `dg dev`
+and `dg check defs` through this module, the `[tool.dg]` target), so importing this module builds nothing.
 """
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -54,6 +59,20 @@ def build_defs(settings: Settings | None = None, *, strict: bool = False) -> dg.
         if strict:
             raise
         return _config_error(exc, settings)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location, built from the FLOE_* environment when Dagster loads it, once per process."""
+    return _location()
+
+
+@functools.cache
+def _location() -> dg.Definitions:
+    # Dagster calls a `@dg.definitions` function twice while it loads a location (to resolve the target, then for
+    # its repository): without the cache every load would build twice, and log each problem twice. A reload (the
+    # UI, the registry sensor) starts a new code server process, which builds anew.
+    return build_defs()
 
 
 def _build(settings: Settings) -> dg.Definitions:

@@ -1,5 +1,12 @@
 """The embedded demo: a local Iceberg warehouse (pyiceberg SqlCatalog on SQLite) with tables that
 are fresh, stale, drifted and close to their SLA, matching the contracts in examples/contracts/.
+
+The tables are written once, by `floe demo`, while `dagster dev` keeps checking them against the wall clock.
+So the ages below and the contracts' SLAs are placed for every state to hold for more than a day (checked
+with an injected clock in floe_monitoring_tests/integration/test_demo_states.py), not only at the moment of
+the demo: orders and products are fresh against two-day SLAs (an early warning only at 80 %, 38 h later),
+shipments sits at 81 % of a 14-day SLA (INFO until 90 %, 30 h later), customers is already stale, products'
+drift, customers' failing quality rules and inventory's unreachable catalog do not depend on time at all.
 """
 
 from __future__ import annotations
@@ -29,6 +36,14 @@ from pyiceberg.types import (
 from floe_monitoring_defs.models import utcnow
 
 CATALOG_NAME = "floe_demo"
+
+# Age of each table's newest row when `floe demo` writes it (see the module docstring and the contracts).
+ORDERS_AGE = timedelta(minutes=10)  # P2D: fresh for 38 h
+CUSTOMERS_AGE = timedelta(hours=9)  # PT6H: stale from the start
+PRODUCTS_AGE = timedelta(minutes=30)  # P2D: fresh for 38 h (drifted all along)
+SHIPMENTS_AGE = timedelta(days=11, hours=8)  # P14D: 81 % consumed, an early warning for 30 h
+# How long every state the README promises holds under `dagster dev` (the shortest of the above).
+STATES_HOLD = timedelta(hours=30)
 
 
 @dataclass(frozen=True)
@@ -62,9 +77,9 @@ def open_catalog(paths: DemoPaths) -> Catalog:
     return SqlCatalog(CATALOG_NAME, uri=f"sqlite:///{paths.catalog_db}", warehouse=f"file://{paths.warehouse}")
 
 
-def _ts(now: datetime, minutes_ago: float, n: int) -> list[datetime]:
-    """n timestamps, the newest `minutes_ago` minutes before now, one minute apart."""
-    return [now - timedelta(minutes=minutes_ago + i) for i in range(n)]
+def _ts(now: datetime, age: timedelta, n: int) -> list[datetime]:
+    """n timestamps, the newest `age` before now, one minute apart."""
+    return [now - age - timedelta(minutes=i) for i in range(n)]
 
 
 def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> DemoPaths:
@@ -78,7 +93,7 @@ def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> 
     for ns in ("sales", "crm", "catalog", "ops"):
         cat.create_namespace_if_not_exists(ns)
 
-    # sales.orders: fresh and matching its contract.
+    # sales.orders: fresh (10 minutes old against a two-day SLA) and matching its contract.
     orders = Schema(
         NestedField(1, "order_id", StringType(), required=True),
         NestedField(2, "customer_email", StringType(), required=False),
@@ -93,7 +108,7 @@ def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> 
                 "order_id": [f"o-{i:05d}" for i in range(rows)],
                 "customer_email": [f"buyer{i}@example.com" for i in range(rows)],
                 "total_amount": [Decimal(f"{10 + i}.50") for i in range(rows)],
-                "updated_at": _ts(now, 10, rows),
+                "updated_at": _ts(now, ORDERS_AGE, rows),
             },
             schema=t.schema().as_arrow(),
         )
@@ -121,7 +136,7 @@ def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> 
                 "lifetime_value": [
                     Decimal(f"-{i}.00") if i % 25 == 0 and i else Decimal(f"{i * 3}.00") for i in range(rows)
                 ],
-                "updated_at": _ts(now, 9 * 60, rows),
+                "updated_at": _ts(now, CUSTOMERS_AGE, rows),
             },
             schema=t.schema().as_arrow(),
         )
@@ -145,13 +160,13 @@ def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> 
                 "name": [f"Product {i}" for i in range(rows)],
                 "price": [float(i) + 0.99 for i in range(rows)],
                 "discontinued": [i % 7 == 0 for i in range(rows)],
-                "updated_at": _ts(now, 30, rows),
+                "updated_at": _ts(now, PRODUCTS_AGE, rows),
             },
             schema=t.schema().as_arrow(),
         )
     )
 
-    # ops.shipments: 51 minutes old against a 1-hour SLA: 85 % consumed, an INFO early warning.
+    # ops.shipments: 11 days 8 hours old against a 14-day SLA: 81 % consumed, an INFO early warning.
     shipments = Schema(
         NestedField(1, "shipment_id", LongType(), required=True),
         NestedField(2, "carrier", StringType(), required=False),
@@ -166,7 +181,7 @@ def build_warehouse(root: Path, now: datetime | None = None, rows: int = 50) -> 
                 "shipment_id": list(range(rows)),
                 "carrier": ["ups" if i % 3 else "dhl" for i in range(rows)],
                 "parcels": [1 + i % 4 for i in range(rows)],
-                "shipped_at": _ts(now, 51, rows),
+                "shipped_at": _ts(now, SHIPMENTS_AGE, rows),
             },
             schema=t.schema().as_arrow(),
         )

@@ -2,9 +2,10 @@
 
 Dagster runs are short processes, so what they record (violations, durations, delivery failures) is pushed
 over OTLP and is gone from a scrape the moment a run ends. Whether monitoring still happens is better read
-from the store, which every run, replica and dispatcher writes: this module turns it into gauges on each
-scrape (cached for `refresh_s`, so a fast scraper cannot load the store), served by one long-lived process
-(`floe metrics serve`, a sidecar of the code-location pod):
+from the store, which every run, replica and dispatcher writes: this module turns it into gauges every
+`refresh_s` in a background thread, so a scrape is answered at once from the last read whatever the store's or
+the contracts' size (a read slower than the scrape timeout would otherwise make the target look down), served
+by one long-lived process (`floe metrics serve`, a sidecar of the code-location pod):
 
 - `floe_contract_last_check_timestamp_seconds{contract, check_type}`: the newest check that ran to the end
   (PASS or FAIL) of each scheduled contract and kind; `floe_contract_check_interval_seconds` beside it, so a
@@ -89,15 +90,45 @@ class MonitorCollector:
         self._plan: Plan | None = None
         self._config_ok = False
         self._plan_at: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
         with self._lock:
-            if self._store is not None:
-                self._store.dispose()
-                self._store = None
+            self.close_store()
+
+    def start(self) -> None:
+        """Read once now, then keep re-reading every `refresh_s` in a daemon thread; `families()` then only
+        returns the newest read (never reads in the caller's thread)."""
+        self.refresh()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._refresh_loop, name="floe-metrics-refresh", daemon=True)
+        self._thread.start()
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self._refresh_s or 1.0):
+            try:
+                self.refresh()
+            except Exception as exc:  # the exporter must outlive any one bad read; the next one retries
+                # the type only: an unexpected error's text could hold a URL with its password
+                log.error("floe metrics: a read failed (%s); retrying in %s s", type(exc).__name__, self._refresh_s)
+
+    def refresh(self) -> list[Family]:
+        """Read the store now (and the contracts when older than `plan_refresh_s`)."""
+        with self._lock:
+            self._families = self._read()
+            self._families_at = self._monotonic()
+            return self._families
 
     def families(self) -> list[Family]:
-        """The current families, re-read when older than `refresh_s`."""
+        """The current families: the background thread's newest read once `start()`ed, else a read on demand
+        when the last one is older than `refresh_s`."""
+        if self._thread is not None and self._families is not None:
+            return self._families
         with self._lock:
             now = self._monotonic()
             if self._families is None or now - self._families_at >= self._refresh_s:
@@ -281,4 +312,5 @@ def serve(collector: MonitorCollector, host: str, port: int) -> Any:
     from prometheus_client import start_http_server
 
     server, _thread = start_http_server(port, addr=host, registry=registry_for(collector))
+    collector.start()
     return server

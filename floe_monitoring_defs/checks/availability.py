@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, Target, scalar
+from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, Target, moment, scalar
 from floe_monitoring_defs.checks.severity import consumption_severity
 from floe_monitoring_defs.config import MonitoringConfig, SeverityThresholds
 from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable, TableRef
@@ -293,7 +293,10 @@ class AvailabilityKind(CheckKind):
     @classmethod
     def evidence(cls, outcome: CheckOutcome, violations: Sequence[ContractViolationEvent]) -> Evidence:
         d = outcome.details
-        return {k: scalar(d[k]) for k in _EVIDENCE if d.get(k) is not None}
+        out: Evidence = {k: scalar(d[k]) for k in _EVIDENCE if d.get(k) is not None}
+        if (failed_at := moment(d.get("last_failure_at"))) is not None:
+            out["last_failure_at"] = failed_at  # shown as a timestamp
+        return out
 
     def begin(self, ctx: CheckContext, targets: Sequence[Target]) -> None:
         """Ping every table at once: a hung catalog then costs one timeout per run, not one per table."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 
-from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence
+from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, moment
 from floe_monitoring_defs.config import MonitoringConfig
 from floe_monitoring_defs.contracts.model import LifecycleSLA, MonitoredContract, MonitoredTable
 from floe_monitoring_defs.models import (
@@ -92,7 +92,8 @@ class DeprecationKind(CheckKind):
     @classmethod
     def evidence(cls, outcome: CheckOutcome, violations: Sequence[ContractViolationEvent]) -> Evidence:
         d = outcome.details
-        return {k: d[k] for k in ("end_of_support", "end_of_life") if d.get(k) is not None}
+        # the dates as timestamps of their UTC midnight, when they take effect
+        return {k: moment(d[k]) or d[k] for k in ("end_of_support", "end_of_life") if d.get(k) is not None}
 
     def evaluate(
         self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig

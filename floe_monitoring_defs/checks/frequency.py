@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from floe_monitoring_defs.checks.freshness import format_age
-from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence
+from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, format_age, moment
 from floe_monitoring_defs.checks.severity import consumption_severity
 from floe_monitoring_defs.config import MonitoringConfig, SeverityThresholds
 from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable
@@ -104,8 +103,11 @@ class FrequencyKind(CheckKind):
     @classmethod
     def evidence(cls, outcome: CheckOutcome, violations: Sequence[ContractViolationEvent]) -> Evidence:
         d = outcome.details
-        keys = ("since_update_seconds", "interval_seconds", "interval_consumed_pct", "last_update", "method")
-        return {k: d[k] for k in keys if d.get(k) is not None}
+        keys = ("since_update_seconds", "interval_seconds", "interval_consumed_pct", "method")
+        out: Evidence = {k: d[k] for k in keys if d.get(k) is not None}
+        if (last := moment(d.get("last_update"))) is not None:
+            out["last_update"] = last
+        return out
 
     def evaluate(
         self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence
+from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, TableState, format_age, moment
 from floe_monitoring_defs.checks.severity import consumption_severity
 from floe_monitoring_defs.config import MonitoringConfig, SeverityThresholds
 from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable
@@ -25,18 +25,6 @@ from floe_monitoring_defs.models import (
 )
 from floe_monitoring_defs.sources.base import FreshnessReading, TableNotFoundError
 from floe_monitoring_defs.telemetry.metrics import GaugeSpec
-
-
-def format_age(seconds: float) -> str:
-    s = round(seconds)
-    d, rem = divmod(s, 86400)
-    h, rem = divmod(rem, 3600)
-    m, s = divmod(rem, 60)
-    parts = [f"{d}d"] if d else []
-    parts += [f"{h}h"] if h else []
-    parts += [f"{m}m"] if m else []
-    parts += [f"{s}s"] if s and not d else []
-    return " ".join(parts) or "0s"
 
 
 def evaluate_freshness(
@@ -66,6 +54,13 @@ def evaluate_freshness(
         base["column"] = reading.column
         base["files_considered"] = reading.files_considered
         base["files_scanned"] = reading.files_scanned
+    # The table's state from its metadata (no data read), reported as an observation of the table's asset.
+    if reading.current_snapshot_id is not None:
+        base["snapshot_id"] = reading.current_snapshot_id
+    if reading.total_records is not None:
+        base["row_count"] = reading.total_records
+    if reading.committed_at is not None:
+        base["committed_at"] = ensure_utc(reading.committed_at).isoformat()
     if reading.last_update is None:
         return CheckOutcome(
             ViolationType.FRESHNESS,
@@ -130,15 +125,39 @@ class FreshnessKind(CheckKind):
     def evidence(cls, outcome: CheckOutcome, violations: Sequence[ContractViolationEvent]) -> Evidence:
         if outcome.measured_value is None:
             return {}
+        d = outcome.details
         out: Evidence = {
             "age_seconds": round(outcome.measured_value, 3),
             "threshold_seconds": outcome.threshold,
-            "sla_consumed_pct": outcome.details.get("sla_consumed_pct"),
-            "freshness_method": outcome.details.get("method"),
+            "sla_consumed_pct": d.get("sla_consumed_pct"),
+            "freshness_method": d.get("method"),
         }
-        if "last_update" in outcome.details:
-            out["last_update"] = outcome.details["last_update"]
+        if (last := moment(d.get("last_update"))) is not None:
+            out["last_update"] = last
+        if d.get("snapshot_id") is not None:
+            out["snapshot_id"] = str(d["snapshot_id"])  # an identifier (64-bit), not a quantity
+        if d.get("row_count") is not None:
+            out["row_count"] = d["row_count"]
         return out
+
+    @classmethod
+    def observation(cls, outcome: CheckOutcome) -> TableState | None:
+        """The last update as the check derived it (the commit time of the newest data change when the timestamp
+        column is classified, so that no value of it leaves), the current snapshot and its row count."""
+        d = outcome.details
+        if d.get("snapshot_id") is None and d.get("committed_at") is None:
+            return None  # the table was not read (missing, unreachable)
+        last = moment(d.get("last_update"))
+        method = d.get("method")
+        if last is None and outcome.measured_value is not None:  # a classified column: its value is not shown
+            last, method = moment(d.get("committed_at")), "snapshot"
+        row_count = d.get("row_count")
+        return TableState(
+            last_update=last,
+            snapshot_id=d.get("snapshot_id"),
+            row_count=row_count if isinstance(row_count, int) else None,
+            method=str(method) if method else None,
+        )
 
     def evaluate(
         self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig

@@ -8,8 +8,12 @@ A kind (freshness, schema drift, quality, availability, or a plugin's) owns:
 - how it evaluates one table (`evaluate`): reads through `CheckContext` (the table source, and the
   store for history it keeps), then grades with a pure function of the same module, history handed in;
 - its description, the word for a failing check (`failure_label`) and its gauge, if any;
-- how its evidence becomes metadata (`evidence`), as plain values and `EvidenceTable`s that the Dagster
-  adapter turns into metadata values with one call, knowing nothing about the kind.
+- how its evidence becomes metadata (`evidence`), as plain values, points in time (aware `datetime`s, shown
+  as timestamps) and `EvidenceTable`s that the Dagster adapter turns into metadata values with one call,
+  knowing nothing about the kind; a duration is given in seconds under a key ending in `_seconds`, and the
+  adapter shows it in words beside (`age_seconds` 15120 -> `age` "4h 12m");
+- what it learnt of the table's state, if anything (`observation`: last update, snapshot, row count),
+  which the adapter reports as an observation of the table's asset.
 
 Kinds are found through the entry-point group `floe.check_kinds` (checks/registry.py): a new kind is a
 module with a `CheckKind` subclass plus one entry point. The runner makes one instance per run (one
@@ -24,7 +28,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from floe_monitoring_defs.config import MonitoringConfig
@@ -46,7 +50,17 @@ class EvidenceTable:
     rows: tuple[Mapping[str, str | int | float | bool], ...]
 
 
-Evidence = dict[str, Scalar | EvidenceTable]
+Evidence = dict[str, Scalar | datetime | EvidenceTable]
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What a check read of a table's state from its metadata, reported as an observation of the table."""
+
+    last_update: datetime | None  # when the data last changed, as the check derived it (None: unknown)
+    snapshot_id: int | None = None  # the current Iceberg snapshot
+    row_count: int | None = None  # `total-records` of the current snapshot's summary
+    method: str | None = None  # how `last_update` was found ("snapshot", "column_bounds", ...)
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,11 @@ class CheckKind(ABC):
         """The check's evidence as metadata (beyond status, severity and ids, which every check carries)."""
         return {}
 
+    @classmethod
+    def observation(cls, outcome: CheckOutcome) -> TableState | None:
+        """The table's state this check read, to report as an observation of the table; None: nothing to report."""
+        return None
+
     def begin(self, ctx: CheckContext, targets: Sequence[Target]) -> None:  # noqa: B027 (optional hook)
         """Called once per run before the first `evaluate`, with every target of the run."""
 
@@ -113,6 +132,33 @@ class CheckKind(ABC):
         self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig
     ) -> CheckOutcome:
         """Check one table. Raising `SourceError` (or anything else) makes the check ERROR with the reason."""
+
+
+def format_age(seconds: float) -> str:
+    """A duration in words: `4h 12m`, `1d 1h 1m` (seconds only below a day), `0s`."""
+    s = round(seconds)
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    parts = [f"{d}d"] if d else []
+    parts += [f"{h}h"] if h else []
+    parts += [f"{m}m"] if m else []
+    parts += [f"{s}s"] if s and not d else []
+    return " ".join(parts) or "0s"
+
+
+def moment(value: Any) -> datetime | None:
+    """An ISO-8601 text (as `CheckOutcome.details` keep times, they are stored as JSON) or a datetime as an aware
+    UTC datetime; None for anything else. A date-only text is its UTC midnight."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def scalar(value: Any) -> Scalar:

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from floe_monitoring_defs.checks.freshness import format_age
-from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence
+from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, format_age, moment
 from floe_monitoring_defs.config import MonitoringConfig
 from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable
 from floe_monitoring_defs.models import (
@@ -115,7 +114,10 @@ class RetentionKind(CheckKind):
             "files_scanned",
             "note",
         )
-        return {f"retention_{k}": d[k] for k in keys if d.get(k) is not None}
+        out: Evidence = {f"retention_{k}": d[k] for k in keys if d.get(k) is not None}
+        if (oldest := moment(d.get("oldest"))) is not None:
+            out["retention_oldest"] = oldest  # a point in time: shown as a timestamp
+        return out
 
     def evaluate(
         self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig

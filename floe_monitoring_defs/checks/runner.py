@@ -73,6 +73,37 @@ class CheckRun:
     def max_severity(self) -> ViolationSeverity | None:
         return max((v.severity for v in self.violations), default=None, key=lambda s: s.rank)
 
+    def description(self) -> str:
+        """What the check found, led by its severity (what the Dagster UI lists a check result by):
+        `CRITICAL: Column 'email' declared by the contract is missing from shop.orders`, each further finding
+        with its own severity when it differs; `ERROR (check could not complete): ...`; `INFO: early warning: ...`
+        on a passing check; `PASS: within contract`. An escalated CRITICAL says from what and why."""
+        status, reason = self.result.status, self.outcome.reason
+        if status is CheckStatus.FAIL and self.violations:
+            pairs = list(zip(self.outcome.findings, self.violations, strict=True))
+            failing = [(f, v) for f, v in pairs if v.severity >= ViolationSeverity.WARNING] or pairs
+            failing.sort(key=lambda fv: -fv[1].severity.rank)  # stable: the check's order within a severity
+            worst = failing[0][1].severity
+            parts = [
+                v.message if v.severity is worst else f"{v.message} ({v.severity.value.upper()})" for _, v in failing
+            ]
+            lead = worst.value.upper()
+            escalated = [(f, v) for f, v in failing if v.severity is not f.severity]
+            if escalated:
+                was = max((f.severity for f, _ in escalated), key=lambda s: s.rank).value.upper()
+                prior = escalated[0][1].metadata.get("prior_failures_in_window", "?")
+                lead += f" (escalated from {was}: {prior} earlier failures of this check within the critical window)"
+            return f"{lead}: " + "; ".join(parts)
+        if status is CheckStatus.FAIL:
+            return f"FAIL: {reason or 'no finding recorded'}"
+        if status is CheckStatus.ERROR:
+            return f"ERROR (check could not complete): {reason or 'no reason given'}"
+        if status is CheckStatus.SKIPPED:
+            return f"SKIPPED: {reason or 'not run'}"
+        if self.violations:  # INFO early warnings on a passing check
+            return "INFO: early warning: " + "; ".join(v.message for v in self.violations)
+        return f"PASS: {reason}" if reason else "PASS: within contract"
+
 
 class CheckRunner:
     def __init__(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence
+from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Evidence, moment
 from floe_monitoring_defs.checks.severity import consumption_severity
 from floe_monitoring_defs.config import MonitoringConfig, SeverityThresholds
 from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable
@@ -134,7 +134,8 @@ class TimeOfAvailabilityKind(CheckKind):
             "last_update",
             "day_consumed_pct",
         )
-        return {k: d[k] for k in keys if d.get(k) is not None}
+        times = ("last_deadline", "next_deadline", "last_update")  # shown as timestamps
+        return {k: (moment(d[k]) or d[k]) if k in times else d[k] for k in keys if d.get(k) is not None}
 
     def evaluate(
         self, ctx: CheckContext, contract: MonitoredContract, table: MonitoredTable, config: MonitoringConfig

@@ -14,7 +14,7 @@ rules are reproduced here (this package must not import Dagster), as `dagster` 1
 * a group name: segments of `[A-Za-z0-9_]+` separated by `/`; the contract's `domain` is turned into one;
 * a strict tag value: `^[A-Za-z0-9_.-]{0,63}$`; a tag key: an optional `<= 63`-character namespace and `/`,
   then `<= 63` of the same characters (`dagster/_utils/tags.py`); contract names and tags are turned into one;
-* an owner: an email address as `dagster._core.utils.is_valid_email` reads one, or `team:` and a name.
+* an owner: an email address as `is_valid_email` in `dagster/_core/utils.py` reads one, or `team:` and a name.
 
 The monitor's own assets (`floe/contract_registry`, `contract_sla_daily`) cannot be a contract's table.
 """
@@ -53,7 +53,7 @@ _KEY_PART = re.compile(r"[A-Za-z0-9_.-]+")
 _TAG_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 _GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]+")
 _OWNER_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
-# dagster._core.utils.is_valid_email (matched in full)
+# `is_valid_email` in dagster/_core/utils.py (matched in full)
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,7}\b")
 TAG_MAX = 63
 DEFAULT_GROUP = "contracts"

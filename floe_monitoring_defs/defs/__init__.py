@@ -10,11 +10,10 @@ from floe_monitoring_defs.config import MonitoringConfig, Settings
 from floe_monitoring_defs.defs.alerting import (
     FAILURE_SENSOR,
     FAILURE_SENSOR_DESCRIPTION,
-    channel_resources,
     dispatch_sensor,
     queue_run_failure,
 )
-from floe_monitoring_defs.defs.assets import registry_spec, table_spec
+from floe_monitoring_defs.defs.assets import registry_spec, table_specs
 from floe_monitoring_defs.defs.checks import build_check_groups, build_registry_check
 from floe_monitoring_defs.defs.config_checks import (
     REGISTRY_JOB,
@@ -24,7 +23,12 @@ from floe_monitoring_defs.defs.config_checks import (
     channels_markdown,
 )
 from floe_monitoring_defs.defs.executors import checks_executor
-from floe_monitoring_defs.defs.resources import IcebergCatalogResource, MonitoringStoreResource
+from floe_monitoring_defs.defs.resources import (
+    ALERT_CHANNELS_KEY,
+    IcebergCatalogResource,
+    MonitoringStoreResource,
+    alert_channels_resource,
+)
 from floe_monitoring_defs.defs.schedules import contracts_fingerprint, no_overlap_schedule, registry_sensor
 from floe_monitoring_defs.defs.sla import SLA_JOB, build_sla_definitions
 
@@ -33,21 +37,14 @@ __all__ = ["REGISTRY_JOB", "build_definitions"]
 log = logging.getLogger("floe_monitoring")
 
 
-def build_definitions(
-    plan: Plan,
-    config: MonitoringConfig,
-    settings: Settings,
-    *,
-    resources: dict[str, object] | None = None,
-) -> dg.Definitions:
+def build_definitions(plan: Plan, config: MonitoringConfig, settings: Settings) -> dg.Definitions:
     report = plan.report
     source = str(settings.config_path or "monitoring config")
     # A channel that cannot be built is disabled alone, loudly; its alerts are held in the outbox.
-    channels, channel_problems = channel_resources(config.alerts)
+    alert_channels, channels, channel_problems = alert_channels_resource(config.alerts)
     for problem in channel_problems.values():
         log.error(channel_problem_line(source, problem))
-    keys = sorted(channels)
-    specs = [table_spec(c, t) for c in report.contracts for t in c.tables]
+    specs = table_specs(plan)
     specs.append(
         registry_spec(report, str(settings.contracts_dir)).merge_attributes(
             metadata={
@@ -58,9 +55,9 @@ def build_definitions(
             }
         )
     )
-    check_defs = build_check_groups(plan.groups, plan.kinds, config, keys)
+    check_defs = build_check_groups(plan.groups, plan.kinds, config)
     registry_check = build_registry_check(report)
-    health_checks = [build_config_check(source, None), build_channels_check(source, keys)]
+    health_checks = [build_config_check(source, None), build_channels_check(source)]
     running = config.enabled and config.mode == "scheduled"
     executor = checks_executor(config.executor)  # None: Dagster's default, as before the setting existed
     jobs = []
@@ -112,7 +109,7 @@ def build_definitions(
         schedules=schedules,
         sensors=[
             registry_sensor(contracts_dir, contracts_fingerprint(contracts_dir), settings),
-            dispatch_sensor(keys, config.alerts),
+            dispatch_sensor(config.alerts),
             dg.run_failure_sensor(
                 name=FAILURE_SENSOR,
                 monitored_jobs=monitored,
@@ -120,12 +117,13 @@ def build_definitions(
                 description=FAILURE_SENSOR_DESCRIPTION,
             )(queue_run_failure),
         ],
-        resources=resources
-        or {
+        resources={
             "iceberg": IcebergCatalogResource(default_catalog=settings.default_catalog),
             "floe_store": MonitoringStoreResource(
                 db_url=dg.EnvVar("FLOE_MONITORING_DB_URL") if settings.db_url else None
             ),
+            ALERT_CHANNELS_KEY: alert_channels,
+            # Each channel on its own too (the same objects): the UI lists every channel, nested in alert_channels.
             **channels,
         },
     )

@@ -1,9 +1,18 @@
-"""External AssetSpecs: one per contract table, plus the `floe/contract_registry` asset."""
+"""External AssetSpecs: one per contract table, plus the `floe/contract_registry` asset.
+
+A contract with a freshness (latency) SLA gives each of its tables a Dagster `FreshnessPolicy`: a time window
+failing at the SLA and warning at `severity_thresholds.warning_pct` of it, the points where floe's freshness check
+turns ERROR and WARNING (`freshness_policy`).
+"""
+
+from datetime import timedelta
 
 import dagster as dg
 
+from floe_monitoring_defs.checks.plan import Plan
+from floe_monitoring_defs.config import SeverityThresholds
 from floe_monitoring_defs.contracts import names
-from floe_monitoring_defs.contracts.model import LoadReport, MonitoredContract, MonitoredTable
+from floe_monitoring_defs.contracts.model import FreshnessSLA, LoadReport, MonitoredContract, MonitoredTable
 
 # The Dagster names a contract becomes are derived (or refused at validation) in contracts/names.py.
 REGISTRY_KEY = dg.AssetKey(list(names.REGISTRY_ASSET_KEY))
@@ -36,7 +45,31 @@ def column_schema(table: MonitoredTable) -> dg.TableSchema:
     )
 
 
-def table_spec(contract: MonitoredContract, table: MonitoredTable) -> dg.AssetSpec:
+# Dagster refuses time windows under a minute (`TimeWindowFreshnessPolicy.from_timedeltas`).
+MIN_POLICY_WINDOW = timedelta(minutes=1)
+
+
+def freshness_policy(sla: FreshnessSLA | None, thresholds: SeverityThresholds) -> dg.FreshnessPolicy | None:
+    """The contract's freshness SLA as a Dagster time-window policy: fail at the SLA, warn at `warning_pct` % of it
+    (whole seconds; left out when it is not between one minute and the SLA). None without an SLA, or for an SLA
+    under one minute, which Dagster cannot express (floe's check still grades it)."""
+    if sla is None or sla.threshold < MIN_POLICY_WINDOW:
+        return None
+    warn = timedelta(seconds=round(sla.threshold.total_seconds() * thresholds.warning_pct / 100.0))
+    warn_window = warn if MIN_POLICY_WINDOW <= warn < sla.threshold else None
+    return dg.FreshnessPolicy.time_window(fail_window=sla.threshold, warn_window=warn_window)
+
+
+def table_specs(plan: Plan) -> list[dg.AssetSpec]:
+    """Every monitored table's spec, each with its contract's effective config (`floe.monitoring` overrides merged),
+    so a contract's own `warning_pct` shapes its freshness policy."""
+    return [table_spec(p.contract, t, p.config.severity_thresholds) for p in plan.contracts for t in p.contract.tables]
+
+
+def table_spec(
+    contract: MonitoredContract, table: MonitoredTable, thresholds: SeverityThresholds | None = None
+) -> dg.AssetSpec:
+    """`thresholds`: the contract's effective severity thresholds (the spec's defaults when not given)."""
     tags = {"floe/contract": tag_value(contract.name), "floe/dialect": contract.dialect}
     for t in contract.tags:
         tags[f"floe/tag.{tag_value(t)}"[:63]] = ""
@@ -48,9 +81,12 @@ def table_spec(contract: MonitoredContract, table: MonitoredTable) -> dg.AssetSp
         "floe/contract_source": contract.source,
         "floe/catalog": table.ref.catalog or "(FLOE_CATALOG)",
     }
+    policy = freshness_policy(contract.freshness, thresholds or SeverityThresholds())
     if contract.freshness:
         metadata["floe/freshness_sla"] = contract.freshness.text
         metadata["floe/freshness_column"] = table.freshness_column or "(snapshot commit time)"
+        if policy is None:
+            metadata["floe/freshness_policy"] = "none: Dagster's freshness policies need a window of at least 1 minute"
     if contract.availability:
         metadata["floe/availability_sla"] = contract.availability.text
     if contract.consumers:
@@ -63,6 +99,7 @@ def table_spec(contract: MonitoredContract, table: MonitoredTable) -> dg.AssetSp
         tags=tags,
         kinds={"iceberg"},
         metadata=metadata,
+        freshness_policy=policy,
     )
 
 

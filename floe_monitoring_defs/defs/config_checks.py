@@ -4,8 +4,9 @@ code location falls back to when its monitoring config is invalid.
 - `monitoring_config_valid`: the config the definitions were built from is valid (it always is when the
   location loaded normally); under an invalid config it fails with each problem as `file: dotted.key: message`.
 - `alert_channels_ready`: every configured channel can be built in the process that runs the check (its
-  settings valid, its secret variables set); a failing one is listed with its reason, which names the key and,
-  for a secret, the variable's NAME only.
+  settings valid, its secret variables set: the `alert_channels` resource builds them for the step as it does for
+  every check step and dispatch tick); a failing one is listed with its reason, which names the key and, for a
+  secret, the variable's NAME only.
 
 An invalid config does not take the code location down, and nothing runs under a config the team did not
 write: `config_error_definitions` has the registry asset with the config check only (its job, an hourly
@@ -22,8 +23,8 @@ import dagster as dg
 
 from floe_monitoring_defs.alerting.channels.base import ChannelProblem
 from floe_monitoring_defs.config import ConfigError, ConfigProblem
-from floe_monitoring_defs.defs.alerting import channels_from
 from floe_monitoring_defs.defs.assets import REGISTRY_KEY
+from floe_monitoring_defs.defs.resources import AlertChannelsResource
 from floe_monitoring_defs.defs.schedules import no_overlap_schedule
 
 CONFIG_CHECK_NAME = "monitoring_config_valid"
@@ -98,15 +99,16 @@ def build_config_check(source: str, error: ConfigError | None) -> dg.AssetChecks
     return _config_check
 
 
-def build_channels_check(source: str, keys: Sequence[str]) -> dg.AssetChecksDefinition:
+def build_channels_check(source: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=REGISTRY_KEY,
         name=CHANNELS_CHECK_NAME,
         description="Every configured alert channel can deliver: its settings are valid and its secrets are set",
-        required_resource_keys=set(keys),
     )
-    def _channels_check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        channels, unavailable = channels_from(context.resources, keys)
+    def _channels_check(
+        context: dg.AssetCheckExecutionContext, alert_channels: AlertChannelsResource
+    ) -> dg.AssetCheckResult:
+        channels, unavailable = alert_channels.ready(), alert_channels.unavailable()
         names = [*channels, *unavailable]
         for name, reason in sorted(unavailable.items()):
             context.log.error(f"alert channel {name} cannot deliver: {source}: {reason}")

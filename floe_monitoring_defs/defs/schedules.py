@@ -14,6 +14,7 @@ import dagster as dg
 import httpx
 
 from floe_monitoring_defs.cadence import crons_for_interval
+from floe_monitoring_defs.checks.plan import CheckGroup
 from floe_monitoring_defs.config import Settings
 from floe_monitoring_defs.contracts.loader import iter_contract_files
 from floe_monitoring_defs.sources.iceberg import mask_endpoint
@@ -28,6 +29,23 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
+
+
+def checks_job_name(group: CheckGroup) -> str:
+    """The checks-only job of a (check type, cadence) group: `freshness_every_15m_checks`."""
+    return f"{group.name}_checks"
+
+
+def checks_schedule_name(group: CheckGroup) -> str:
+    """The schedule that runs the group's job: `freshness_every_15m_schedule`. Named in each check's description
+    and result metadata, because Dagster lists on an asset's page only the schedules of jobs that materialize or
+    observe it, never those of checks-only jobs."""
+    return f"{group.name}_schedule"
+
+
+def cadence_text(group: CheckGroup) -> str:
+    """`every 15 min`, or `on cron '0 6 * * *' (UTC)` for a contract's own SLA schedule."""
+    return f"on cron {group.cron!r} (UTC)" if group.cron is not None else f"every {group.minutes} min"
 
 
 def no_overlap_schedule(

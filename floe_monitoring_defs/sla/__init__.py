@@ -2,7 +2,9 @@
 
 Pure math and models live here (`compliance`, `build`, `model`, `render`); the totals and expectations they
 work on are shared models (`models.sla`); the SQL is in `store.aggregates`; `report.SLAReporter` joins the
-two. A leaf over the store: nothing in the core imports this package. No Dagster imports.
+two. `monitored` reads when monitoring began (the first day with check results) and `settings` where the
+`contract_sla_daily` partitions start. A leaf over the store: nothing in the core imports this package. No
+Dagster imports.
 """
 
 from floe_monitoring_defs.models.sla import Expectation, Totals, compliance_pct, coverage_pct

@@ -1,7 +1,9 @@
 """The SLA compliance report (spec 7.7, extended with what US6-1..3 ask for).
 
-`SLAComplianceReport` and `CheckTypeSummary` keep every field of the spec model under its name and type;
-the additions (uptime, freshness compliance, quality scores and trend, violations by type and severity,
+`SLAComplianceReport` and `CheckTypeSummary` keep every field of the spec model under its name and type, but
+for one deliberate change: a compliance % with nothing evaluated (no check ran, or every one was skipped) is
+None, "no data", where the spec says 0.0, so a period before monitoring began never reads as 0 % compliant
+(issue 14). The additions (uptime, freshness compliance, quality scores and trend, violations by type and severity,
 weekly buckets, error budgets, MTTD / MTTR, coverage) come after them. All frozen, unknown fields
 rejected; `model_dump(mode="json")` is the JSON of `floe sla report --format json`.
 """
@@ -86,7 +88,7 @@ class CheckTypeSummary(BaseModel):
     passed_checks: int = Field(ge=0)
     failed_checks: int = Field(ge=0)
     error_checks: int = Field(ge=0)
-    compliance_pct: float = Field(ge=0, le=100)
+    compliance_pct: float | None = Field(ge=0, le=100)  # None: nothing evaluated ("no data")
     avg_duration_seconds: float = Field(ge=0)
     violation_count: int = Field(ge=0)
     trend: TrendDirection = TrendDirection.STABLE
@@ -129,7 +131,7 @@ class SLAComplianceReport(BaseModel):
     contract_name: str
     period_start: datetime
     period_end: datetime
-    overall_compliance_pct: float = Field(ge=0, le=100)
+    overall_compliance_pct: float | None = Field(ge=0, le=100)  # None: nothing evaluated ("no data")
     check_summaries: list[CheckTypeSummary]
     total_violations: int = Field(ge=0)
     total_checks_executed: int = Field(ge=0)

@@ -1,7 +1,8 @@
 """Text rendering of `SLAComplianceReport`: the exact 80-column layout of spec section 10, then the extras.
 
-Everything up to the closing `=` rule is the spec's table, character for character; the sections after
-it (details, error budgets, violations by severity, MTTD / MTTR, the weekly trend) stay within 80
+Everything up to the closing `=` rule is the spec's table, character for character, except that a compliance
+with nothing evaluated reads `no data` (right-aligned in the same columns) where the spec would print 0.0%;
+the sections after it (details, error budgets, violations by severity, MTTD / MTTR, the weekly trend) stay within 80
 columns too.
 """
 
@@ -17,6 +18,7 @@ WIDTH = 80
 RULE = "=" * WIDTH
 LINE = "-" * WIDTH
 NA = "-"
+NO_DATA = "no data"  # a compliance % with nothing evaluated: never shown as 0.0%
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -25,6 +27,10 @@ def _pct(value: float | None, digits: int = 1) -> str:
 
 def _num(value: float | None, digits: int = 3) -> str:
     return NA if value is None else f"{value:.{digits}f}"
+
+
+def _compliance(value: float | None) -> str:
+    return NO_DATA if value is None else f"{value:.1f}%"
 
 
 def format_duration(seconds: float | None) -> str:
@@ -51,7 +57,7 @@ def format_spec_table(report: SLAComplianceReport) -> list[str]:
         f"Period: {report.period_start.isoformat()} to {report.period_end.isoformat()}",
         f"Generated: {report.generated_at.isoformat()}",
         "",
-        f"Overall Compliance: {report.overall_compliance_pct:.1f}%",
+        f"Overall Compliance: {_compliance(report.overall_compliance_pct)}",
         f"Total Violations: {report.total_violations}",
         f"Total Checks Executed: {report.total_checks_executed}",
         f"Monitoring Coverage: {coverage}",
@@ -64,7 +70,7 @@ def format_spec_table(report: SLAComplianceReport) -> list[str]:
     for s in report.check_summaries:
         lines.append(
             f"{s.check_type.value:<20} {s.total_checks:>8} {s.passed_checks:>8} {s.failed_checks:>8} "
-            f"{s.compliance_pct:>11.1f}% {s.trend.value:>12}"
+            f"{_compliance(s.compliance_pct):>12} {s.trend.value:>12}"
         )
     lines.append(RULE)
     return lines

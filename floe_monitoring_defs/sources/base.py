@@ -101,6 +101,11 @@ class FreshnessReading:
     files_considered: int = 0
     files_scanned: int = 0
     snapshot_id: int | None = None
+    # The table's state as its metadata says (no data file read), reported beside the check as an observation:
+    # the current snapshot, its summary's `total-records`, and when the newest data-changing snapshot committed.
+    current_snapshot_id: int | None = None
+    total_records: int | None = None
+    committed_at: datetime | None = None
 
 
 class TableSource(Protocol):

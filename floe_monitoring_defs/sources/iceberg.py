@@ -439,8 +439,9 @@ def last_update(table: Table, column: str | None) -> FreshnessReading:
     without an upper bound for the column are scanned for it: `time_column_extreme`).
     """
     committed, snapshot_id = data_commit_time(table)
+    state = table_state(table, committed)
     if column is None:
-        return FreshnessReading(committed, "snapshot", snapshot_id=snapshot_id)
+        return FreshnessReading(committed, "snapshot", snapshot_id=snapshot_id, **state)
     newest = time_column_extreme(table, column, newest=True, sla="freshness", named="timestamp column")
     return FreshnessReading(
         newest.value,
@@ -449,4 +450,19 @@ def last_update(table: Table, column: str | None) -> FreshnessReading:
         files_considered=newest.files_considered,
         files_scanned=newest.files_scanned,
         snapshot_id=newest.snapshot_id,
+        **state,
     )
+
+
+def table_state(table: Table, committed: datetime | None) -> dict[str, Any]:
+    """`FreshnessReading`'s table-state fields: the current snapshot id and its summary's `total-records` (snapshot
+    metadata only: no manifest or data file read), and the commit time of the newest data-changing snapshot."""
+    current = table.current_snapshot()
+    if current is None:
+        return {"committed_at": committed}
+    total = current.summary["total-records"] if current.summary is not None else None
+    try:
+        records = int(total) if total is not None else None
+    except ValueError:  # a writer that put something else there: the row count is unknown, the check goes on
+        records = None
+    return {"current_snapshot_id": current.snapshot_id, "total_records": records, "committed_at": committed}

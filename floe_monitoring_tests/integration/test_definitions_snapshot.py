@@ -148,6 +148,8 @@ tags:
 # non-default values that reach what the UI shows (sensor interval, retention in descriptions).
 MONITORING_CONFIG = f"""\
 retention_days: 30
+sla:
+  partitions_start: 2025-01-01  # fixed: the default (the store's first day, else today - retention) moves
 alerts:
   sensor_interval_seconds: 10
   channels:
@@ -583,7 +585,9 @@ def test_snapshot_is_hermetic_and_deterministic(
     )
     assert len(again["schedules"]["freshness_every_45m_schedule"]["cron_schedule"]) > 1
     assert again["resources"]["alert_channel_ops_webhook"]["class"] == "AlertChannelResource"
-    assert "alert_channel_ops_webhook" in again["sensors"]["alert_dispatch_sensor"]["required_resources"]
+    # The sensor takes every channel through the typed `alert_channels` resource, which nests each one.
+    assert again["sensors"]["alert_dispatch_sensor"]["required_resources"] == ["alert_channels", "floe_store"]
+    assert "alert_channel_ops_webhook" in again["resources"]["alert_channels"]["config_fields"]
 
 
 def test_comparison_reports_a_change(built: dict[str, Any]) -> None:

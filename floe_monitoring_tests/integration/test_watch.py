@@ -196,3 +196,22 @@ def test_cli_serve_names_a_busy_port(deployment: dict[str, Any]) -> None:
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
     assert "Traceback" not in result.output
+
+
+def test_started_exporter_answers_from_its_background_read(deployment: dict[str, Any]) -> None:
+    """Once started, a scrape never reads the store itself (a slow read must not time the scrape out)."""
+    ticks = Ticks()
+    collector = MonitorCollector(deployment["env"], refresh_s=3600.0, clock=Clock(NOW), monotonic=ticks)
+    try:
+        collector.start()
+        first = _samples(collector.families(), "floe_contract_last_check_timestamp_seconds")
+        later = NOW + timedelta(hours=2)
+        _run_all(deployment["store_url"], deployment["env"], later, kinds={"schema_drift"})
+        ticks.t += 7200.0  # far past refresh_s: an on-demand collector would re-read now
+        assert _samples(collector.families(), "floe_contract_last_check_timestamp_seconds") == first
+        collector.refresh()  # what the background thread does every refresh_s
+        fresh = _samples(collector.families(), "floe_contract_last_check_timestamp_seconds")
+    finally:
+        collector.close()
+    moved = {key for key in fresh if fresh[key] != first[key]}
+    assert moved and {kind for _, kind in moved} == {"schema_drift"}

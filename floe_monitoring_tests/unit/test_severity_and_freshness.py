@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from floe_monitoring_defs.checks.freshness import evaluate_freshness, format_age
+from floe_monitoring_defs.checks.freshness import evaluate_freshness
+from floe_monitoring_defs.checks.kind import format_age
 from floe_monitoring_defs.checks.severity import consumption_severity, escalate
 from floe_monitoring_defs.config import SeverityThresholds
 from floe_monitoring_defs.models import CheckOutcome, CheckStatus, ViolationSeverity

@@ -226,7 +226,7 @@ def test_availability_budget_is_measured_on_uptime_and_weeks_trend() -> None:
     assert [s.check_type.value for s in rep.check_summaries] == ["quality", "availability"]
     assert a.error_budget is not None and a.error_budget.sli == "uptime" and a.error_budget.sli_pct == 99.0
     assert a.error_budget.burn_rate == pytest.approx(10.0) and a.error_budget.exhausted
-    assert q.error_budget is None and q.compliance_pct == 0.0  # all skipped: nothing evaluated
+    assert q.error_budget is None and q.compliance_pct is None  # all skipped: nothing evaluated, "no data"
     assert [w.compliance_pct for w in rep.weekly] == [70.0, 80.0, 90.0, 100.0]
     assert rep.trend is TrendDirection.IMPROVING and a.trend is TrendDirection.IMPROVING
     assert rep.quality_trend is TrendDirection.IMPROVING  # 50 -> 80 points over 4 weeks
@@ -267,9 +267,9 @@ def test_windows() -> None:
 
 def test_settings_from_env() -> None:
     s = SLASettings.from_env({})
-    assert (s.start_date.isoformat(), s.default_target_pct) == ("2025-01-01", 99.0)
+    assert (s.start_date, s.default_target_pct) == (None, 99.0)  # unset: the store's first monitored day decides
     s = SLASettings.from_env({"FLOE_SLA_START_DATE": "2026-02-01", "FLOE_SLA_DEFAULT_TARGET_PCT": "99.5"})
-    assert (s.start_date.isoformat(), s.default_target_pct) == ("2026-02-01", 99.5)
+    assert s.start_date is not None and (s.start_date.isoformat(), s.default_target_pct) == ("2026-02-01", 99.5)
     with pytest.raises(ConfigError, match="FLOE_SLA_START_DATE"):
         SLASettings.from_env({"FLOE_SLA_START_DATE": "last year"})
     with pytest.raises(ConfigError, match="FLOE_SLA_DEFAULT_TARGET_PCT"):
