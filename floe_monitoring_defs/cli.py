@@ -877,7 +877,8 @@ def demo(demo_dir: Path, contracts_dir: Path) -> None:
     click.echo("")
     for e in problems:
         if e.status == "error":
-            click.echo(f"  {e.contract}: {e.check} check could not complete: {e.description}")
+            reason = e.description.removeprefix("ERROR (check could not complete): ")
+            click.echo(f"  {e.contract}: {e.check} check could not complete: {reason}")
             continue
         kind = kinds[e.check].failure_label if e.check in kinds else e.check
         click.echo(f"  {e.contract}: {kind} ({e.severity.upper()})")

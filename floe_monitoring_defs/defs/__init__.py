@@ -13,7 +13,7 @@ from floe_monitoring_defs.defs.alerting import (
     dispatch_sensor,
     queue_run_failure,
 )
-from floe_monitoring_defs.defs.assets import registry_spec, table_specs
+from floe_monitoring_defs.defs.assets import observed_tables, registry_spec
 from floe_monitoring_defs.defs.checks import build_check_groups, build_registry_check
 from floe_monitoring_defs.defs.config_checks import (
     REGISTRY_JOB,
@@ -44,7 +44,8 @@ def build_definitions(plan: Plan, config: MonitoringConfig, settings: Settings) 
     alert_channels, channels, channel_problems = alert_channels_resource(config.alerts)
     for problem in channel_problems.values():
         log.error(channel_problem_line(source, problem))
-    specs = table_specs(plan)
+    tables = observed_tables(plan)
+    specs: list[dg.AssetSpec | dg.AssetsDefinition] = [] if tables is None else [tables]
     specs.append(
         registry_spec(report, str(settings.contracts_dir)).merge_attributes(
             metadata={

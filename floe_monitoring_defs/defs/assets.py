@@ -1,11 +1,21 @@
-"""External AssetSpecs: one per contract table, plus the `floe/contract_registry` asset.
+"""The monitored tables as observable external assets, plus the `floe/contract_registry` asset.
+
+Each contract table is an `AssetSpec` declared through `multi_observable_source_asset` (`observed_tables`): Dagster
+never writes these tables, it observes them. Every freshness run reports an `AssetObservation` per table it read
+(defs/checks.py), and the UI's "Observe" runs `observed_tables` itself (Iceberg metadata only), so the catalog
+shows "Observed <time>" with the table's last update instead of "Never materialized". Observations, unlike
+materializations, leave every check result standing: Dagster judges a check against the asset's latest
+materialization, which these tables never get.
 
 A contract with a freshness (latency) SLA gives each of its tables a Dagster `FreshnessPolicy`: a time window
 failing at the SLA and warning at `severity_thresholds.warning_pct` of it, the points where floe's freshness check
 turns ERROR and WARNING (`freshness_policy`).
 """
 
+import warnings
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any, cast
 
 import dagster as dg
 
@@ -13,6 +23,9 @@ from floe_monitoring_defs.checks.plan import Plan
 from floe_monitoring_defs.config import SeverityThresholds
 from floe_monitoring_defs.contracts import names
 from floe_monitoring_defs.contracts.model import FreshnessSLA, LoadReport, MonitoredContract, MonitoredTable
+from floe_monitoring_defs.defs.resources import IcebergCatalogResource
+from floe_monitoring_defs.sources.base import SourceError
+from floe_monitoring_defs.sources.iceberg import data_commit_time, table_state
 
 # The Dagster names a contract becomes are derived (or refused at validation) in contracts/names.py.
 REGISTRY_KEY = dg.AssetKey(list(names.REGISTRY_ASSET_KEY))
@@ -141,3 +154,58 @@ def not_monitored_markdown(report: LoadReport) -> str:
     )
     more = f"\n\n... and {len(items) - NOT_MONITORED_ROWS} more" if len(items) > NOT_MONITORED_ROWS else ""
     return f"| contract | field | promise | why not monitored |\n|---|---|---|---|\n{rows}{more}"
+
+
+OBSERVE_OP = "floe_observe_tables"
+
+
+def observed_tables(plan: Plan) -> dg.AssetsDefinition | None:
+    """Every monitored table (`table_specs`) as one subsettable observable source asset; None without tables.
+
+    Observing a table reads its Iceberg metadata only: the newest data-changing snapshot's commit time as
+    `dagster/last_updated_timestamp`, the current snapshot id and its summary's row count (no manifest or data file;
+    the freshness check adds the SLA column's bound from the manifests in its own observations). A table that
+    cannot be loaded is not observed (an observation would claim it was read): the others are, then the run fails
+    naming it and the reason.
+    """
+    specs = table_specs(plan)
+    if not specs:
+        return None
+    tables = {asset_key(t): t for p in plan.contracts for t in p.contract.tables}
+    # `multi_observable_source_asset` is marked beta in Dagster 1.13, and is the public way to declare assets that
+    # Dagster observes rather than materializes. Its BetaWarning names nothing a user of floe can act on.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+
+        @dg.multi_observable_source_asset(  # type: ignore[untyped-decorator]  # @beta's wrapper drops the types
+            specs=specs,
+            name=OBSERVE_OP,
+            can_subset=True,
+            description="Observe the monitored Iceberg tables: last update, snapshot and row count from metadata",
+        )
+        def observe(context: dg.AssetExecutionContext, iceberg: IcebergCatalogResource) -> Iterator[dg.ObserveResult]:
+            source = iceberg.source()
+            failed: list[str] = []
+            for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
+                ref = tables[key].ref
+                metadata: dict[str, Any] = {"floe/table": ref.identifier}
+                try:
+                    table = source.load_table(ref)
+                except SourceError as exc:
+                    context.log.warning(f"{ref.identifier}: not observed: {exc}")
+                    failed.append(f"{key.to_user_string()}: {exc}")
+                    continue
+                committed, _ = data_commit_time(table)
+                state = table_state(table, committed)
+                if committed is not None:
+                    metadata["dagster/last_updated_timestamp"] = dg.MetadataValue.timestamp(committed)
+                    metadata["floe/last_update_method"] = "snapshot_commit"
+                if state.get("current_snapshot_id") is not None:
+                    metadata["floe/snapshot_id"] = str(state["current_snapshot_id"])  # 64-bit: text, as in checks
+                if state.get("total_records") is not None:
+                    metadata["dagster/row_count"] = int(state["total_records"])
+                yield dg.ObserveResult(asset_key=key, metadata=metadata)
+            if failed:  # the others are observed; the run fails naming what could not be read
+                raise dg.Failure(description="not observed: " + "; ".join(failed))
+
+    return cast(dg.AssetsDefinition, observe)

@@ -264,3 +264,36 @@ def test_a_classified_timestamp_column_is_observed_by_its_commit_time(warehouse:
     shown = repr(dict(md)) + repr(dict(evaluation.metadata)) + (obs.description or "") + (evaluation.description or "")
     assert str(secret_time.timestamp()) not in shown and secret_time.isoformat() not in shown
     assert "last_update" not in evaluation.metadata
+
+
+def test_tables_are_observable_and_observing_reads_metadata_only(warehouse: Warehouse) -> None:
+    """The tables are observable source assets (the catalog says "Observed <time>", never "Never materialized");
+    Dagster's own "Observe" (the `floe_observe_tables` op) records the commit time, snapshot and row count, and a
+    table whose catalog is unreachable is not observed: the others are, and the run fails naming it."""
+    now = datetime.now(UTC)
+    t1 = warehouse.add("alpha", "alpha", [], rows([now - timedelta(hours=1)]))
+    warehouse.add("beta", "beta", [], rows([now - timedelta(hours=2)], prefix="b"))
+    doc = contract_doc("gamma", "gamma", [])
+    doc["servers"][0]["catalog"] = "nowhere"  # no such pyiceberg catalog configured
+    (warehouse.contracts / "gamma.yaml").write_text(yaml.safe_dump(doc))
+
+    defs = build_defs()
+    graph = defs.resolve_asset_graph()
+    tables = [dg.AssetKey(["shop", n]) for n in ("alpha", "beta", "gamma")]
+    assert all(graph.get(k).is_observable for k in tables)
+
+    instance = dg.DagsterInstance.get()
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=instance, asset_selection=tables, raise_on_error=False)
+    assert not result.success
+    failure = result.get_run_failure_event()
+    failed_steps = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure is not None and len(failed_steps) == 1
+    message = str(failed_steps[0].event_specific_data.error.message)  # type: ignore[union-attr]
+    assert "shop/gamma" in message and "nowhere" in message and "shop/alpha" not in message
+
+    [alpha] = observations(instance, ["shop", "alpha"])
+    assert timestamp(alpha.metadata, "dagster/last_updated_timestamp") == snapshot_commit_time(t1).timestamp()
+    assert (text(alpha.metadata, "floe/snapshot_id"), number(alpha.metadata, "dagster/row_count")) == current_state(t1)
+    assert len(observations(instance, ["shop", "beta"])) == 1
+    assert observations(instance, ["shop", "gamma"]) == []
