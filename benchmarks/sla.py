@@ -18,8 +18,12 @@ Measured (fastest of `--repeat` runs, default 3, interleaved):
   Both must produce the same aggregates (checked).
 * 90-day report: `SLAReporter.reports(90, now)` for every contract (and `.report(name, 90, now)` for one),
   read from the aggregates, as of 00:00:30 on day D+1 (today's raw part: 30 s, nothing); shown with the
-  part spent in SQL (`store.aggregates.bucket_totals`, one GROUP BY over the window's segments), the rest
-  being the report models. Baseline: fetch the 90 x 4 x N aggregate rows and sum them per contract, type
+  part spent reading (`store.aggregates.span_totals`: one GROUP BY over the segments of the window and the
+  weeks, summed into the window and the weeks), the rest being the report models. Beside it, in the same
+  run: the same report as computed before issue 15 (`legacy_reports` of
+  floe_monitoring_tests/integration/test_sla_report_sql.py, whose reports must be equal: checked), and an
+  anchor, the least such a report reads (one GROUP BY contract and type of three sums).
+  Baseline: fetch the 90 x 4 x N aggregate rows and sum them per contract, type
   and week in Python (it computes compliance only; the figures it has are checked against floe's).
   Also shown: the same report as of 12:00 on day D with D's raw rows as "today" (206,000 of them),
   the cost of the raw part a report pays during the day.
@@ -70,6 +74,7 @@ from floe_monitoring_tests.conftest import (
     _free_port,
     find_pg_bindir,
 )
+from floe_monitoring_tests.integration.test_sla_report_sql import assert_same, legacy_reports
 
 CADENCE = {"freshness": 15, "schema_drift": 60, "quality": 360, "availability": 5}
 DAY = date(2026, 6, 15)
@@ -485,6 +490,19 @@ def baseline_report(store: MonitoringStore, start: date, end: date) -> dict[str,
     return out
 
 
+def anchor_read(store: MonitoringStore, start: date, end: date) -> int:
+    """The least a report over these days reads: one GROUP BY (contract, type) of three sums, rows fetched."""
+    a = t.contract_daily_aggregates.c
+    q = (
+        sa.select(a.contract_name, a.check_type, sa.func.sum(a.total_checks), sa.func.sum(a.passed_checks))
+        .add_columns(sa.func.sum(a.skipped_checks))
+        .where(a.date >= start, a.date < end)
+        .group_by(a.contract_name, a.check_type)
+    )
+    with store.db.transaction("anchor read") as conn:
+        return len(conn.execute(q).all())
+
+
 # -- measuring --------------------------------------------------------------------------------------
 
 
@@ -613,24 +631,32 @@ def main() -> None:
         )
         agg.aggregate_day(DAY, expectations)  # leave floe's rows in place
 
-        reporter = SLAReporter(store)
         as_of = datetime.combine(DAY + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(seconds=30)
+        reporter = SLAReporter(store, clock=lambda: as_of)  # generated_at fixed: reports comparable across runs
         midday = datetime.combine(DAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
         # As of day D + 1, the report's 90 whole days are D-89 .. D; as of midday D, D's rows are "today".
         sql_rep, reports = float("inf"), []
         base_rep, base_figs = float("inf"), {}
+        before_rep, before = float("inf"), []
+        anchor_rep = float("inf")
+        window_lo = as_of.date() - timedelta(days=args.report_days)
         for _ in range(args.repeat):
             s, reports = best(lambda: reporter.reports(args.report_days, now=as_of), 1)
             sql_rep = min(sql_rep, s)
+            s, before = best(lambda: legacy_reports(reporter, args.report_days, now=as_of), 1)
+            before_rep = min(before_rep, s)
+            s, _ = best(lambda: anchor_read(store, window_lo, as_of.date()), 1)
+            anchor_rep = min(anchor_rep, s)
             b, base_figs = best(
                 lambda: baseline_report(store, as_of.date() - timedelta(days=args.report_days), as_of.date()), 1
             )
             base_rep = min(base_rep, b)
         today = as_of.date()
-        segments = sorted(
-            {today - timedelta(days=args.report_days), *(today - timedelta(days=7 * k) for k in range(5))}
-        )
-        reads, _ = best(lambda: agg.bucket_totals(segments), args.repeat)
+        spans = [
+            (today - timedelta(days=args.report_days), today),
+            *((today - timedelta(days=7 * (4 - k)), today - timedelta(days=7 * (3 - k))) for k in range(4)),
+        ]
+        reads, _ = best(lambda: agg.span_totals(spans), args.repeat)
         one, _ = best(lambda: reporter.report(names(n)[n // 2], args.report_days, now=as_of), args.repeat)
         one_raw, _ = best(lambda: reporter.report(names(n)[n // 2], args.report_days, now=midday), args.repeat)
         all_raw, _ = best(lambda: reporter.reports(args.report_days, now=midday), 1)
@@ -647,6 +673,14 @@ def main() -> None:
             for r in reports
             for s in r.check_summaries
         )
+        try:
+            assert len(reports) == len(before) == n
+            for r_new, r_old in zip(reports, before, strict=True):
+                assert_same(r_new, r_old, r_new.contract_name)
+            agree_before = True
+        except AssertionError as exc:
+            print(f"reports differ from the pre-issue-15 computation: {exc}")
+            agree_before = False
         store.dispose()
 
     def line(what: str, floe_s: float, base_s: float | None, target: str) -> str:
@@ -659,13 +693,21 @@ def main() -> None:
     print(line(f"aggregate one day ({day_rows:,} results, {len(sql_day_rows):,} rows out)", sql_day, base_day, "< 2 s"))
     print(line(f"{args.report_days}-day report, all {n:,} contracts (aggregates only)", sql_rep, base_rep, "< 0.2 s"))
     print(line("  of which the SQL reads (window + 4 weeks, one query)", reads, base_rep, ""))
+    print(line("  the same report before issue 15 (segments summed in Python)", before_rep, None, ""))
+    print(line("  anchor: one GROUP BY (contract, type) of 3 sums, fetched", anchor_rep, None, ""))
     print(line(f"{args.report_days}-day report, one contract (aggregates only)", one, None, "< 0.2 s"))
     print(line(f"{args.report_days}-day report, one contract, at 12:00 (+ today's raw)", one_raw, None, ""))
     print(line(f"{args.report_days}-day report, all contracts, at 12:00 (+ today's raw)", all_raw, None, ""))
     print()
     print(
+        f"all-contracts {args.report_days}-day report: after {sql_rep:.3f} s, before {before_rep:.3f} s "
+        f"({before_rep / sql_rep:.2f}x faster), anchor {anchor_rep:.3f} s (after = {sql_rep / anchor_rep:.1f}x the "
+        f"anchor), target < 0.200 s: {'met' if sql_rep < 0.2 else 'NOT met'}"
+    )
+    print(
         f"day aggregates agree with the baseline: {'yes' if agree_day else 'NO'}; "
-        f"report compliance (window and weeks) agrees: {'yes' if agree_rep else 'NO'}"
+        f"report compliance (window and weeks) agrees: {'yes' if agree_rep else 'NO'}; "
+        f"reports equal the pre-issue-15 computation: {'yes' if agree_before else 'NO'}"
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from floe_monitoring_defs.contracts.model import ResponseSLA
-from floe_monitoring_defs.models import SEVERITIES, Totals, ViolationType
+from floe_monitoring_defs.models import Totals, ViolationType, compliance_pct
 from floe_monitoring_defs.sla.compliance import DEFAULT_TARGET_PCT, compute_trend, error_budget, mean, total_of
 from floe_monitoring_defs.sla.model import (
     CheckTypeSummary,
@@ -41,25 +41,37 @@ class ContractPeriod:
     default_target_pct: float = DEFAULT_TARGET_PCT
 
 
+_EMPTY = Totals()
+
+
+def _compliance(passed: int, evaluated: int) -> float | None:
+    """compliance % of `passed` out of `evaluated`; None ("no data") when nothing was evaluated."""
+    return None if evaluated == 0 else compliance_pct(passed, evaluated)
+
+
 def _bucket(start: datetime, end: datetime, tot: Totals) -> WeeklyBucket:
+    # Fields read once and figures computed inline (not through `Totals` properties): a fleet report builds
+    # tens of thousands of these.
+    evaluated = tot.total - tot.skipped
+    qn, pn = tot.quality_n, tot.ping_n
     return WeeklyBucket(
         start=start,
         end=end,
         total_checks=tot.total,
         passed_checks=tot.passed,
-        evaluated_checks=tot.evaluated,
-        compliance_pct=tot.compliance_pct if tot.evaluated else None,
-        violation_count=tot.violation_count,
-        quality_score_avg=tot.quality_avg,
-        uptime_pct=tot.uptime_pct,
+        evaluated_checks=evaluated,
+        compliance_pct=_compliance(tot.passed, evaluated),
+        violation_count=sum(tot.violations.values()),
+        quality_score_avg=tot.quality_sum / qn if qn else None,
+        uptime_pct=tot.ping_ok / pn * 100.0 if pn else None,
     )
 
 
-def _budget(tot: Totals, target: float) -> ErrorBudget | None:
-    if tot.uptime_pct is not None:  # a kind that pings (availability): its SLI is the uptime
-        return error_budget(target, tot.uptime_pct, "uptime")
-    if tot.evaluated:
-        return error_budget(target, tot.compliance_pct, "compliance")
+def _budget(target: float, compliance: float | None, uptime: float | None) -> ErrorBudget | None:
+    if uptime is not None:  # a kind that pings (availability): its SLI is the uptime
+        return error_budget(target, uptime, "uptime")
+    if compliance is not None:
+        return error_budget(target, compliance, "compliance")
     return None
 
 
@@ -73,8 +85,10 @@ def build_report(p: ContractPeriod) -> SLAComplianceReport:
     summaries: list[CheckTypeSummary] = []
     for ctype in types:
         tot = p.totals[ctype]
-        weekly = [_bucket(s, e, week.get(ctype, Totals())) for s, e, week in p.weeks]
-        resolved = list(p.resolutions.get(ctype, ()))
+        weekly = [_bucket(s, e, week.get(ctype, _EMPTY)) for s, e, week in p.weeks]
+        resolved = p.resolutions.get(ctype, ())
+        compliance = _compliance(tot.passed, tot.total - tot.skipped)
+        uptime = tot.uptime_pct
         summaries.append(
             CheckTypeSummary(
                 check_type=ViolationType(ctype),
@@ -82,7 +96,7 @@ def build_report(p: ContractPeriod) -> SLAComplianceReport:
                 passed_checks=tot.passed,
                 failed_checks=tot.failed,
                 error_checks=tot.error,
-                compliance_pct=tot.compliance_pct if tot.evaluated else None,
+                compliance_pct=compliance,
                 avg_duration_seconds=tot.avg_duration_seconds,
                 violation_count=tot.violation_count,
                 trend=compute_trend([w.compliance_pct for w in weekly]),
@@ -90,11 +104,11 @@ def build_report(p: ContractPeriod) -> SLAComplianceReport:
                 expected_checks=tot.expected,
                 monitoring_coverage_pct=tot.coverage_pct,
                 violations_by_severity=tot.by_severity(),
-                uptime_pct=tot.uptime_pct,
+                uptime_pct=uptime,
                 quality_score_avg=tot.quality_avg,
                 quality_score_min=tot.quality_min,
                 quality_score_max=tot.quality_max,
-                error_budget=_budget(tot, p.targets.get(ctype, p.default_target_pct)),
+                error_budget=_budget(p.targets.get(ctype, p.default_target_pct), compliance, uptime),
                 mttd_seconds=tot.mttd_seconds,
                 detections=tot.detections,
                 mttr_seconds=mean(resolved),
@@ -112,7 +126,7 @@ def build_report(p: ContractPeriod) -> SLAComplianceReport:
         contract_name=p.contract_name,
         period_start=p.period_start,
         period_end=p.period_end,
-        overall_compliance_pct=overall.compliance_pct if overall.evaluated else None,
+        overall_compliance_pct=_compliance(overall.passed, overall.evaluated),
         check_summaries=summaries,
         total_violations=overall.violation_count,
         total_checks_executed=overall.total,
@@ -121,13 +135,13 @@ def build_report(p: ContractPeriod) -> SLAComplianceReport:
         window=p.window,
         expected_checks=overall.expected,
         uptime_pct=overall.uptime_pct,
-        freshness_compliance_pct=freshness.compliance_pct if freshness is not None and freshness.evaluated else None,
+        freshness_compliance_pct=None if freshness is None else _compliance(freshness.passed, freshness.evaluated),
         quality_score_avg=overall.quality_avg,
         # Scores are 0..1: trended in percentage points so the spec's +-2.0 threshold means the same.
         quality_trend=compute_trend(quality_weekly),
         trend=compute_trend([w.compliance_pct for w in weeks]),
         violations_by_type={c: p.totals[c].violation_count for c in types},
-        violations_by_severity={s: overall.by_severity()[s] for s in SEVERITIES},
+        violations_by_severity=overall.by_severity(),
         weekly=weeks,
         mttd_seconds=overall.mttd_seconds,
         mttr_seconds=mean(all_resolved),

@@ -26,13 +26,61 @@ from floe_monitoring_defs.sla.model import ErrorBudget, TrendDirection
 
 TREND_THRESHOLD = 2.0  # spec 9.8: slope per week, in percentage points
 DEFAULT_TARGET_PCT = 99.0  # compliance target of check types whose contract names none
+_SXX: dict[int, float] = {}  # sum of (x - mean x)^2 over 0..n-1, by n
 
 
 def total_of(items: Sequence[Totals]) -> Totals:
-    out = Totals()
-    for item in items:
-        out = out + item
-    return out
+    """The sum of `items` (what adding them up with `+` gives, in the same order), built once: the fields are
+    summed as plain numbers rather than through a new `Totals` per addition."""
+    if len(items) == 1:
+        return items[0]
+    total = passed = failed = error = skipped = quality_n = ping_n = ping_ok = covered = detections = 0
+    duration = quality_sum = detection_seconds = 0.0
+    quality_min: float | None = None
+    quality_max: float | None = None
+    expected: int | None = None
+    violations: dict[str, int] = {}
+    for t in items:
+        total += t.total
+        passed += t.passed
+        failed += t.failed
+        error += t.error
+        skipped += t.skipped
+        duration += t.duration_sum
+        quality_n += t.quality_n
+        quality_sum += t.quality_sum
+        if t.quality_min is not None and (quality_min is None or t.quality_min < quality_min):
+            quality_min = t.quality_min
+        if t.quality_max is not None and (quality_max is None or t.quality_max > quality_max):
+            quality_max = t.quality_max
+        ping_n += t.ping_n
+        ping_ok += t.ping_ok
+        for severity, count in t.violations.items():
+            violations[severity] = violations.get(severity, 0) + count
+        if t.expected is not None:
+            expected = t.expected if expected is None else expected + t.expected
+        covered += t.covered
+        detections += t.detections
+        detection_seconds += t.detection_seconds
+    return Totals(
+        total=total,
+        passed=passed,
+        failed=failed,
+        error=error,
+        skipped=skipped,
+        duration_sum=duration,
+        quality_n=quality_n,
+        quality_sum=quality_sum,
+        quality_min=quality_min,
+        quality_max=quality_max,
+        ping_n=ping_n,
+        ping_ok=ping_ok,
+        violations=violations,
+        expected=expected,
+        covered=covered,
+        detections=detections,
+        detection_seconds=detection_seconds,
+    )
 
 
 def compute_trend(values: Sequence[float | None], threshold: float = TREND_THRESHOLD) -> TrendDirection:
@@ -44,8 +92,12 @@ def compute_trend(values: Sequence[float | None], threshold: float = TREND_THRES
         return TrendDirection.STABLE
     mean_x = (n - 1) / 2.0
     mean_y = sum(ys) / n
-    sxx = sum((x - mean_x) ** 2 for x in range(n))
-    sxy = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(ys))
+    sxx = _SXX.get(n)
+    if sxx is None:
+        sxx = _SXX[n] = sum((x - mean_x) ** 2 for x in range(n))
+    sxy = 0.0
+    for x, y in enumerate(ys):  # a loop, not a generator: a fleet report trends thousands of series
+        sxy += (x - mean_x) * (y - mean_y)
     slope = sxy / sxx
     if slope >= threshold:
         return TrendDirection.IMPROVING

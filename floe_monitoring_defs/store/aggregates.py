@@ -3,9 +3,9 @@
 `aggregate_day` is one SQL pass over a day's raw rows (GROUP BY contract and check type over
 `contract_check_results`, violations counted by severity, PASS -> FAIL transitions found with a window
 function), written replace-by-day in one transaction: re-running a day replaces it, never adds to it.
-Reports read sums of those rows (`bucket_totals`) and go to raw rows only for what has not been
-aggregated (today so far). Retention (`store.retention`) never touches the aggregates. Everything here
-runs on SQLite and PostgreSQL alike.
+Reports read sums of those rows (`span_totals`: a window and its weekly buckets from one grouped query)
+and go to raw rows only for what has not been aggregated (today so far). Retention (`store.retention`)
+never touches the aggregates. Everything here runs on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -147,99 +147,53 @@ class AggregateRepository:
         """Totals per (contract, check type) for each [bounds[i], bounds[i + 1]) of stored days, in one query."""
         if len(bounds) < 2:
             return []
-        src = t.contract_daily_aggregates.c
-        whens = [(src.date < b, i) for i, b in enumerate(bounds[1:-1])]
-        where = [src.date >= bounds[0], src.date < bounds[-1]]
-        if contract is not None:
-            where.append(src.contract_name == contract)
-        # The bucket of each row in a subquery, grouped outside: PostgreSQL would not match a CASE with
-        # bound parameters in GROUP BY to the same CASE in the select list.
-        rows = (
-            sa.select(
-                t.contract_daily_aggregates,
-                (sa.case(*whens, else_=len(bounds) - 2) if whens else sa.literal(0)).label("bucket"),
-            )
-            .where(*where)
-            .subquery()
-        )
-        a = rows.c
-        capped = sa.case(
-            (a.expected_checks.is_(None), 0),
-            (a.total_checks < a.expected_checks, a.total_checks),
-            else_=a.expected_checks,
-        )
-        cols = [
-            sa.func.sum(a.total_checks),
-            sa.func.sum(a.passed_checks),
-            sa.func.sum(a.failed_checks),
-            sa.func.sum(a.error_checks),
-            sa.func.sum(a.skipped_checks),
-            sa.func.sum(a.avg_duration_seconds * a.total_checks),
-            sa.func.sum(a.quality_scored_checks),
-            sa.func.sum(a.avg_quality_score * a.quality_scored_checks),
-            sa.func.min(a.min_quality_score),
-            sa.func.max(a.max_quality_score),
-            sa.func.sum(a.ping_checks),
-            sa.func.sum(a.ping_ok_checks),
-            *(sa.func.sum(a[col]) for col in _SEVERITY_COLUMNS.values()),
-            sa.func.sum(a.expected_checks),
-            sa.func.sum(capped),
-            sa.func.sum(a.detections),
-            sa.func.sum(a.detection_seconds),
-        ]
-        q = sa.select(a.contract_name, a.check_type, a.bucket, *cols).group_by(a.contract_name, a.check_type, a.bucket)
+        q = _segment_sums(bounds, contract)
         out: list[dict[Key, Totals]] = [{} for _ in bounds[1:]]
         with self._db.transaction("reading daily aggregates") as conn:
-            if self._db.dialect == "postgresql":
-                # Tens of thousands of groups: let the aggregation hash in memory rather than sort on disk
-                # (the default 4 MB). SET LOCAL ends with this read-only transaction.
-                conn.execute(sa.text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
-            for row in conn.execute(q):
-                (
-                    name,
-                    ctype,
-                    idx,
-                    total,
-                    passed,
-                    failed,
-                    error,
-                    skipped,
-                    dur,
-                    qn,
-                    qsum,
-                    qmin,
-                    qmax,
-                    pn,
-                    pok,
-                    vi,
-                    vw,
-                    ve,
-                    vc,
-                    expected,
-                    covered,
-                    det,
-                    det_s,
-                ) = row
-                out[int(idx)][(name, ctype)] = Totals(
-                    total=int(total or 0),
-                    passed=int(passed or 0),
-                    failed=int(failed or 0),
-                    error=int(error or 0),
-                    skipped=int(skipped or 0),
-                    duration_sum=float(dur or 0.0),
-                    quality_n=int(qn or 0),
-                    quality_sum=float(qsum or 0.0),
-                    quality_min=None if qmin is None else float(qmin),
-                    quality_max=None if qmax is None else float(qmax),
-                    ping_n=int(pn or 0),
-                    ping_ok=int(pok or 0),
-                    violations=_severities(vi, vw, ve, vc),
-                    expected=None if expected is None else int(expected),
-                    covered=int(covered or 0),
-                    detections=int(det or 0),
-                    detection_seconds=float(det_s or 0.0),
-                )
+            self._report_memory(conn)
+            for name, ctype, idx, *sums in conn.execute(q):
+                out[int(idx)][(name, ctype)] = _totals(sums)
         return out
+
+    def span_totals(self, spans: Sequence[tuple[date, date]], contract: str | None = None) -> list[dict[Key, Totals]]:
+        """Totals per (contract, check type) for each span [lo, hi) of stored days (spans may overlap: a report's
+        window and its weekly buckets), from one grouped query.
+
+        The query groups the rows once into the segments between every span boundary, so a row of
+        `contract_daily_aggregates` is aggregated once however many spans hold its day; a span of one segment
+        (a weekly bucket) is that group as it comes, a longer one (the window) the sum of its few groups, taken
+        in plain numbers in segment order and made a `Totals` once. (Summing the segments in a second level of
+        the same statement was measured slower on PostgreSQL: a sort of the groups by their text keys.)
+        """
+        live = [(i, lo, hi) for i, (lo, hi) in enumerate(spans) if lo < hi]
+        acc: list[dict[Key, list[Any]]] = [{} for _ in spans]
+        if not live:
+            return [{} for _ in spans]
+        bounds = sorted({d for _, lo, hi in live for d in (lo, hi)})
+        holders = [
+            [acc[i] for i, lo, hi in live if lo <= bounds[k] and bounds[k + 1] <= hi] for k in range(len(bounds) - 1)
+        ]
+        by_segment: list[list[Any]] = [[] for _ in holders]
+        with self._db.transaction("reading daily aggregates") as conn:
+            self._report_memory(conn)
+            for row in conn.execute(_segment_sums(bounds, contract)).all():  # one fetch, not one per row
+                by_segment[int(row[2])].append(row)
+        for parts, rows in zip(holders, by_segment, strict=True):
+            for name, ctype, _, *sums in rows:
+                key = (name, ctype)
+                for n, part in enumerate(parts):
+                    cur = part.get(key)
+                    if cur is None:
+                        part[key] = sums if n == 0 else list(sums)
+                    else:
+                        _merge_sums(cur, sums)
+        return [{key: _totals(sums) for key, sums in part.items()} for part in acc]
+
+    def _report_memory(self, conn: Connection) -> None:
+        if self._db.dialect == "postgresql":
+            # Tens of thousands of groups: let the aggregation hash in memory rather than sort on disk
+            # (the default 4 MB). SET LOCAL ends with this read-only transaction.
+            conn.execute(sa.text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
 
     def daily_aggregates(
         self, *, contract: str | None = None, start: date | None = None, end: date | None = None
@@ -424,6 +378,117 @@ def _detections(conn: Connection, start: datetime, end: datetime, contract: str 
         delay = (ensure_utc(failed_at) - ensure_utc(passed_at)).total_seconds()
         out[(name, ctype)] = (count + 1, seconds + max(0.0, delay))
     return out
+
+
+def _segment_sums(bounds: Sequence[date], contract: str | None) -> sa.Select[Any]:
+    """contract, check type, bucket i, then the 20 sums of `_totals` over the stored days of
+    [bounds[i], bounds[i + 1]), grouped by (contract, check type, bucket)."""
+    src = t.contract_daily_aggregates.c
+    whens = [(src.date < b, i) for i, b in enumerate(bounds[1:-1])]
+    where = [src.date >= bounds[0], src.date < bounds[-1]]
+    if contract is not None:
+        where.append(src.contract_name == contract)
+    # The bucket of each row in a subquery, grouped outside: PostgreSQL would not match a CASE with
+    # bound parameters in GROUP BY to the same CASE in the select list.
+    rows = (
+        sa.select(
+            t.contract_daily_aggregates,
+            (sa.case(*whens, else_=len(bounds) - 2) if whens else sa.literal(0)).label("bucket"),
+        )
+        .where(*where)
+        .subquery()
+    )
+    a = rows.c
+    capped = sa.case(
+        (a.expected_checks.is_(None), 0),
+        (a.total_checks < a.expected_checks, a.total_checks),
+        else_=a.expected_checks,
+    )
+
+    def total(value: Any, zero: int | float = 0) -> sa.ColumnElement[Any]:
+        # Never NULL, so segments add up as plain numbers (COALESCE runs once per group, not per row).
+        return sa.func.coalesce(sa.func.sum(value), zero)
+
+    cols = [
+        total(a.total_checks),
+        total(a.passed_checks),
+        total(a.failed_checks),
+        total(a.error_checks),
+        total(a.skipped_checks),
+        total(a.avg_duration_seconds * a.total_checks, 0.0),
+        total(a.quality_scored_checks),
+        total(a.avg_quality_score * a.quality_scored_checks, 0.0),
+        sa.func.min(a.min_quality_score),
+        sa.func.max(a.max_quality_score),
+        total(a.ping_checks),
+        total(a.ping_ok_checks),
+        *(total(a[col]) for col in _SEVERITY_COLUMNS.values()),
+        sa.func.sum(a.expected_checks),  # NULL: no day of the segment knew its cadence
+        total(capped),
+        total(a.detections),
+        total(a.detection_seconds, 0.0),
+    ]
+    return sa.select(a.contract_name, a.check_type, a.bucket, *cols).group_by(a.contract_name, a.check_type, a.bucket)
+
+
+def _totals(sums: Sequence[Any]) -> Totals:
+    """A `Totals` from the 20 figures `_segment_sums` selects (in its order); NULL sums are 0."""
+    total, passed, failed, error, skipped, dur, qn, qsum, qmin, qmax, pn, pok, vi, vw, ve, vc, exp, cov, det, det_s = (
+        sums
+    )
+    return Totals(
+        total=int(total or 0),
+        passed=int(passed or 0),
+        failed=int(failed or 0),
+        error=int(error or 0),
+        skipped=int(skipped or 0),
+        duration_sum=float(dur or 0.0),
+        quality_n=int(qn or 0),
+        quality_sum=float(qsum or 0.0),
+        quality_min=None if qmin is None else float(qmin),
+        quality_max=None if qmax is None else float(qmax),
+        ping_n=int(pn or 0),
+        ping_ok=int(pok or 0),
+        violations=_severities(vi, vw, ve, vc),
+        expected=None if exp is None else int(exp),
+        covered=int(cov or 0),
+        detections=int(det or 0),
+        detection_seconds=float(det_s or 0.0),
+    )
+
+
+_SUMMED = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    17,
+    18,
+    19,
+)  # of `_segment_sums`; 8, 9 min / max; 16 expected
+
+
+def _merge_sums(cur: list[Any], more: Sequence[Any]) -> None:
+    """Add one segment's figures (`_segment_sums` order) into `cur`, in place: what `Totals.__add__` does."""
+    for i in _SUMMED:
+        cur[i] += more[i]
+    lo, hi, expected = more[8], more[9], more[16]
+    if lo is not None and (cur[8] is None or lo < cur[8]):
+        cur[8] = lo
+    if hi is not None and (cur[9] is None or hi > cur[9]):
+        cur[9] = hi
+    if expected is not None:
+        cur[16] = expected if cur[16] is None else cur[16] + expected
 
 
 def _severities(*counts: Any) -> dict[str, int]:
