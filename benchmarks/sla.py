@@ -326,6 +326,18 @@ def aggregate_rows(contracts: int, first: date, days: int, seed: int = 2) -> Ite
                 ]
 
 
+# The columns raw_rows() yields, in order, for COPY into contract_check_results.
+RESULT_COLUMNS = [
+    "id",
+    "contract_name",
+    "check_type",
+    "status",
+    "duration_seconds",
+    "checked_at",
+    "details",
+    "created_at",
+    "table_name",
+]
 AGG_COLUMNS = [
     "contract_name",
     "check_type",
@@ -556,17 +568,7 @@ def main() -> None:
         results = copy_rows(
             engine,
             "contract_check_results",
-            [
-                "id",
-                "contract_name",
-                "check_type",
-                "status",
-                "duration_seconds",
-                "checked_at",
-                "details",
-                "created_at",
-                "table_name",
-            ],
+            RESULT_COLUMNS,
             raw_rows(n, [DAY - timedelta(days=1), DAY], violations),
         )
         copy_rows(

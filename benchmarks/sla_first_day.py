@@ -33,7 +33,7 @@ from sqlalchemy.pool import NullPool
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sla import AGG_COLUMNS, DAY, aggregate_rows, best, copy_rows, names, raw_rows, throwaway_postgres
+from sla import AGG_COLUMNS, DAY, RESULT_COLUMNS, aggregate_rows, best, copy_rows, names, raw_rows, throwaway_postgres
 
 from floe_monitoring_defs.sla.monitored import (
     first_days_by_contract,
@@ -57,17 +57,7 @@ def main() -> None:
         results = copy_rows(
             engine,
             "contract_check_results",
-            [
-                "id",
-                "contract_name",
-                "check_type",
-                "status",
-                "duration_seconds",
-                "checked_at",
-                "details",
-                "created_at",
-                "table_name",
-            ],
+            RESULT_COLUMNS,
             raw_rows(n, [DAY - timedelta(days=1), DAY], violations),
         )
         first = DAY - timedelta(days=90)
