@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +145,24 @@ class Prom:
         alerts: list[dict[str, Any]] = self.http.get("/api/v1/alerts").json()["data"]["alerts"]
         return [a for a in alerts if a["state"] == "firing"]
 
+    def groups(self) -> list[dict[str, Any]]:
+        groups: list[dict[str, Any]] = self.http.get("/api/v1/rules").json()["data"]["groups"]
+        return groups
+
     def rules(self) -> list[dict[str, Any]]:
-        groups = self.http.get("/api/v1/rules").json()["data"]["groups"]
-        return [r for g in groups for r in g["rules"]]
+        return [r for g in self.groups() for r in g["rules"]]
+
+    def evaluated_after(self, at: datetime) -> bool:
+        """Every rule group has been evaluated since `at` (so alert states reflect data scraped by then)."""
+        groups = self.groups()
+        return bool(groups) and all(_rfc3339(g["lastEvaluation"]) > at for g in groups)
+
+
+def _rfc3339(value: str) -> datetime:
+    """Prometheus' RFC 3339 time (nanoseconds, `Z`) as an aware datetime."""
+    head, _, frac = value.rstrip("Z").partition(".")
+    micros = (frac + "000000")[:6] if frac else "000000"
+    return datetime.fromisoformat(f"{head}.{micros}+00:00")
 
 
 def _firing(prom: Prom, alertname: str) -> list[dict[str, str]]:
@@ -283,7 +298,11 @@ def test_live_prometheus_scrapes_floe_and_staged_faults_fire(deployment: dict[st
 
         # the run's instruments hold their final values now: wait for a scrape of them
         _wait("the check run's violations scraped", lambda: prom.query("floe_contract_violations_total"))
-        _wait("the exporter scraped", lambda: prom.query("floe_monitor_store_up == 1"))
+        scraped = _wait("the exporter scraped", lambda: prom.query("floe_monitor_store_up == 1"))
+        # alerts evaluated before that scrape (FloeMonitorAbsent, with `for: 0s`) stay active until the next
+        # evaluation: wait for every group to have evaluated after the query that saw the sample
+        sample_at = datetime.fromtimestamp(float(scraped[0]["value"][0]), tz=UTC)
+        _wait("every rule group evaluated after the exporter was seen", lambda: prom.evaluated_after(sample_at))
 
         # every rule loads and evaluates without error
         def rules_ok() -> bool:
