@@ -19,10 +19,17 @@ libraries, shown separately as "RSS before", so "peak - before" is what the chec
 * floe: `run_quality(table, contract_table, load_engine("duckdb"), 0.8, SeverityThresholds())`, the
   project's path: a projected scan of the 4 columns the rules touch, one DuckDB aggregate pass for the
   library rules and one small read for the SQL rule.
+  When the planned files allow it (no delete files, local Parquet files holding the columns under their
+  current names and ids), the engine reads them with DuckDB's own Parquet reader (`read: parquet-direct`).
+* floe_arrow: the same, forced onto the previous path (DuckDB consuming pyiceberg's projected Arrow stream:
+  `IcebergQualitySource(table, direct_read=False)`): the "before" figure of issue 15.
+* anchor: DuckDB `read_parquet` on the table's planned files (`table.scan(selected_fields=...).plan_files()`,
+  planning timed), the same five metrics in one query over the four columns: what reading the files
+  directly costs at best. The target is floe <= 1.0x the anchor (wall, and peak RSS minus RSS before).
 * baseline: `table.scan().to_arrow()` (every column materialized), then the same five metrics with
   `pyarrow.compute` (count nulls, `match_substring_regex`, `count_distinct`, `num_rows`, `less`).
 
-Both paths must agree on every measured value (checked and printed). Runs are interleaved and repeated
+All paths must agree on every measured value (checked and printed). Runs are interleaved and repeated
 (`--repeat`, default 3); the fastest wall and the lowest peak per path are kept. Timings are printed,
 never asserted.
 
@@ -38,6 +45,9 @@ Run from the repository root:
     /work/venv/bin/python benchmarks/quality_run.py                   # 5,000,000 rows (~20 s, 2 cores)
     /work/venv/bin/python benchmarks/quality_run.py --rows 50000 --repeat 1   # CI smoke test (~5 s)
     /work/venv/bin/python benchmarks/quality_run.py --constraints --rows 10000000  # constraints' cost
+
+The last line printed is machine-readable: `RESULT {"floe_s": .., "anchor_s": .., "floe_mb": .., "anchor_mb": ..}`
+(best wall in seconds, peak RSS minus RSS before in MB); `measure_all(rows, files, repeat)` returns the same.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -262,8 +273,11 @@ def measure(path: str, root: Path, rows: int) -> dict[str, Any]:
     before = _rss_mb()
     started = time.perf_counter()
     table = cat.load_table(IDENT)
-    if path in ("floe", "floe_constraints"):
-        out = run_quality(table, monitored, engine, 0.8, SeverityThresholds())
+    if path in ("floe", "floe_constraints", "floe_arrow"):
+        from floe_monitoring_defs.quality.source import IcebergQualitySource
+
+        source = IcebergQualitySource(table, direct_read=path != "floe_arrow")
+        out = run_quality(source, monitored, engine, 0.8, SeverityThresholds())
         wall = time.perf_counter() - started
         by = {r["rule"]: r for r in out.details["rules"]}
         constraints = {
@@ -283,7 +297,31 @@ def measure(path: str, root: Path, rows: int) -> dict[str, Any]:
             "score": out.measured_value,
             "columns_read": out.details["columns_read"],
             "constraints": constraints,
+            "read": out.details.get("read"),
         }
+    elif path == "anchor":
+        import duckdb
+
+        cols = ("id", "email", "status", "amount")
+        files = [t.file.file_path.removeprefix("file://") for t in table.scan(selected_fields=cols).plan_files()]
+        con = duckdb.connect(":memory:")
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        n, nulls, invalid, dups, negatives = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE email IS NULL), "
+            f"count(*) FILTER (WHERE status IS NOT NULL AND NOT regexp_full_match(status, '{PATTERN}')), "
+            "count(id) - count(DISTINCT id), count(*) FILTER (WHERE amount < 0) "
+            f"FROM read_parquet([{listed}], hive_partitioning = false)"
+        ).fetchone()
+        con.close()
+        wall = time.perf_counter() - started
+        metrics = {
+            "email_null_pct": round(round(100.0 * nulls / n if n else 0.0, 3), 3),
+            "status_invalid": int(invalid),
+            "id_duplicates": int(dups),
+            "row_count": int(n),
+            "negative_amounts": int(negatives),
+        }
+        extra = {"columns_read": list(cols), "files": len(files)}
     else:
         data = table.scan().to_arrow()
         n = data.num_rows
@@ -321,7 +359,10 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--constraints", action="store_true", help="measure the cost of the column constraints")
-    ap.add_argument("--measure", choices=["floe", "floe_constraints", "baseline"], help=argparse.SUPPRESS)
+    ap.add_argument("--no-baseline", action="store_true", help="skip the to_arrow baseline (it holds every column)")
+    ap.add_argument(
+        "--measure", choices=["floe", "floe_arrow", "anchor", "floe_constraints", "baseline"], help=argparse.SUPPRESS
+    )
     ap.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
@@ -330,55 +371,97 @@ def main() -> None:
     if args.constraints:
         constraints_mode(args.rows, args.files, args.repeat)
         return
+    result = measure_all(args.rows, args.files, args.repeat, baseline=not args.no_baseline)
+    print(RESULT_LINE + json.dumps(result))
+    if not result["metrics_agree"]:
+        raise SystemExit(1)
+
+
+RESULT_LINE = "RESULT "
+PATHS = {
+    "floe": "floe (DuckDB, planned files)",
+    "floe_arrow": "floe, old path (Arrow stream)",
+    "anchor": "anchor (DuckDB read_parquet)",
+    "baseline": "baseline (to_arrow all + pyarrow)",
+}
+
+
+def measure_all(rows: int, files: int, repeat: int, *, baseline: bool = True) -> dict[str, Any]:
+    """Set up the table, run every path `repeat` times interleaved, print the table; the RESULT figures.
+
+    Per path the fastest wall and the lowest peak - before are kept (the least disturbed runs on a shared
+    machine). Returns floe_s / anchor_s (walls, s), floe_mb / anchor_mb (peak RSS - RSS before, MB), the old
+    path's figures (floe_arrow_s, floe_arrow_mb), the ratios and whether every path measured the same values.
+    """
+    paths = [p for p in PATHS if baseline or p != "baseline"]
     with tempfile.TemporaryDirectory(prefix="floe-quality-bench-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        setup(root, args.rows, args.files)
+        setup(root, rows, files)
         setup_s = time.perf_counter() - t0
         size_mb = sum(p.stat().st_size for p in (root / "wh").rglob("*.parquet")) / 2**20
-        files = len(list((root / "wh").rglob("*.parquet")))
-        runs: dict[str, list[dict[str, Any]]] = {"floe": [], "baseline": []}
-        for _ in range(args.repeat):
-            for path in ("floe", "baseline"):
-                runs[path].append(run_subprocess(path, root, args.rows))
+        n_files = len(list((root / "wh").rglob("*.parquet")))
+        runs: dict[str, list[dict[str, Any]]] = {p: [] for p in paths}
+        for _ in range(repeat):
+            for path in paths:
+                runs[path].append(run_subprocess(path, root, rows))
     best = {
         p: {
             **rs[0],
             "wall": min(r["wall"] for r in rs),
             "peak_mb": min(r["peak_mb"] for r in rs),
-            "rss_before_mb": min(r["rss_before_mb"] for r in rs),
+            "grow_mb": max(min(r["peak_mb"] - r["rss_before_mb"] for r in rs), 1.0),
+            "walls": [round(r["wall"], 2) for r in rs],
+            "median": statistics.median(r["wall"] for r in rs),
         }
         for p, rs in runs.items()
     }
-    f, b = best["floe"], best["baseline"]
-    agree = f["metrics"] == b["metrics"]
+    f, a = best["floe"], best["anchor"]
     print(
-        f"table: {args.rows:,} rows, {files} data files, {size_mb:.0f} MB of Parquet, 8 columns "
-        f"(setup {setup_s:.1f} s); 5 rules; {args.repeat} run(s) per path, best kept"
+        f"table: {rows:,} rows, {n_files} data files, {size_mb:.0f} MB of Parquet, 8 columns "
+        f"(setup {setup_s:.1f} s); 5 rules; {repeat} run(s) per path, interleaved, best kept"
     )
-    print(
-        f"floe reads {len(f['columns_read'])} columns ({', '.join(f['columns_read'])}); "
-        f"the baseline materializes {len(b['columns_read'])} ({b['arrow_mb']} MB of Arrow)"
-    )
+    print(f"floe reads {len(f['columns_read'])} columns ({', '.join(f['columns_read'])}); read: {f['read']}")
+    print(f"old path read: {best['floe_arrow']['read']}")
     print()
-    print(f"{'path':<38}{'wall s':>9}{'peak MB':>10}{'RSS before':>12}{'peak - before':>15}")
-    for name, r in (("floe (DuckDB, projected scan)", f), ("baseline (to_arrow all + pyarrow)", b)):
+    print(f"{'path':<38}{'wall s':>9}{'median s':>10}{'peak MB':>10}{'peak - before':>15}   walls of every run")
+    for p, r in best.items():
         print(
-            f"{name:<38}{r['wall']:>9.2f}{r['peak_mb']:>10.0f}{r['rss_before_mb']:>12.0f}"
-            f"{r['peak_mb'] - r['rss_before_mb']:>15.0f}"
+            f"{PATHS[p]:<38}{r['wall']:>9.2f}{r['median']:>10.2f}{r['peak_mb']:>10.0f}{r['grow_mb']:>15.0f}"
+            f"   {r['walls']}"
         )
-    grow_f = max(f["peak_mb"] - f["rss_before_mb"], 1.0)
-    grow_b = b["peak_mb"] - b["rss_before_mb"]
-    print(
-        f"{'ratio baseline / floe':<38}{b['wall'] / f['wall']:>9.1f}x{b['peak_mb'] / f['peak_mb']:>9.1f}x"
-        f"{'':>12}{grow_b / grow_f:>14.1f}x"
-    )
+    wall_ratio, mem_ratio = f["wall"] / a["wall"], f["grow_mb"] / a["grow_mb"]
+    old = best["floe_arrow"]
     print()
+    print(
+        f"floe / anchor: wall {wall_ratio:.2f}x (medians {f['median'] / a['median']:.2f}x), "
+        f"peak - before {mem_ratio:.2f}x (target <= 1.0x)"
+    )
+    print(f"old path / anchor: wall {old['wall'] / a['wall']:.2f}x, peak - before {old['grow_mb'] / a['grow_mb']:.2f}x")
+    print(f"floe / old path: wall {f['wall'] / old['wall']:.2f}x, peak - before {f['grow_mb'] / old['grow_mb']:.2f}x")
+    met = wall_ratio <= 1.0 and mem_ratio <= 1.0
+    print(f"target <= 1.0x: {'met' if met else 'not met'} (wall {wall_ratio:.2f}x, memory {mem_ratio:.2f}x)")
+    print()
+    agree = all(r["metrics"] == f["metrics"] for r in best.values())
     print(f"metrics: {json.dumps(f['metrics'])}")
-    print(f"metrics agree with the baseline: {'yes' if agree else 'NO: ' + json.dumps(b['metrics'])}")
+    differing = {p: r["metrics"] for p, r in best.items() if r["metrics"] != f["metrics"]}
+    print(f"metrics agree on every path: {'yes' if agree else 'NO: ' + json.dumps(differing)}")
     print(f"floe check: status {f['status']}, score {f['score']:.3f}")
-    if not agree:
-        raise SystemExit(1)
+    return {
+        "floe_s": round(f["wall"], 3),
+        "anchor_s": round(a["wall"], 3),
+        "floe_mb": round(f["grow_mb"], 1),
+        "anchor_mb": round(a["grow_mb"], 1),
+        "floe_median_s": round(f["median"], 3),
+        "anchor_median_s": round(a["median"], 3),
+        "floe_arrow_s": round(old["wall"], 3),
+        "floe_arrow_mb": round(old["grow_mb"], 1),
+        "wall_ratio": round(wall_ratio, 3),
+        "mem_ratio": round(mem_ratio, 3),
+        "target_met": met,
+        "metrics_agree": agree,
+        "read": f["read"],
+    }
 
 
 def constraints_mode(rows: int, files: int, repeat: int) -> None:

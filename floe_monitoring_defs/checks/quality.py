@@ -277,7 +277,7 @@ def run_quality(
             table=monitored.ref.identifier,
             engine=engine_name,
         )
-    return evaluate_quality(
+    outcome = evaluate_quality(
         monitored,
         results,
         threshold,
@@ -287,9 +287,13 @@ def run_quality(
         snapshot_id=data.snapshot_id,
         severity_cap=severity_cap,
     )
+    reads = getattr(data, "reads", ())  # how the data was read (parquet-direct / arrow-scan and why)
+    if reads:
+        outcome.details["read"] = "; ".join(reads)
+    return outcome
 
 
-_QUALITY_EVIDENCE = ("score", "threshold", "rows_checked", "engine")
+_QUALITY_EVIDENCE = ("score", "threshold", "rows_checked", "engine", "read")
 _RULE_COLUMNS = (
     "rule",
     "column",

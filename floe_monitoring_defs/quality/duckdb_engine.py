@@ -7,9 +7,15 @@
 * `type: sql` rules: the columns their query names are read once (materialized, since a query may
   scan the table more than once) and each query runs alone; it must be a single SELECT returning one
   row with one number (or boolean).
+* Where the source proves its data files are plain Parquet files that give the same rows as its scan
+  (`DirectParquetReader`: Iceberg without delete files, local files holding every column under its current
+  name, id and type), DuckDB reads those files itself (`read_parquet`, only the needed columns), instead
+  of consuming the source's Arrow stream: about twice as fast, with less memory. A direct read that fails
+  is retried on the stream. Which way was taken is in the source's `reads` (the check's evidence).
 * Every connection is fresh, in memory, with `enable_external_access = false` (no files, no network,
-  no extensions), no Python replacement scans, and its configuration locked: a rule can read only
-  the registered table (`object`, also under the table's own name).
+  no extensions; a direct read allows exactly the planned files through `allowed_paths`), no Python
+  replacement scans, and its configuration locked: a rule can read only the registered table
+  (`object`, also under the table's own name).
 
 A rule that cannot run gets `passed=None` and an `error` naming the rule and its source path. Error
 texts from DuckDB are reduced to their first line with quoted fragments masked (they may quote data);
@@ -32,6 +38,8 @@ from floe_monitoring_defs.contracts.model import MonitoredTable, QualityRule
 from floe_monitoring_defs.quality.compile import OBJECT, CompiledRule, compile_rule
 from floe_monitoring_defs.quality.constraints import CONSTRAINT_TYPE
 from floe_monitoring_defs.quality.engine import (
+    DirectParquetReader,
+    ParquetFiles,
     QualityDataSource,
     QualityEngineUnavailable,
     QualityReadError,
@@ -78,6 +86,28 @@ class _ReadGuard:
             )
 
 
+class _DirectConnection:
+    """One file-reading connection for a run's direct reads (the aggregate pass and the SQL rules read the
+    same planned files), opened on first use: connecting costs about as much as a small table's scan."""
+
+    def __init__(self, engine: DuckDBQualityEngine) -> None:
+        self._engine = engine
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._paths: tuple[str, ...] = ()
+
+    def get(self, files: ParquetFiles) -> duckdb.DuckDBPyConnection:
+        if self._con is None or self._paths != files.paths:
+            self.close()
+            self._con = self._engine._connect_files(files.paths)
+            self._paths = files.paths
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
 class DuckDBQualityEngine:
     """`floe.quality_engines` entry point `duckdb`."""
 
@@ -104,6 +134,34 @@ class DuckDBQualityEngine:
         con = duckdb.connect(":memory:", config=dict(self._config))
         con.execute("SET lock_configuration = true")
         return con
+
+    def _connect_files(self, files: Sequence[str]) -> duckdb.DuckDBPyConnection:
+        """A connection like `_connect`'s that may read `files` and nothing else."""
+        # allowed_paths can only be set once the database runs, and only while external access is on:
+        # allow exactly the planned files, then switch access off and lock, before any rule runs.
+        con = duckdb.connect(":memory:", config={**self._config, "enable_external_access": True})
+        try:
+            con.execute("SET allowed_paths = ?", [list(files)])
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _direct_view(self, con: duckdb.DuckDBPyConnection, files: ParquetFiles, cols: Sequence[str]) -> None:
+        """`object` as a view over the Parquet files: only `cols`, matched by name (proven by the source)."""
+        paths = ", ".join(_literal(p) for p in files.paths)
+        select = ", ".join(_ident(c) for c in cols)
+        con.sql(
+            f"SELECT {select} FROM read_parquet([{paths}], hive_partitioning = false, union_by_name = false)"
+        ).create_view(OBJECT, replace=True)
+
+    def _direct(self, source: QualityDataSource, cols: Sequence[str]) -> ParquetFiles | None:
+        if not isinstance(source, DirectParquetReader):
+            return None
+        plan = source.direct_parquet(cols)
+        return plan if isinstance(plan, ParquetFiles) else None
 
     # -- run ------------------------------------------------------------------------------------------
 
@@ -140,9 +198,34 @@ class DuckDBQualityEngine:
             else:
                 runnable.append((i, c))
 
+        shared = _DirectConnection(self)
+        try:
+            return self._evaluate(source, monitored, rules, results, runnable, row_counts, sqls, sensitive, shared)
+        finally:
+            shared.close()
+            log.debug(
+                "quality engine duckdb: %d rules on %s in %.3fs (columns read: %s)",
+                len(rules),
+                source.name,
+                time.perf_counter() - started,
+                ", ".join(source.columns_read),
+            )
+
+    def _evaluate(
+        self,
+        source: QualityDataSource,
+        monitored: MonitoredTable,
+        rules: Sequence[QualityRule],
+        results: dict[int, RuleResult],
+        runnable: list[tuple[int, CompiledRule]],
+        row_counts: list[tuple[int, CompiledRule]],
+        sqls: list[tuple[int, CompiledRule]],
+        sensitive: dict[str, str],
+        shared: _DirectConnection,
+    ) -> list[RuleResult]:
         rows: int | None = None
         if runnable:
-            rows, counts = self._aggregate_pass(source, runnable, sensitive)
+            rows, counts = self._aggregate_pass(source, runnable, sensitive, shared)
             for i, c in runnable:
                 got = counts[i]
                 if isinstance(got, str):
@@ -157,15 +240,8 @@ class DuckDBQualityEngine:
             for i, c in row_counts:
                 results[i] = _result(c, float(rows), rows, method=method)
         if sqls:
-            for i, result in self._sql_rules(source, monitored, sqls, sensitive).items():
+            for i, result in self._sql_rules(source, monitored, sqls, sensitive, shared).items():
                 results[i] = result
-        log.debug(
-            "quality engine duckdb: %d rules on %s in %.3fs (columns read: %s)",
-            len(rules),
-            source.name,
-            time.perf_counter() - started,
-            ", ".join(source.columns_read),
-        )
         return [results[i] for i in range(len(rules))]
 
     def _probe(self, aggregates: list[tuple[int, CompiledRule]], schema: pa.Schema) -> dict[int, str]:
@@ -192,7 +268,11 @@ class DuckDBQualityEngine:
         return problems
 
     def _aggregate_pass(
-        self, source: QualityDataSource, runnable: list[tuple[int, CompiledRule]], sensitive: dict[str, str]
+        self,
+        source: QualityDataSource,
+        runnable: list[tuple[int, CompiledRule]],
+        sensitive: dict[str, str],
+        shared: _DirectConnection | None = None,
     ) -> tuple[int, dict[int, int | str]]:
         """All aggregate rules in one scan; if that fails, each rule alone (to isolate the bad one)."""
         names = source.schema().names
@@ -202,7 +282,7 @@ class DuckDBQualityEngine:
         # `nullValues` rule and `required`) share one expression, computed once.
         distinct = list(dict.fromkeys(c.expression or "0" for _, c in runnable))
         try:
-            row = self._select(source, cols, distinct)
+            row = self._select(source, cols, distinct, shared)
         except duckdb.Error as exc:
             log.warning(
                 "quality: the combined pass over %s failed (%s); evaluating rules one by one",
@@ -216,7 +296,7 @@ class DuckDBQualityEngine:
         counts: dict[int, int | str] = {}
         for i, c in runnable:
             try:
-                one = self._select(source, list(c.columns), [c.expression or "0"])
+                one = self._select(source, list(c.columns), [c.expression or "0"], shared)
             except duckdb.Error as exc:
                 counts[i] = _engine_error(exc, c.columns, sensitive)
                 continue
@@ -224,7 +304,38 @@ class DuckDBQualityEngine:
             counts[i] = int(one[1])
         return (rows if rows is not None else source.row_count()), counts
 
-    def _select(self, source: QualityDataSource, cols: list[str], expressions: list[str]) -> tuple[Any, ...]:
+    def _select(
+        self,
+        source: QualityDataSource,
+        cols: list[str],
+        expressions: list[str],
+        shared: _DirectConnection | None = None,
+    ) -> tuple[Any, ...]:
+        select = ", ".join(["count(*)", *(f"{e} AS r{k}" for k, e in enumerate(expressions))])
+        files = self._direct(source, cols)
+        if files is not None:
+            own = shared or _DirectConnection(self)
+            try:
+                con = own.get(files)
+                try:
+                    self._direct_view(con, files, cols)
+                    # fetchall: a result left unfinished blocks the connection's next statement (shared)
+                    [direct] = con.execute(f"SELECT {select} FROM {OBJECT}").fetchall()
+                finally:
+                    if shared is None:
+                        own.close()
+                _record(source, f"parquet-direct ({len(files.paths)} files)")
+                return tuple(direct)
+            except duckdb.Error as exc:
+                # A rule's error or a file DuckDB cannot read: the stream tells which (and errors alike).
+                failed = f"{type(exc).__name__}"
+            row = self._stream_select(source, cols, select)  # raises if a rule is at fault
+            _record(source, f"arrow-scan (direct read failed: {failed})")
+            log.warning("quality: direct Parquet read of %s failed (%s); read the stream", source.name, failed)
+            return row
+        return self._stream_select(source, cols, select)
+
+    def _stream_select(self, source: QualityDataSource, cols: list[str], select: str) -> tuple[Any, ...]:
         guard = _ReadGuard()
         try:
             reader = guard.wrap(source.scan(cols))
@@ -235,7 +346,6 @@ class DuckDBQualityEngine:
         con = self._connect()
         try:
             con.register(OBJECT, reader)
-            select = ", ".join(["count(*)", *(f"{e} AS r{k}" for k, e in enumerate(expressions))])
             row = con.execute(f"SELECT {select} FROM {OBJECT}").fetchone()
         except Exception:
             guard.raise_if_failed()  # the table could not be read: not the rules' fault
@@ -252,10 +362,20 @@ class DuckDBQualityEngine:
         monitored: MonitoredTable,
         sqls: list[tuple[int, CompiledRule]],
         sensitive: dict[str, str],
+        shared: _DirectConnection,
     ) -> dict[int, RuleResult]:
         schema = source.schema()
         wanted = {col for _, c in sqls for col in c.columns}
         cols = [n for n in schema.names if n in wanted] or [_narrowest(schema)]
+        files = self._direct(source, cols)
+        if files is not None:
+            try:
+                direct = self._sql_direct(source, monitored, sqls, sensitive, shared.get(files), files, cols)
+            except duckdb.Error as exc:  # the view could not be made (a file unreadable): read the stream
+                _record(source, f"arrow-scan (direct read failed: {type(exc).__name__})")
+            else:
+                _record(source, f"parquet-direct ({len(files.paths)} files)")
+                return direct
         guard = _ReadGuard()
         try:
             data = guard.wrap(source.scan(cols)).read_all()
@@ -276,6 +396,25 @@ class DuckDBQualityEngine:
         finally:
             con.close()
         return out
+
+    def _sql_direct(
+        self,
+        source: QualityDataSource,
+        monitored: MonitoredTable,
+        sqls: list[tuple[int, CompiledRule]],
+        sensitive: dict[str, str],
+        con: duckdb.DuckDBPyConnection,
+        files: ParquetFiles,
+        cols: list[str],
+    ) -> dict[int, RuleResult]:
+        """The SQL rules over views of the Parquet files (a query scanning twice reads the files twice,
+        instead of holding the columns in memory); the row count is the files' (no deletes apply)."""
+        self._direct_view(con, files, cols)
+        con.execute(f"SELECT count(*) FROM (SELECT * FROM {OBJECT} LIMIT 1)").fetchall()  # files readable
+        for alias in dict.fromkeys((source.name, monitored.ref.name, monitored.schema_name)):
+            if alias and alias.lower() != OBJECT:
+                con.sql(f"SELECT * FROM {OBJECT}").create_view(alias, replace=True)
+        return {i: self._one_sql(con, c, files.rows, sensitive) for i, c in sqls}
 
     def _one_sql(
         self, con: duckdb.DuckDBPyConnection, c: CompiledRule, rows: int, sensitive: dict[str, str]
@@ -321,6 +460,19 @@ class DuckDBQualityEngine:
         if c.comparison is None:
             return _error(c.rule, "no operator given (mustBe, mustBeLessThan, ...) to compare the query's result")
         return _result(c, float(value), rows)
+
+
+def _record(source: QualityDataSource, how: str) -> None:
+    if isinstance(source, DirectParquetReader):
+        source.record_read(how)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _narrowest(schema: pa.Schema) -> str:

@@ -166,6 +166,36 @@ class MetadataReader(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ParquetFiles:
+    """Plain Parquet files an engine may read itself instead of a source's Arrow stream (`DirectParquetReader`).
+
+    Only handed out when reading `paths` by column name gives exactly the rows and values of `scan`: no delete
+    files, local paths, every file holding each column under its current name, field id and type.
+    """
+
+    paths: tuple[str, ...]
+    rows: int  # the sum of the files' record counts (no deletes apply, so the table's row count)
+
+
+@runtime_checkable
+class DirectParquetReader(Protocol):
+    """What a source offers when its data may be read as plain Parquet files (Iceberg without delete files).
+
+    `direct_parquet` returns the files, or a short reason why the columns must be read with `scan` (which
+    records it). The engine records how it read the files (`record_read`); both are the check's evidence.
+    """
+
+    def direct_parquet(self, columns: Sequence[str]) -> ParquetFiles | str: ...
+
+    def record_read(self, how: str) -> None: ...
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """How the data was read, e.g. `parquet-direct (10 files)`, `arrow-scan (delete files present)`."""
+        ...
+
+
 class QualityEngine(Protocol):
     """Evaluates quality rules on one table. Must not raise for a bad rule: that rule gets `error`.
 

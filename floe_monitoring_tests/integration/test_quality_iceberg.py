@@ -443,6 +443,7 @@ def test_sql_rule_result_shape_is_checked(catalog: SqlCatalog) -> None:
 
 class SpySource(IcebergQualitySource):
     def __init__(self, table: Table, **kw: Any) -> None:
+        kw.setdefault("direct_read", False)  # the spy counts the Arrow-stream scans (direct reads: its own test)
         super().__init__(table, **kw)
         self.scans: list[tuple[str, ...]] = []
 
