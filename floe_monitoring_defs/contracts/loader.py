@@ -26,6 +26,7 @@ from typing import Any
 
 from floe_monitoring_defs.config import DEFAULT_CONTRACT_MAX_BYTES, ConfigError, MonitoringConfig
 from floe_monitoring_defs.contracts import elements, files, names
+from floe_monitoring_defs.contracts.cache import ContractCache, default_cache
 from floe_monitoring_defs.contracts.errors import ContractLoadError, fail, shorten
 from floe_monitoring_defs.contracts.model import (
     ContractError,
@@ -649,18 +650,35 @@ def _read_contract(
 def read_contract_text(path: Path, max_bytes: int = DEFAULT_CONTRACT_MAX_BYTES) -> tuple[str, Any]:
     """(text, document) of a contract file, read as the author meant it; ContractLoadError otherwise (a file that
     is not a regular file, larger than `max_bytes`, not UTF-8, not YAML: `files.py`, `yamltext.py`)."""
-    source = str(path)
-    text = files.read_text(path, max_bytes)
+    return _text_and_document(files.read_bytes(path, max_bytes), str(path))
+
+
+def _text_and_document(data: bytes, source: str) -> tuple[str, Any]:
+    text = files.decode(data, source)
     try:
         return text, load_yaml(text)
     except ContractYAMLError as exc:
         raise fail(source, exc.where, exc.problem) from None
 
 
-def load_contract_file(path: Path, options: ServerOptions | None = None) -> MonitoredContract:
-    """One contract file; raises ContractLoadError naming the file (and the field or line), nothing else."""
-    text, raw = read_contract_text(path, (options or ServerOptions()).max_file_bytes)
-    return parse_document(raw, str(path), options=options, text=text)
+def _parse_bytes(data: bytes, source: str, options: ServerOptions | None) -> MonitoredContract:
+    text, raw = _text_and_document(data, source)
+    return parse_document(raw, source, options=options, text=text)
+
+
+def load_contract_file(
+    path: Path, options: ServerOptions | None = None, cache: ContractCache | None = None
+) -> MonitoredContract:
+    """One contract file; raises ContractLoadError naming the file (and the field or line), nothing else.
+
+    With a `cache` (contracts/cache.py) the bytes are still read and checked every time; only what follows
+    (decoding, YAML, the ODCS schema, the model) is skipped when the same bytes were parsed before."""
+    opts = options or ServerOptions()
+    data = files.read_bytes(path, opts.max_file_bytes)
+    source = str(path)
+    if cache is None:
+        return _parse_bytes(data, source, options)
+    return cache.parse(data, source, opts, lambda: _parse_bytes(data, source, options))
 
 
 def iter_contract_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -668,8 +686,13 @@ def iter_contract_files(paths: Iterable[Path]) -> Iterator[Path]:
     return files.iter_regular_files(paths)
 
 
-def load_contracts(paths: Iterable[Path | str], options: ServerOptions | None = None) -> LoadReport:
-    """Load every contract under `paths`; a bad file becomes an error entry, never an exception."""
+def load_contracts(
+    paths: Iterable[Path | str], options: ServerOptions | None = None, cache: ContractCache | None = None
+) -> LoadReport:
+    """Load every contract under `paths`; a bad file becomes an error entry, never an exception. `cache`: the
+    parsed-contract cache (default: the environment's, FLOE_CACHE_DIR or $DAGSTER_HOME/.floe-cache, contracts/cache.py;
+    `ContractCache(None)` parses every file)."""
+    cache = default_cache() if cache is None else cache
     contracts: list[MonitoredContract] = []
     errors: list[ContractError] = []
     by_name: dict[str, MonitoredContract] = {}
@@ -677,7 +700,7 @@ def load_contracts(paths: Iterable[Path | str], options: ServerOptions | None = 
     by_dagster_name: dict[str, str] = {}
     for f in files.iter_contract_paths(Path(p) for p in paths):
         try:
-            c = load_contract_file(f, options)
+            c = load_contract_file(f, options, cache)
         except ContractLoadError as exc:
             errors.append(exc.error)
             continue
