@@ -7,8 +7,10 @@ written too), one strict ODCS contract (YAML) per table whose iceberg server nam
 `PYICEBERG_CATALOG__BENCH__TYPE/URI/WAREHOUSE` in the environment.
 
 Measured, each in a fresh Python subprocess (imports not timed, every run with its own
-`DAGSTER_HOME` holding a copy of the project's dagster.yaml, and its own
-`FLOE_MONITORING_DB_URL=sqlite:///<tmp>/.../floe.db`):
+`DAGSTER_HOME` holding a copy of the project's dagster.yaml; `FLOE_MONITORING_DB_URL=sqlite:///<tmp>/...db`
+is one store per path and size, kept across its runs, after one untimed warm-up run: the steady state of a
+scheduled deployment, whose store holds history and the manifest bounds earlier runs read; `--cold` measures
+first runs on empty stores instead):
 
 * floe: `floe_monitoring_defs.cli.run_checks(None, "freshness")`, the project's in-process path:
   build the Definitions (parse the contracts), then execute the freshness job on the SQLite Dagster
@@ -18,6 +20,10 @@ Measured, each in a fresh Python subprocess (imports not timed, every run with i
   Run at N/2 and N tables: the difference divided by N/2 is the marginal cost per table.
 * core only (baseline): `CheckPipeline(IcebergSource(), store, MonitoringConfig()).run(FRESHNESS, targets)`
   with no Dagster at all, at the same two sizes.
+* anchor: ONE trivial `@dg.multi_asset_check` over the same tables (a passing result per check, nothing read or
+  written), executed in-process on the same kind of instance and executor: what Dagster itself costs per check.
+  The final `RESULT {...}` line gives floe's and the anchor's per-check wall and CPU (ms) at the full size, job
+  execution only; the target is floe <= 1.2x the anchor.
 * one op per check (baseline): a job of M separate single `@dg.asset_check`s (default M = N/2, and M/2),
   each running the core runner for its one table with the project's resources, executed in-process on
   the same kind of instance: what the same work costs when every table is its own Dagster step.
@@ -206,7 +212,7 @@ def child_floe() -> dict[str, Any]:
     import floe_monitoring_defs.cli as cli
     import floe_monitoring_defs.definitions as floe_defs
 
-    timings = {"build_defs": 0.0, "execute": 0.0}
+    timings = {"build_defs": 0.0, "execute": 0.0, "execute_cpu": 0.0}
     steps: list[int] = []
     original_build = floe_defs.build_defs
     original_execute = dg.JobDefinition.execute_in_process
@@ -219,11 +225,12 @@ def child_floe() -> dict[str, Any]:
             timings["build_defs"] += time.perf_counter() - started
 
     def timed_execute(self: dg.JobDefinition, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             result = original_execute(self, *args, **kwargs)
         finally:
             timings["execute"] += time.perf_counter() - started
+            timings["execute_cpu"] += time.process_time() - cpu
         steps.append(sum(1 for ev in result.all_events if ev.is_step_start))
         return result
 
@@ -238,6 +245,7 @@ def child_floe() -> dict[str, Any]:
         "wall_s": wall,
         "build_defs_s": timings["build_defs"],
         "execute_s": timings["execute"],
+        "execute_cpu_s": timings["execute_cpu"],
         "checks": len(evaluations),
         "steps": sum(steps),
         "runs": len(steps),
@@ -327,6 +335,52 @@ def child_one_op_per_check(contracts_dir: Path) -> dict[str, Any]:
     }
 
 
+def child_anchor(contracts_dir: Path) -> dict[str, Any]:
+    """The anchor: one trivial `multi_asset_check` over the same tables (a passing result per check, nothing
+    read or written by it), executed in-process on the same kind of instance and executor as floe's step."""
+    import dagster as dg
+
+    from floe_monitoring_defs.cli import _instance
+    from floe_monitoring_defs.defs.assets import asset_key, table_spec
+
+    targets = _targets(contracts_dir)
+    t0 = time.perf_counter()
+    keys = [asset_key(t) for _, t in targets]
+
+    @dg.multi_asset_check(
+        specs=[dg.AssetCheckSpec(name="freshness", asset=k) for k in keys], name="anchor_checks", can_subset=True
+    )
+    def _anchor(context: dg.AssetCheckExecutionContext) -> Any:
+        for key in sorted(context.selected_asset_check_keys, key=str):
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key, check_name=key.name, passed=True, metadata={"floe/status": "pass"}
+            )
+
+    job = dg.define_asset_job("anchor_checks_job", selection=dg.AssetSelection.checks(_anchor))
+    defs = dg.Definitions(assets=[table_spec(c, t) for c, t in targets], asset_checks=[_anchor], jobs=[job])
+    job_def = defs.resolve_job_def("anchor_checks_job")
+    t1, cpu = time.perf_counter(), time.process_time()
+    result = job_def.execute_in_process(
+        instance=_instance(),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    t2, cpu2 = time.perf_counter(), time.process_time()
+    evaluations = result.get_asset_check_evaluations()
+    return {
+        "wall_s": t2 - t0,
+        "build_defs_s": t1 - t0,
+        "execute_s": t2 - t1,
+        "execute_cpu_s": cpu2 - cpu,
+        "checks": len(evaluations),
+        "steps": sum(1 for ev in result.all_events if ev.is_step_start),
+        "runs": 1,
+        "failed": sum(1 for e in evaluations if not e.passed),
+        "errors": 0 if result.success else 1,
+        "peak_mb": _peak_mb(),
+    }
+
+
 def child_main(mode: str, contracts_dir: Path) -> None:
     import logging
     import warnings
@@ -337,6 +391,8 @@ def child_main(mode: str, contracts_dir: Path) -> None:
         result = child_floe()
     elif mode == "core":
         result = child_core(contracts_dir)
+    elif mode == "anchor":
+        result = child_anchor(contracts_dir)
     else:
         result = child_one_op_per_check(contracts_dir)
     print(RESULT_PREFIX + json.dumps(result), flush=True)
@@ -346,9 +402,12 @@ def child_main(mode: str, contracts_dir: Path) -> None:
 # Parent side
 
 
-def run_child(mode: str, layout: Layout, n: int) -> dict[str, Any]:
+def run_child(mode: str, layout: Layout, n: int, *, cold: bool = False) -> dict[str, Any]:
     tag = f"{mode}_{n}"
     home = Path(tempfile.mkdtemp(prefix=f"dagster_home_{tag}_", dir=layout.root))
+    # The monitoring store of a path and size is kept across its runs (as a deployment's is across scheduled
+    # runs): its history grows and the manifest bounds read by one run are there for the next. `cold`: a new one.
+    store_db = home / "floe.db" if cold else layout.root / f"floe_{tag}.db"
     if PROJECT_DAGSTER_YAML.exists():  # the project's embedded instance config (SQLite storage, telemetry off)
         shutil.copy(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
     env = {
@@ -356,7 +415,7 @@ def run_child(mode: str, layout: Layout, n: int) -> dict[str, Any]:
         **layout.catalog_env(),
         "FLOE_CONTRACTS_DIR": str(layout.contracts(n)),
         "DAGSTER_HOME": str(home),
-        "FLOE_MONITORING_DB_URL": f"sqlite:///{home / 'floe.db'}",
+        "FLOE_MONITORING_DB_URL": f"sqlite:///{store_db}",
     }
     env.pop("FLOE_MONITORING_CONFIG", None)
     env.pop("FLOE_CATALOG", None)
@@ -401,7 +460,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--repeat", type=int, default=2, help="runs per path and size; the fastest execution is kept (default 2)"
     )
-    parser.add_argument("--child", choices=("floe", "core", "ops"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="measure first runs on empty stores (default: after one untimed warm-up run on the same store)",
+    )
+    parser.add_argument("--child", choices=("floe", "core", "ops", "anchor"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -428,12 +492,25 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_contracts(layout, n)
         print(f"  setup: {big} tables and contracts in {time.perf_counter() - t:.1f} s", flush=True)
 
+        if not args.cold:  # steady state: one untimed run first, so each measured run finds a used store
+            for mode, n in sorted({("floe", small), ("floe", big), ("core", small), ("core", big)}):
+                run_child(mode, layout, n)
+            print("  warm-up: one untimed floe and core run per size (--cold to skip)", flush=True)
         # Interleaved (small then big, every path, each round) so drift in machine load hits all paths alike.
-        plan = [("core", small), ("floe", small), ("ops", op_small), ("core", big), ("floe", big), ("ops", op_big)]
+        plan = [
+            ("core", small),
+            ("floe", small),
+            ("anchor", small),
+            ("ops", op_small),
+            ("core", big),
+            ("floe", big),
+            ("anchor", big),
+            ("ops", op_big),
+        ]
         runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for round_ in range(max(1, args.repeat)):
             for mode, n in plan:
-                r = run_child(mode, layout, n)
+                r = run_child(mode, layout, n, cold=args.cold)
                 runs.setdefault((mode, n), []).append(r)
                 print(
                     f"  round {round_ + 1} {mode:4} n={n:4}: wall {r['wall_s']:.2f} s, "
@@ -461,8 +538,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("  of which job execution", "floe", "execute_s"),
         ("core only (no Dagster)", "core", "wall_s"),
         ("one op per check, execution", "ops", "execute_s"),
+        ("anchor: trivial multi_asset_check", "anchor", "execute_s"),
     ]
-    sizes = {"floe": (small, big), "core": (small, big), "ops": (op_small, op_big)}
+    sizes = {"floe": (small, big), "core": (small, big), "ops": (op_small, op_big), "anchor": (small, big)}
     for label, mode, key in labels:
         lo, hi = (results[(mode, n)] for n in sizes[mode])
         for r in (lo, hi):
@@ -523,7 +601,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         "Not measured here: with Dagster's default multiprocess executor every step is also a new process "
         "(about 1 s each on this kind of machine, per DESIGN)."
     )
+    # Per check at the full size, floe's job execution against the anchor's (same executor, same kind of instance,
+    # same tables): wall and CPU of the executing process (threads included).
+    anchor_hi = results[("anchor", big)]
+    per = {
+        "floe_ms": floe_hi["execute_s"] / max(1, floe_hi["checks"]) * 1000,
+        "floe_cpu_ms": floe_hi["execute_cpu_s"] / max(1, floe_hi["checks"]) * 1000,
+        "anchor_ms": anchor_hi["execute_s"] / max(1, anchor_hi["checks"]) * 1000,
+        "anchor_cpu_ms": anchor_hi["execute_cpu_s"] / max(1, anchor_hi["checks"]) * 1000,
+    }
+    print(
+        f"\nPer check at {big} tables (job execution): floe {per['floe_ms']:.1f} ms wall / {per['floe_cpu_ms']:.1f} ms "
+        f"CPU; anchor (trivial multi_asset_check, same executor and instance) {per['anchor_ms']:.1f} ms wall / "
+        f"{per['anchor_cpu_ms']:.1f} ms CPU; ratio {ratio(per['floe_ms'], per['anchor_ms'])} wall / "
+        f"{ratio(per['floe_cpu_ms'], per['anchor_cpu_ms'])} CPU (target <= 1.2x)."
+    )
     print(f"Total benchmark time {time.perf_counter() - started:.0f} s.")
+    print("RESULT " + json.dumps({k: round(v, 3) for k, v in per.items()}), flush=True)
 
 
 if __name__ == "__main__":

@@ -11,20 +11,23 @@ the FileIO settings (S3 endpoint, credentials).
 
 from __future__ import annotations
 
+import json
 import logging
 import operator
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.conversions import from_bytes
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, GreaterThanOrEqual, LessThanOrEqual
-from pyiceberg.manifest import ManifestContent
+from pyiceberg.manifest import ManifestContent, ManifestFile
 from pyiceberg.table import FileScanTask, StaticTable, Table
 from pyiceberg.table.snapshots import Operation, Snapshot, ancestors_of
 from pyiceberg.types import (
@@ -354,6 +357,250 @@ def _arrow_to_datetime(value: Any) -> datetime | None:
     return None
 
 
+# -- manifest bounds, cached by manifest path ------------------------------------------------------------
+#
+# Reading a table's column bounds means parsing its manifest list and every data manifest (Avro, about 1 ms
+# each). Those files are immutable (a commit writes new ones), so what one says is cached under its path:
+# in-process (bounded LRU) and, when a store is attached, across runs in the store's `manifest_bounds`
+# table (every Dagster run is its own process). A run then reads only the manifests it has not seen.
+
+SUMMARY_VERSION = 1
+STORE_RETRY_SECONDS = 30.0  # how long the store tier is skipped after it failed to answer
+
+
+class ManifestSummaryStore(Protocol):
+    """The cross-run tier (store/manifests.py `ManifestBoundsRepository`): compact JSON summaries by path."""
+
+    def load_manifest_summaries(self, paths: Sequence[str]) -> dict[str, str]: ...
+
+    def save_manifest_summaries(self, summaries: Mapping[str, str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class FieldBounds:
+    """One field over a manifest's live data files with rows: the smallest lower and largest upper bound (raw
+    Iceberg single-value bytes, compared decoded as `type`), how many files had no such bound, and the null
+    count summed over the files that recorded one."""
+
+    type: str
+    lower: bytes | None
+    upper: bytes | None
+    missing_lower: int
+    missing_upper: int
+    nulls: int
+
+
+@dataclass(frozen=True)
+class ManifestSummary:
+    """What the live data entries of one data manifest say: files with rows, their rows, bounds by field id."""
+
+    files: int
+    rows: int
+    fields: Mapping[int, FieldBounds]
+
+    def to_json(self) -> str:
+        fields = {
+            str(fid): [b.type, _hex(b.lower), _hex(b.upper), b.missing_lower, b.missing_upper, b.nulls]
+            for fid, b in self.fields.items()
+        }
+        return json.dumps(
+            {"v": SUMMARY_VERSION, "files": self.files, "rows": self.rows, "f": fields}, separators=(",", ":")
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ManifestSummary | None:
+        """None for a summary of another format version (read the manifest again)."""
+        doc = json.loads(text)
+        if doc.get("v") != SUMMARY_VERSION or "f" not in doc:
+            return None
+        fields = {
+            int(fid): FieldBounds(str(v[0]), _unhex(v[1]), _unhex(v[2]), int(v[3]), int(v[4]), int(v[5]))
+            for fid, v in doc["f"].items()
+        }
+        return cls(int(doc["files"]), int(doc["rows"]), fields)
+
+
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else value.hex()
+
+
+def _unhex(value: str | None) -> bytes | None:
+    return None if value is None else bytes.fromhex(value)
+
+
+def summarize_manifest(manifest: ManifestFile, io: Any, fields: Mapping[int, PrimitiveType]) -> ManifestSummary:
+    """Read one data manifest's live entries and fold their bounds for `fields` (as `time_column_extreme` does
+    per file: entries without rows are left out; a bound that does not decode as the field's type is unknown)."""
+    files = rows = 0
+    lowers: dict[int, tuple[Any, bytes]] = {}
+    uppers: dict[int, tuple[Any, bytes]] = {}
+    missing_lower = dict.fromkeys(fields, 0)
+    missing_upper = dict.fromkeys(fields, 0)
+    nulls = dict.fromkeys(fields, 0)
+    undecodable: set[int] = set()
+    for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
+        data_file = entry.data_file
+        if not data_file.record_count:
+            continue
+        files += 1
+        rows += int(data_file.record_count)
+        for side, found, missing, beats in (
+            (data_file.lower_bounds or {}, lowers, missing_lower, operator.lt),
+            (data_file.upper_bounds or {}, uppers, missing_upper, operator.gt),
+        ):
+            for fid, ftype in fields.items():
+                raw = side.get(fid)
+                if raw is None:
+                    missing[fid] += 1
+                    continue
+                try:
+                    value = from_bytes(ftype, raw)
+                    known = found.get(fid)
+                    if known is None or beats(value, known[0]):
+                        found[fid] = (value, bytes(raw))
+                except Exception:  # an odd writer's bound: that field is not cached for this manifest
+                    undecodable.add(fid)
+        for fid, count in (data_file.null_value_counts or {}).items():
+            if fid in nulls:
+                nulls[fid] += int(count)
+    summary = {
+        fid: FieldBounds(
+            str(ftype),
+            lowers[fid][1] if fid in lowers else None,
+            uppers[fid][1] if fid in uppers else None,
+            missing_lower[fid],
+            missing_upper[fid],
+            nulls[fid],
+        )
+        for fid, ftype in fields.items()
+        if fid not in undecodable
+    }
+    return ManifestSummary(files, rows, summary)
+
+
+class ManifestBoundsCache:
+    """Manifest summaries (and the data manifests of manifest lists) by file path: an in-process LRU tier in
+    front of an optional store tier. New entries reach the store on `flush` (the pipeline flushes after each
+    page of checks, in one write). A store that fails is logged and skipped: the manifests are read instead."""
+
+    def __init__(self, store: ManifestSummaryStore | None = None, *, max_entries: int = 100_000) -> None:
+        self._store = store
+        self._max = max_entries
+        self._local: OrderedDict[str, Any] = OrderedDict()
+        self._pending: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.manifests_read = 0  # data manifests parsed (cache misses); manifest lists count in `lists_read`
+        self.lists_read = 0
+        self._store_down_until = 0.0  # after a failed read, the store tier is skipped for a while (no log flood)
+
+    def attach(self, store: ManifestSummaryStore | None) -> None:
+        """Use `store` as the cross-run tier from now on (None: in-process only)."""
+        with self._lock:
+            self._store = store
+
+    def _get_local(self, key: str) -> Any:
+        with self._lock:
+            value = self._local.get(key)
+            if value is not None:
+                self._local.move_to_end(key)
+            return value
+
+    def _put(self, key: str, value: Any, serialized: str | None) -> None:
+        with self._lock:
+            self._local[key] = value
+            self._local.move_to_end(key)
+            while len(self._local) > self._max:
+                self._local.popitem(last=False)
+            if serialized is not None and self._store is not None:
+                self._pending[key] = serialized
+
+    def _load(self, keys: Sequence[str]) -> dict[str, str]:
+        store = self._store
+        if store is None or not keys or time.monotonic() < self._store_down_until:
+            return {}
+        try:
+            return store.load_manifest_summaries(keys)
+        except Exception as exc:  # the cache is an optimisation: read the manifests instead
+            self._store_down_until = time.monotonic() + STORE_RETRY_SECONDS
+            log.warning(
+                "manifest bounds cache unavailable (%s: %s); reading manifests", type(exc).__name__, _short(exc)
+            )
+            return {}
+
+    def flush(self) -> None:
+        """Write what was read since the last flush to the store tier (one transaction); never raises."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            store = self._store
+        if store is None:
+            return
+        try:
+            store.save_manifest_summaries(pending)
+        except Exception as exc:  # lost entries are read again next run
+            log.warning("manifest bounds not saved (%s: %s)", type(exc).__name__, _short(exc))
+
+    def data_manifest_paths(self, table: Table, snap: Snapshot) -> tuple[list[str], dict[str, ManifestFile]]:
+        """The data manifests of a snapshot, by path, and the `ManifestFile`s when the list had to be read."""
+        key = f"list:{snap.manifest_list}"
+        paths = self._get_local(key)
+        if paths is None:
+            stored = self._load([key]).get(key)
+            if stored is not None:
+                doc = json.loads(stored)
+                if doc.get("v") == SUMMARY_VERSION:
+                    paths = list(doc["data"])
+                    self._put(key, paths, None)
+        if paths is not None:
+            return list(paths), {}
+        manifests = {m.manifest_path: m for m in snap.manifests(table.io) if m.content == ManifestContent.DATA}
+        self.lists_read += 1
+        paths = list(manifests)
+        self._put(key, paths, json.dumps({"v": SUMMARY_VERSION, "data": paths}, separators=(",", ":")))
+        return paths, manifests
+
+    def summaries(self, table: Table, snap: Snapshot, field_id: int) -> list[ManifestSummary]:
+        """The summary of every data manifest of `snap`, each holding `field_id` with its current type: from the
+        cache, else read (and cached). A cached summary that lacks the field or saw it with another type (a
+        schema change) is read again."""
+        paths, manifests = self.data_manifest_paths(table, snap)
+        fields = primitive_fields(table)
+        wanted = str(fields[field_id]) if field_id in fields else None
+
+        def usable(summary: ManifestSummary | None) -> bool:
+            bounds = summary.fields.get(field_id) if summary is not None else None
+            return bounds is not None and bounds.type == wanted
+
+        found: dict[str, ManifestSummary] = {}
+        for path in paths:
+            local = self._get_local(path)
+            if usable(local):
+                found[path] = local
+        for path, text in self._load([p for p in paths if p not in found]).items():
+            summary = ManifestSummary.from_json(text)
+            if summary is not None and usable(summary):
+                found[path] = summary
+                self._put(path, summary, None)
+        missing = [p for p in paths if p not in found]
+        if missing and not manifests:  # the list came from the cache: its ManifestFiles are needed to read
+            manifests = {m.manifest_path: m for m in snap.manifests(table.io) if m.content == ManifestContent.DATA}
+            self.lists_read += 1
+        for path in missing:
+            summary = summarize_manifest(manifests[path], table.io, fields)
+            self.manifests_read += 1
+            found[path] = summary
+            self._put(path, summary, summary.to_json())
+        return [found[p] for p in paths]
+
+
+_PROCESS_CACHE = ManifestBoundsCache()
+
+
+def process_manifest_cache() -> ManifestBoundsCache:
+    """The manifest bounds cache of this process (what `time_column_extreme` uses unless given one); the
+    pipeline attaches its store to it as the cross-run tier."""
+    return _PROCESS_CACHE
+
+
 @dataclass(frozen=True)
 class ColumnExtreme:
     """The newest or oldest value of a date / timestamp column in the current snapshot, and how it was found."""
@@ -373,6 +620,7 @@ def time_column_extreme(
     sla: str,
     named: str = "column",
     logger: logging.Logger = log,
+    cache: ManifestBoundsCache | None = None,
 ) -> ColumnExtreme:
     """max(column) (`newest`) or min(column) over the live data files, from the manifests' upper (lower) bounds:
     no data file opened.
@@ -381,6 +629,7 @@ def time_column_extreme(
     filtered to rows at or above (at or below) the best bound already known, so files whose bounds prove them
     older (newer) are pruned; the reading says so (`method: column_scan`, `files_scanned`).
     `sla` ("freshness", "retention") and `named` word the errors and the log line; `logger` is the caller's.
+    `cache`: where manifest bounds are cached (default: this process's, `process_manifest_cache`).
     """
     try:
         field = table.schema().find_field(column)
@@ -395,18 +644,14 @@ def time_column_extreme(
     beats = operator.gt if newest else operator.lt
     best: Any = None
     considered = missing = 0
-    for manifest in snap.manifests(table.io):
-        if manifest.content != ManifestContent.DATA:
-            continue
-        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-            data_file = entry.data_file
-            if not data_file.record_count:
-                continue
-            considered += 1
-            raw = ((data_file.upper_bounds if newest else data_file.lower_bounds) or {}).get(field.field_id)
-            if raw is None:
-                missing += 1
-                continue
+    # Per data manifest, its files' bounds folded (cached by manifest path): the same extreme and counts as
+    # folding the live entries one by one, without parsing a manifest read before.
+    for summary in (cache or _PROCESS_CACHE).summaries(table, snap, field.field_id):
+        bounds = summary.fields[field.field_id]
+        considered += summary.files
+        missing += bounds.missing_upper if newest else bounds.missing_lower
+        raw = bounds.upper if newest else bounds.lower
+        if raw is not None:
             value = from_bytes(ftype, raw)  # type: ignore[arg-type]
             best = value if best is None or beats(value, best) else best
     bound = None if best is None else _to_datetime(ftype, best)
@@ -434,7 +679,7 @@ def time_column_extreme(
     )
 
 
-def last_update(table: Table, column: str | None) -> FreshnessReading:
+def last_update(table: Table, column: str | None, cache: ManifestBoundsCache | None = None) -> FreshnessReading:
     """Last update from the snapshot log, or max(column) from manifest upper bounds (no data scan; data files
     without an upper bound for the column are scanned for it: `time_column_extreme`).
     """
@@ -442,7 +687,7 @@ def last_update(table: Table, column: str | None) -> FreshnessReading:
     state = table_state(table, committed)
     if column is None:
         return FreshnessReading(committed, "snapshot", snapshot_id=snapshot_id, **state)
-    newest = time_column_extreme(table, column, newest=True, sla="freshness", named="timestamp column")
+    newest = time_column_extreme(table, column, newest=True, sla="freshness", named="timestamp column", cache=cache)
     return FreshnessReading(
         newest.value,
         newest.method,

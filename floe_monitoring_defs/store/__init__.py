@@ -3,9 +3,9 @@
 `MonitoringStore` is one `Database` (engine, transactions, upserts, migrations) with its repositories:
 `results` (check results, violations, SLA status), `availability` (pings), `baselines` (schema field ids),
 `registry` (registered contracts), `outbox` (alerts, deliveries, dedup state, incidents), `aggregates`
-(daily SLA aggregates and report reads) and `retention`. SQLite by default (a file in `$DAGSTER_HOME`),
-PostgreSQL via `FLOE_MONITORING_DB_URL`. The store holds rows, not check logic: it imports only the
-shared models, and this package does not import Dagster.
+(daily SLA aggregates and report reads), `retention` and `manifests` (Iceberg manifest bounds kept across
+runs). SQLite by default (a file in `$DAGSTER_HOME`), PostgreSQL via `FLOE_MONITORING_DB_URL`. The store
+holds rows, not check logic: it imports only the shared models, and this package does not import Dagster.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from floe_monitoring_defs.store.database import (
     normalize_db_url,
     store_configured,
 )
+from floe_monitoring_defs.store.manifests import ManifestBoundsRepository
 from floe_monitoring_defs.store.migrations import head_revision
 from floe_monitoring_defs.store.outbox import OutboxRepository
 from floe_monitoring_defs.store.registry import RegistryRepository
@@ -46,6 +47,7 @@ class MonitoringStore:
         self.registry = RegistryRepository(self.db)
         self.aggregates = AggregateRepository(self.db)
         self.retention = RetentionRepository(self.db)
+        self.manifests = ManifestBoundsRepository(self.db)  # the cross-run tier of the manifest bounds cache
 
     @classmethod
     def from_env(cls) -> MonitoringStore:

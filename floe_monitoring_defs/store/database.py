@@ -148,6 +148,7 @@ class Database:
         self._ready = False
         self._ready_lock = threading.Lock()
         self.engine = self._create_engine()
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Insert] = {}
         self.dialect = self.engine.dialect.name
 
     def __repr__(self) -> str:
@@ -235,11 +236,19 @@ class Database:
         return sqlite.insert(table)
 
     def upsert(self, table: sa.Table, keys: Sequence[str], update: Sequence[str]) -> Insert:
-        """INSERT ... ON CONFLICT (`keys`) DO UPDATE the `update` columns."""
+        """INSERT ... ON CONFLICT (`keys`) DO UPDATE the `update` columns (built once per shape: building one
+        makes SQLAlchemy proxy every column of `excluded`, a millisecond per call, and statements are immutable).
+        """
+        shape = (table.name, tuple(keys), tuple(update))
+        cached = self._upserts.get(shape)
+        if cached is not None:
+            return cached
         stmt = self.insert(table)
-        return stmt.on_conflict_do_update(
+        built = stmt.on_conflict_do_update(
             index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
         )
+        self._upserts[shape] = built
+        return built
 
     def insert_missing(self, table: sa.Table, keys: Sequence[str]) -> Insert:
         """INSERT ... ON CONFLICT (`keys`) DO NOTHING."""

@@ -279,6 +279,12 @@ class OutboxRepository:
             conn.execute(t.alert_outbox.insert(), [_pending_row(a, now) for a in alerts])
         return [a.id for a in alerts]
 
+    def add_many(self, conn: Connection, alerts: Sequence[tuple[NewAlert, datetime]]) -> list[str]:
+        """`add` for alerts of several checks, each with its own creation time, in one multi-row INSERT."""
+        if alerts:
+            conn.execute(t.alert_outbox.insert(), [_pending_row(a, now) for a, now in alerts])
+        return [a.id for a, _ in alerts]
+
     def enqueue(self, kind: str, event: ContractViolationEvent, now: datetime, alert_id: str | None = None) -> str:
         """Add an alert that no check result carries (an operational alert); idempotent per alert id."""
         alert = NewAlert(alert_id or str(uuid.uuid4()), kind, event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,6 +48,128 @@ class SLAUpdate:
     window_hours: int = SLA_WINDOW_HOURS
 
 
+@dataclass(frozen=True)
+class CheckRecord:
+    """One check's record as `record_check` takes it: what `record_checks` writes a page of."""
+
+    result: CheckResult
+    violations: Sequence[ContractViolationEvent]
+    table_name: str | None = None
+    sla: SLAUpdate | None = None
+    violation_ids: Sequence[str] | None = None
+    recorded_at: datetime | None = None
+
+
+# At most this many (contract, check type) keys per grouped SLA statement: its keys are a UNION ALL of one
+# SELECT per key, and SQLite allows 500 terms in a compound SELECT by default.
+SLA_GROUP_SIZE = 200
+
+_FAILING = (CheckStatus.FAIL.value, CheckStatus.ERROR.value)
+
+
+def _violation_row(violation_id: str, event_: ContractViolationEvent, check_result_id: str) -> dict[str, Any]:
+    return {
+        "id": violation_id,
+        "contract_name": event_.contract_name,
+        "contract_version": event_.contract_version,
+        "violation_type": event_.violation_type.value,
+        "severity": event_.severity.value,
+        "message": event_.message,
+        "element": event_.element,
+        "expected_value": event_.expected_value,
+        "actual_value": event_.actual_value,
+        "affected_consumers": list(event_.affected_consumers),
+        "detected_at": event_.timestamp,
+        "check_result_id": check_result_id,
+        "check_duration_seconds": event_.check_duration_seconds,
+        "metadata": dict(event_.metadata),
+    }
+
+
+def _previous_result(with_table: bool) -> sa.Select[Any]:
+    """The newest result of (contract, check type[, table]) at or before a time, bound by name: built once."""
+    c = t.contract_check_results.c
+    query = (
+        sa.select(c.status, c.violation, c.checked_at)
+        .where(
+            c.contract_name == sa.bindparam("contract_name"),
+            c.check_type == sa.bindparam("check_type"),
+            c.checked_at <= sa.bindparam("at", type_=t.UTCDateTime()),
+        )
+        .order_by(c.checked_at.desc())
+        .limit(1)
+    )
+    return query.where(c.table_name == sa.bindparam("table_name")) if with_table else query
+
+
+_PREVIOUS_RESULT = {True: _previous_result(True), False: _previous_result(False)}
+
+
+@functools.lru_cache(maxsize=32)
+def _grouped_sla_query(keys: int, dialect: str) -> sa.Select[Any]:
+    """The SLA inputs of `keys` (contract, check type, window start) triples in one statement: the per-key
+    subqueries of `_refresh_sla`, correlated to a derived table of the keys. Built once per (size, dialect) and
+    bound by name (`n0`, `t0`, `w0`, ...), so SQLAlchemy's compiled cache serves every page of that size."""
+
+    def param(name: str, type_: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+        bound = sa.bindparam(name, type_=type_)
+        # PostgreSQL cannot infer the type of a bare parameter in a SELECT list; SQLite must not CAST (a
+        # CAST to DATETIME gives numeric affinity, and its datetimes are text).
+        return sa.cast(bound, type_) if dialect == "postgresql" else bound
+
+    rows = [
+        sa.select(
+            param(f"n{i}", sa.String()).label("contract_name"),
+            param(f"t{i}", sa.String()).label("check_type"),
+            param(f"w{i}", t.UTCDateTime()).label("window_start"),
+        )
+        for i in range(keys)
+    ]
+    k = (sa.union_all(*rows) if keys > 1 else rows[0]).subquery("k")
+
+    def results(
+        *where: Callable[[NamedFromClause], sa.ColumnElement[bool]],
+        value: Callable[[NamedFromClause], sa.ColumnElement[Any]] | None = None,
+    ) -> sa.ScalarSelect[Any]:
+        a = t.contract_check_results.alias()
+        col = sa.func.count() if value is None else value(a)
+        return (
+            sa.select(col)
+            .select_from(a)
+            .where(a.c.contract_name == k.c.contract_name, a.c.check_type == k.c.check_type, *(w(a) for w in where))
+            .correlate(k)
+            .scalar_subquery()
+        )
+
+    last_pass = results(lambda a: a.c.status == CheckStatus.PASS.value, value=lambda a: sa.func.max(a.c.checked_at))
+    v = t.contract_violations.alias()
+    return sa.select(
+        k.c.contract_name,
+        k.c.check_type,
+        results(lambda a: a.c.checked_at >= k.c.window_start, lambda a: a.c.status != CheckStatus.SKIPPED.value).label(
+            "total"
+        ),
+        results(lambda a: a.c.checked_at >= k.c.window_start, lambda a: a.c.status == CheckStatus.PASS.value).label(
+            "passed"
+        ),
+        results(
+            lambda a: a.c.status.in_(_FAILING), lambda a: sa.or_(last_pass.is_(None), a.c.checked_at > last_pass)
+        ).label("streak"),
+        results(value=lambda a: sa.func.max(a.c.checked_at)).label("last_check"),
+        sa.select(sa.func.count())
+        .select_from(v)
+        .where(
+            v.c.contract_name == k.c.contract_name,
+            v.c.violation_type == k.c.check_type,
+            v.c.severity != ViolationSeverity.INFO.value,
+            v.c.detected_at >= k.c.window_start,
+        )
+        .correlate(k)
+        .scalar_subquery()
+        .label("violations"),
+    )
+
+
 class ResultsRepository:
     """`contract_check_results`, `contract_violations` and `contract_sla_status`."""
 
@@ -76,45 +199,10 @@ class ResultsRepository:
         before it is routed, whatever happens to this process afterwards. With `sla`, the SLA status of
         (contract, check type) is recomputed from the history, this result included, in that transaction.
         """
-        dumped = result.model_dump(mode="json")
-        check_row = {
-            "id": result.id,
-            "contract_name": result.contract_name,
-            "check_type": result.check_type.value,
-            "status": result.status.value,
-            "duration_seconds": result.duration_seconds,
-            "checked_at": result.timestamp,
-            "details": dumped["details"],
-            "violation": dumped["violation"],
-            "created_at": recorded_at or self._db.clock(),
-            "table_name": table_name,
-        }
-        ids = list(violation_ids) if violation_ids is not None else [new_id() for _ in violations]
-        if len(ids) != len(violations):
-            raise ValueError(f"{len(ids)} violation ids for {len(violations)} violations")
-        violation_rows = [
-            {
-                "id": violation_id,
-                "contract_name": event_.contract_name,
-                "contract_version": event_.contract_version,
-                "violation_type": event_.violation_type.value,
-                "severity": event_.severity.value,
-                "message": event_.message,
-                "element": event_.element,
-                "expected_value": event_.expected_value,
-                "actual_value": event_.actual_value,
-                "affected_consumers": list(event_.affected_consumers),
-                "detected_at": event_.timestamp,
-                "check_result_id": result.id,
-                "check_duration_seconds": event_.check_duration_seconds,
-                "metadata": dict(event_.metadata),
-            }
-            for violation_id, event_ in zip(ids, violations, strict=True)
-        ]
+        check_row, ids, violation_rows, alerts = self._rows(
+            CheckRecord(result, violations, table_name, sla, violation_ids, recorded_at)
+        )
         # An alert's id is its violation's id: the stable idempotency key receivers can dedup on.
-        alerts = [
-            NewAlert(violation_id, "violation", event_) for violation_id, event_ in zip(ids, violations, strict=True)
-        ]
         with self._db.transaction("recording a check result", write=True) as conn:
             if result.status is CheckStatus.PASS:
                 resolved = self._resolution_of(conn, result, table_name)
@@ -128,24 +216,143 @@ class ResultsRepository:
                 self._refresh_sla(conn, result.contract_name, result.check_type, result.timestamp, sla)
         return RecordedCheck(result.id, tuple(ids), tuple(outbox_ids))
 
+    def record_checks(self, records: Sequence[CheckRecord]) -> list[RecordedCheck]:
+        """`record_check` for a page of records in ONE transaction: all or nothing, same rows.
+
+        What it writes equals what `record_check` called once per record, in order, writes: the "resolved"
+        notice of a passing record is looked up before anything of the page is inserted unless an earlier record
+        of the page has the same (contract, check type, table) (then it is looked up after those are written, as
+        the sequential path would), and the SLA status of each (contract, check type) is recomputed once, from
+        the history with the whole page in it, for its last record of the page (what the sequential path's last
+        refresh of that key computes, the earlier ones being overwritten). A failure rolls the whole page back.
+        """
+        if not records:
+            return []
+        with self._db.transaction("recording check results", write=True) as conn:
+            seen: set[tuple[str, str, str | None]] = set()
+            check_rows: list[dict[str, Any]] = []
+            violation_rows: list[dict[str, Any]] = []
+            alert_rows: list[NewAlert] = []
+            alert_times: list[datetime] = []
+            out: list[RecordedCheck] = []
+            for record in records:
+                # Ids and times are drawn in the order `record_check` draws them (violation ids, then the
+                # check row's and the alerts' clock readings), so an injected id or clock source sees the same.
+                check_row, ids, v_rows, alerts = self._rows(record)
+                result = record.result
+                key = (result.contract_name, result.check_type.value, record.table_name)
+                if result.status is CheckStatus.PASS:
+                    if key in seen:  # the sequential path would see the page's earlier rows of this key
+                        self._insert_rows(conn, check_rows, violation_rows, alert_rows, alert_times)
+                        check_rows, violation_rows, alert_rows, alert_times = [], [], [], []
+                    resolved = self._resolution_of(conn, result, record.table_name)
+                    if resolved is not None:
+                        alerts.append(NewAlert(new_id(), "resolved", resolved))
+                seen.add(key)
+                check_rows.append(check_row)
+                violation_rows.extend(v_rows)
+                now = record.recorded_at or self._db.clock()
+                alert_rows.extend(alerts)
+                alert_times.extend(now for _ in alerts)
+                out.append(RecordedCheck(result.id, tuple(ids), tuple(a.id for a in alerts)))
+            self._insert_rows(conn, check_rows, violation_rows, alert_rows, alert_times)
+            last: dict[tuple[str, str], CheckRecord] = {}
+            for record in records:
+                if record.sla is not None:
+                    key2 = (record.result.contract_name, record.result.check_type.value)
+                    last.pop(key2, None)  # re-inserted: the order of the keys is that of their last records
+                    last[key2] = record
+            self._refresh_sla_many(conn, list(last.values()))
+        return out
+
+    def _rows(self, record: CheckRecord) -> tuple[dict[str, Any], list[str], list[dict[str, Any]], list[NewAlert]]:
+        """The check row, violation ids, violation rows and alerts of one record (as `record_check` builds them)."""
+        result, violations = record.result, record.violations
+        dumped = result.model_dump(mode="json")
+        check_row = {
+            "id": result.id,
+            "contract_name": result.contract_name,
+            "check_type": result.check_type.value,
+            "status": result.status.value,
+            "duration_seconds": result.duration_seconds,
+            "checked_at": result.timestamp,
+            "details": dumped["details"],
+            "violation": dumped["violation"],
+            "created_at": record.recorded_at or self._db.clock(),
+            "table_name": record.table_name,
+        }
+        given = record.violation_ids
+        ids = list(given) if given is not None else [new_id() for _ in violations]
+        if len(ids) != len(violations):
+            raise ValueError(f"{len(ids)} violation ids for {len(violations)} violations")
+        rows = [_violation_row(i, e, result.id) for i, e in zip(ids, violations, strict=True)]
+        alerts = [NewAlert(i, "violation", e) for i, e in zip(ids, violations, strict=True)]
+        return check_row, ids, rows, alerts
+
+    def _insert_rows(
+        self,
+        conn: Connection,
+        check_rows: list[dict[str, Any]],
+        violation_rows: list[dict[str, Any]],
+        alerts: list[NewAlert],
+        times: list[datetime],
+    ) -> None:
+        """One multi-row INSERT per table (executemany), in the order `record_check` writes them."""
+        if check_rows:
+            conn.execute(t.contract_check_results.insert(), check_rows)
+        if violation_rows:
+            conn.execute(t.contract_violations.insert(), violation_rows)
+        if alerts:
+            self._outbox.add_many(conn, list(zip(alerts, times, strict=True)))
+
+    def _refresh_sla_many(self, conn: Connection, records: Sequence[CheckRecord]) -> None:
+        """`_refresh_sla` of each record's (contract, check type) as of its result: one grouped read and one
+        executemany upsert per `SLA_GROUP_SIZE` keys."""
+        for start in range(0, len(records), SLA_GROUP_SIZE):
+            group = records[start : start + SLA_GROUP_SIZE]
+            params: dict[str, Any] = {}
+            starts: dict[tuple[str, str], datetime] = {}
+            for i, record in enumerate(group):
+                assert record.sla is not None
+                window_start = ensure_utc(record.result.timestamp) - timedelta(hours=record.sla.window_hours)
+                ctype = record.result.check_type.value
+                params.update({f"n{i}": record.result.contract_name, f"t{i}": ctype, f"w{i}": window_start})
+                starts[(record.result.contract_name, ctype)] = window_start
+            found = {
+                (row.contract_name, row.check_type): row
+                for row in conn.execute(_grouped_sla_query(len(group), self._db.dialect), params)
+            }
+            upserts: list[dict[str, Any]] = []
+            stmt: Insert | None = None
+            for record in group:
+                assert record.sla is not None
+                key = (record.result.contract_name, record.result.check_type.value)
+                row = found[key]
+                total, passed = int(row.total or 0), int(row.passed or 0)
+                status = SLAStatus(
+                    contract_name=key[0],
+                    check_type=record.result.check_type,
+                    current_value=record.sla.current_value,
+                    threshold=record.sla.threshold,
+                    compliance_pct=100.0 if total == 0 else min(100.0, passed / total * 100.0),
+                    last_check_time=row.last_check,
+                    consecutive_failures=int(row.streak or 0),
+                    violation_count_24h=int(row.violations or 0),
+                    window_start=starts[key],
+                )
+                stmt, values = self._sla_status_upsert(status)
+                upserts.append(values)
+            if stmt is not None:
+                conn.execute(stmt, upserts)
+
     def _resolution_of(
         self, conn: Connection, result: CheckResult, table_name: str | None
     ) -> ContractViolationEvent | None:
         """The "resolved" notice owed when a check passes right after failing (same contract, type, table)."""
-        c = t.contract_check_results.c
-        query = (
-            sa.select(c.status, c.violation, c.checked_at)
-            .where(
-                c.contract_name == result.contract_name,
-                c.check_type == result.check_type.value,
-                c.checked_at <= result.timestamp,
-            )
-            .order_by(c.checked_at.desc())
-            .limit(1)
-        )
+        params = {"contract_name": result.contract_name, "check_type": result.check_type.value, "at": result.timestamp}
         if table_name is not None:
-            query = query.where(c.table_name == table_name)
-        previous = conn.execute(query).first()
+            params["table_name"] = table_name
+        previous = conn.execute(_PREVIOUS_RESULT[table_name is not None], params).first()
         if previous is None or previous.status != CheckStatus.FAIL.value or not previous.violation:
             return None
         last = ContractViolationEvent.model_validate(previous.violation)

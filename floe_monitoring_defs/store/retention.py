@@ -27,6 +27,7 @@ class CleanupResult:
     violations_deleted: int
     pings_deleted: int
     alerts_deleted: int
+    manifest_bounds_deleted: int = 0  # cached manifest summaries no run read within the window
 
 
 class RetentionRepository:
@@ -40,7 +41,8 @@ class RetentionRepository:
 
         Violations go first (then no deleted check result leaves a violation to update), then check
         results, availability pings, and alert outbox entries that are settled (routed with every delivery
-        done, suppressed, or without a route); their deliveries and attempts go with them. Daily
+        done, suppressed, or without a route); their deliveries and attempts go with them. Cached manifest
+        bounds no run has read within the window go too. Daily
         aggregates, the aggregated-days ledger and incidents are kept.
         """
         if retention_days < 1:
@@ -58,14 +60,20 @@ class RetentionRepository:
         results = self._delete_batches("check results", r, r.c.id, [r.c.checked_at < cutoff], batch_size)
         pings = self._delete_batches("availability pings", p, p.c.id, [p.c.checked_at < cutoff], batch_size)
         alerts = self._delete_batches("alert outbox entries", o, o.c.id, [o.c.created_at < cutoff, settled], batch_size)
+        # A manifest a monitored table still refers to is read (and its row marked used) at least daily, so one
+        # unread for the whole window belongs to an expired snapshot or an unmonitored table.
+        m = t.manifest_bounds
+        manifests = self._delete_batches("manifest bounds", m, m.c.manifest_path, [m.c.used_at < cutoff], batch_size)
         log.info(
-            "retention (%d days, before %s): deleted %d check results, %d violations, %d pings, %d alert entries",
+            "retention (%d days, before %s): deleted %d check results, %d violations, %d pings, %d alert entries, "
+            "%d manifest bounds",
             retention_days,
             cutoff.isoformat(),
             results,
             violations,
             pings,
             alerts,
+            manifests,
         )
         return CleanupResult(
             cutoff=cutoff,
@@ -73,6 +81,7 @@ class RetentionRepository:
             violations_deleted=violations,
             pings_deleted=pings,
             alerts_deleted=alerts,
+            manifest_bounds_deleted=manifests,
         )
 
     def _delete_batches(

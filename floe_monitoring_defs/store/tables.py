@@ -82,6 +82,9 @@ contract_check_results = sa.Table(
     sa.Index("idx_check_results_type", "check_type", "checked_at"),
     # Migration 0004: the day's aggregation and the retention cleanup select by time alone.
     sa.Index("idx_check_results_checked_at", "checked_at"),
+    # Migration 0005: the SLA refresh and the "resolved" lookup select by (contract, type) over time. Without it
+    # SQLite (no statistics) picked the type index and scanned every result of that type, for every check.
+    sa.Index("idx_check_results_key", "contract_name", "check_type", "checked_at"),
 )
 
 contract_violations = sa.Table(
@@ -318,4 +321,19 @@ incidents = sa.Table(
         sqlite_where=sa.text("status = 'open'"),
         postgresql_where=sa.text("status = 'open'"),
     ),
+)
+
+# Column bounds of Iceberg manifests (and the manifest paths of manifest lists), by file path (migration 0005):
+# those files are immutable, so what was read from one once holds for every later run (sources/iceberg.py
+# `ManifestBoundsCache`). `summary` is compact JSON; `used_at` (refreshed at most daily) lets retention prune
+# files no table reads any more.
+MANIFEST_PATH_LENGTH = 2048
+manifest_bounds = sa.Table(
+    "manifest_bounds",
+    metadata,
+    sa.Column("manifest_path", sa.String(MANIFEST_PATH_LENGTH), primary_key=True),
+    sa.Column("summary", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("used_at", UTCDateTime(), nullable=False),
+    sa.Index("idx_manifest_bounds_used_at", "used_at"),
 )

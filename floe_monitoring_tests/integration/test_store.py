@@ -50,10 +50,16 @@ EXPECTED_TABLES = {
     "alert_outbox",
     "alert_deliveries",
     "alert_delivery_attempts",
+    "manifest_bounds",
     "incidents",
 }
 EXPECTED_INDEXES = {
-    "contract_check_results": {"idx_check_results_contract", "idx_check_results_type", "idx_check_results_checked_at"},
+    "contract_check_results": {
+        "idx_check_results_contract",
+        "idx_check_results_type",
+        "idx_check_results_checked_at",
+        "idx_check_results_key",
+    },
     "contract_violations": {
         "idx_violations_contract",
         "idx_violations_severity",
@@ -65,6 +71,7 @@ EXPECTED_INDEXES = {
     "contract_availability_pings": {"idx_availability_pings_table", "idx_availability_pings_checked_at"},
     "alert_outbox": {"idx_alert_outbox_state", "idx_alert_outbox_contract"},
     "alert_delivery_attempts": {"idx_alert_delivery_attempts_delivery"},
+    "manifest_bounds": {"idx_manifest_bounds_used_at"},
     "incidents": {"uq_incidents_open"},
 }
 
@@ -148,7 +155,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
     try:
         assert store.db.current_revision() is None
         store.db.upgrade()
-        assert store.db.current_revision() == "0004"
+        assert store.db.current_revision() == "0005"
         engine = sa.create_engine(store_url, poolclass=sa.pool.NullPool)
         try:
             inspector = sa.inspect(engine)
@@ -173,7 +180,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
             engine.dispose()
 
         store.db.upgrade()  # at head already: a no-op
-        assert store.db.current_revision() == "0004"
+        assert store.db.current_revision() == "0005"
     finally:
         store.dispose()
 
@@ -183,7 +190,7 @@ def test_first_use_migrates_automatically(store_url: str) -> None:
     try:
         assert store.db.current_revision() is None  # reading the revision does not migrate
         assert store.results.check_results() == []
-        assert store.db.current_revision() == "0004"
+        assert store.db.current_revision() == "0005"
     finally:
         store.dispose()
 
@@ -207,7 +214,7 @@ def test_concurrent_upgrades_do_not_race(store_url: str) -> None:
         thread.join(timeout=60)
     try:
         assert errors == []
-        assert [s.db.current_revision() for s in stores] == ["0004"] * 3
+        assert [s.db.current_revision() for s in stores] == ["0005"] * 3
     finally:
         for s in stores:
             s.dispose()
