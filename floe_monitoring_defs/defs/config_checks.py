@@ -92,7 +92,12 @@ def build_config_check(source: str, error: ConfigError | None) -> dg.AssetChecks
             return _config_error_result(error)
         return dg.AssetCheckResult(
             passed=True,
-            description=f"monitoring config {source} is valid",
+            # `source` is the file, or the words "monitoring config" when none is set (the spec defaults)
+            description=(
+                f"monitoring config {source} is valid"
+                if source != "monitoring config"
+                else "monitoring config is valid"
+            ),
             metadata={"floe/status": "pass", "floe/severity": "none", "floe/config_files": source},
         )
 

@@ -225,3 +225,13 @@ def test_a_valid_config_passes_the_config_check_and_runs_the_channel_check(root:
     assert evaluations[CONFIG_CHECK_NAME].description == f"monitoring config {root / 'monitoring.yaml'} is valid"
     assert evaluations[CHANNELS_CHECK_NAME].passed
     assert evaluations[CHANNELS_CHECK_NAME].description == "0 alert channels ready"
+
+
+def test_without_a_config_file_the_config_check_says_so_once(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLOE_MONITORING_CONFIG")
+    defs = build_defs()
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def(REGISTRY_JOB).execute_in_process(instance=instance)
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations[CONFIG_CHECK_NAME].passed
+    assert evaluations[CONFIG_CHECK_NAME].description == "monitoring config is valid"
