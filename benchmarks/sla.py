@@ -711,6 +711,16 @@ def main() -> None:
         f"report compliance (window and weeks) agrees: {'yes' if agree_rep else 'NO'}; "
         f"reports equal the pre-issue-15 computation: {'yes' if agree_before else 'NO'}"
     )
+    # one machine-readable line for benchmarks/run_all.py
+    result = {
+        "report_s": sql_rep,
+        "report_before_s": before_rep,
+        "anchor_s": anchor_rep,
+        "reads_s": reads,
+        "aggregate_day_s": sql_day,
+        "agree": agree_day and agree_rep and agree_before,
+    }
+    print("RESULT " + json.dumps(result))
 
 
 if __name__ == "__main__":
