@@ -591,6 +591,64 @@ class ManifestBoundsCache:
             self._put(path, summary, summary.to_json())
         return [found[p] for p in paths]
 
+    def snapshot_bounds(self, table: Table, snap: Snapshot, field_id: int) -> ManifestSummary:
+        """`field_id`'s bounds folded over every data manifest of `snap` (one `ManifestSummary` holding that field
+        only, `files` and `rows` summed): what `summaries` gives, folded once per snapshot. A snapshot's manifest
+        list is immutable, so the fold is cached under it too, and a later run over an unchanged table reads one
+        entry whatever the table's file count (flat in files); after a commit the fold is redone from the cached
+        manifest summaries plus the new manifests."""
+        fields = primitive_fields(table)
+        if field_id not in fields:
+            raise KeyError(field_id)
+        ftype = fields[field_id]
+        wanted = str(ftype)
+        key = f"fold:{snap.manifest_list}:{field_id}"
+
+        def usable(summary: ManifestSummary | None) -> bool:
+            bounds = summary.fields.get(field_id) if summary is not None else None
+            return bounds is not None and bounds.type == wanted
+
+        local = self._get_local(key)
+        if usable(local):
+            return local  # type: ignore[no-any-return]
+        stored = self._load([key]).get(key)
+        if stored is not None:
+            summary = ManifestSummary.from_json(stored)
+            if summary is not None and usable(summary):
+                self._put(key, summary, None)
+                return summary
+        parts = self.summaries(table, snap, field_id)
+        lower: tuple[Any, bytes] | None = None
+        upper: tuple[Any, bytes] | None = None
+        missing_lower = missing_upper = nulls = 0
+        for part in parts:
+            b = part.fields[field_id]
+            missing_lower += b.missing_lower
+            missing_upper += b.missing_upper
+            nulls += b.nulls
+            if b.lower is not None:
+                value = from_bytes(ftype, b.lower)
+                lower = (value, b.lower) if lower is None or value < lower[0] else lower
+            if b.upper is not None:
+                value = from_bytes(ftype, b.upper)
+                upper = (value, b.upper) if upper is None or value > upper[0] else upper
+        folded = ManifestSummary(
+            sum(p.files for p in parts),
+            sum(p.rows for p in parts),
+            {
+                field_id: FieldBounds(
+                    wanted,
+                    lower[1] if lower else None,
+                    upper[1] if upper else None,
+                    missing_lower,
+                    missing_upper,
+                    nulls,
+                )
+            },
+        )
+        self._put(key, folded, folded.to_json())
+        return folded
+
 
 _PROCESS_CACHE = ManifestBoundsCache()
 
@@ -641,19 +699,17 @@ def time_column_extreme(
     snap = table.current_snapshot()
     if snap is None:
         return ColumnExtreme(None, "column_bounds")
-    beats = operator.gt if newest else operator.lt
     best: Any = None
-    considered = missing = 0
-    # Per data manifest, its files' bounds folded (cached by manifest path): the same extreme and counts as
-    # folding the live entries one by one, without parsing a manifest read before.
-    for summary in (cache or _PROCESS_CACHE).summaries(table, snap, field.field_id):
-        bounds = summary.fields[field.field_id]
-        considered += summary.files
-        missing += bounds.missing_upper if newest else bounds.missing_lower
-        raw = bounds.upper if newest else bounds.lower
-        if raw is not None:
-            value = from_bytes(ftype, raw)  # type: ignore[arg-type]
-            best = value if best is None or beats(value, best) else best
+    # The snapshot's data manifests' bounds folded (each manifest's summary cached by its path, the fold by the
+    # snapshot's manifest list): the same extreme and counts as folding the live entries one by one, without
+    # parsing a manifest read before, and one cached entry for a snapshot seen before.
+    summary = (cache or _PROCESS_CACHE).snapshot_bounds(table, snap, field.field_id)
+    bounds = summary.fields[field.field_id]
+    considered = summary.files
+    missing = bounds.missing_upper if newest else bounds.missing_lower
+    raw = bounds.upper if newest else bounds.lower
+    if raw is not None:
+        best = from_bytes(ftype, raw)  # type: ignore[arg-type]
     bound = None if best is None else _to_datetime(ftype, best)
     if not missing:
         return ColumnExtreme(bound, "column_bounds", considered, snapshot_id=snap.snapshot_id)

@@ -120,11 +120,22 @@ def test_a_second_run_reads_no_manifest_of_an_unchanged_table_and_after_an_appen
     first = extreme(table, first_run)
     assert len(reads) == 2 and first_run.manifests_read == 2  # two appends: two data manifests
     first_run.flush()
-    assert store.manifests.count() == 3  # both manifests and the manifest list
+    assert store.manifests.count() == 4  # both manifests, the manifest list and the snapshot's fold
 
     reads.clear()
+    asked: list[list[str]] = []
+    load = store.manifests.load_manifest_summaries
+
+    def recording(paths: Any) -> dict[str, str]:
+        asked.append(list(paths))
+        return load(paths)
+
     second_run = ManifestBoundsCache(store.manifests)  # a new process: nothing in memory
+    store.manifests.load_manifest_summaries = recording  # type: ignore[method-assign]
     second = extreme(table, second_run)
+    # one entry read, the snapshot's fold: the same one read whatever the number of manifests (flat in files)
+    assert asked == [[f"fold:{table.current_snapshot().manifest_list}:3"]]  # type: ignore[union-attr]
+    store.manifests.load_manifest_summaries = load  # type: ignore[method-assign]
     assert reads == [] and (second_run.manifests_read, second_run.lists_read) == (0, 0)
     assert second == first and second.method == "column_bounds"  # still evidence from metadata
     again = extreme(table, second_run)  # the in-process tier, the store not asked
