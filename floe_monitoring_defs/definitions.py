@@ -30,6 +30,7 @@ from floe_monitoring_defs.contracts.registry import load_all, merge_reports
 from floe_monitoring_defs.contracts.servers import server_options
 from floe_monitoring_defs.defs import build_definitions
 from floe_monitoring_defs.defs.config_checks import config_error_definitions
+from floe_monitoring_defs.sources.base import SourceError
 from floe_monitoring_defs.sources.iceberg import IcebergSource
 from floe_monitoring_defs.store.registry import read_registrations
 from floe_monitoring_defs.telemetry.redaction import install_redaction, register_url_secrets
@@ -44,7 +45,16 @@ VALIDATION_CLI_ENV = "DAGSTER_IS_DEFS_VALIDATION_CLI"
 def catalog_opener(settings: Settings) -> Callable[[str], CatalogLike]:
     """Opens a pyiceberg catalog by name the way the checks will (sources/iceberg.py: pyiceberg config first)."""
     source = IcebergSource(default_catalog=settings.default_catalog)
-    return lambda name: source.catalog_for(TableRef(namespace=(), name="", catalog=name))
+
+    def open_catalog(name: str) -> CatalogLike:
+        try:
+            return source.catalog_for(TableRef(namespace=(), name="", catalog=name))
+        except SourceError:
+            raise  # its message names the catalog and a masked endpoint
+        except Exception as exc:  # e.g. a broken .pyiceberg.yaml: its text may quote properties, so the type only
+            raise SourceError(f"cannot open Iceberg catalog {name!r}: {type(exc).__name__}") from None
+
+    return open_catalog
 
 
 def load_contracts_and_registrations(settings: Settings) -> LoadReport:

@@ -162,7 +162,14 @@ def test_empty_store_discovers_contracts_from_both_properties(
 )
 def test_store_down_discovers_contracts(lake: SqlCatalog, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOE_MONITORING_DB_URL", url)
+    monkeypatch.setenv("FLOE_DISCOVERY_CATALOGS", f"{CATALOG},ghost")  # a catalog no configuration names
     _assert_discovered_and_monitored(build_defs())
+    ghost = [str(e) for e in load_contracts_and_registrations_from_env().errors if e.source == "catalog ghost"]
+    assert ghost == [
+        "catalog ghost: discovery: cannot open the catalog: Iceberg catalog 'ghost' is not configured: "
+        "set PYICEBERG_CATALOG__GHOST__URI (or a .pyiceberg.yaml entry), or give the contract's iceberg "
+        "server a catalogUrl"
+    ]
 
 
 def test_registrations_in_the_store_turn_discovery_off(
