@@ -64,16 +64,12 @@ ENABLED_PROPERTY = "floe.monitoring.enabled"
 DISCOVERY = "discovery"  # the field of an error about a catalog or namespace, not one table
 
 
-class TableLike(Protocol):
-    @property
-    def properties(self) -> dict[str, str]: ...
-
-
 class CatalogLike(Protocol):
     """What discovery asks of a catalog (pyiceberg's `Catalog` has it)."""
 
     def list_tables(self, namespace: str | tuple[str, ...]) -> list[tuple[str, ...]]: ...
 
+    # Any: only `.properties` (a mapping of strings) is read from what it returns (pyiceberg's `Table`).
     def load_table(self, identifier: str | tuple[str, ...]) -> Any: ...
 
 
