@@ -104,9 +104,38 @@ def contracts_validate(paths: tuple[Path, ...]) -> None:
         sys.exit(1)
 
 
-@contracts.command("register", help="Validate contract files and register them in the store (FR-004).")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
-def contracts_register(paths: tuple[Path, ...]) -> None:
+@contracts.command(
+    "register",
+    help="Validate contract files and register them in the store (FR-004); with --table, put one contract in "
+    "that Iceberg table's properties instead (found when the store restores none: FLOE_DISCOVERY_NAMESPACES).",
+)
+@click.argument("paths", nargs=-1, required=False, type=click.Path(path_type=Path, exists=True))
+@click.option("--table", "table_name", default=None, help="NAMESPACE.TABLE whose properties get the contract.")
+@click.option("--catalog", default=None, help="pyiceberg catalog of --table (default: FLOE_CATALOG, else default).")
+@click.option(
+    "--location",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="With --table: the contract file the table points at (property floe.contract.location).",
+)
+@click.option(
+    "--inline",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="With --table: a contract file whose text is stored in the table (property floe.contract).",
+)
+def contracts_register(
+    paths: tuple[Path, ...], table_name: str | None, catalog: str | None, location: Path | None, inline: Path | None
+) -> None:
+    if table_name is not None:
+        if paths:
+            raise click.UsageError("give contract files, or --table with --location or --inline, not both")
+        _register_on_table(table_name, catalog, location, inline)
+        return
+    if not paths:
+        raise click.UsageError("give contract files to register, or --table NS.TABLE (--location PATH | --inline FILE)")
+    if catalog or location or inline:
+        raise click.UsageError("--catalog, --location and --inline go with --table")
     from floe_monitoring_defs.contracts.loader import ContractLoadError, iter_contract_files
     from floe_monitoring_defs.contracts.registry import register_file
     from floe_monitoring_defs.contracts.servers import server_options
@@ -128,6 +157,59 @@ def contracts_register(paths: tuple[Path, ...]) -> None:
         raise click.ClickException(str(exc)) from None
     if failed:
         sys.exit(1)
+
+
+def _register_on_table(table_name: str, catalog: str | None, location: Path | None, inline: Path | None) -> None:
+    """Validate the contract as discovery will load it, then set it in the table's properties (one commit that
+    also drops the other contract property, so the table says one thing)."""
+    from floe_monitoring_defs.contracts.discovery import INLINE_PROPERTY, LOCATION_PROPERTY, Discovered, load_discovered
+    from floe_monitoring_defs.contracts.errors import ContractLoadError
+    from floe_monitoring_defs.contracts.files import read_text
+    from floe_monitoring_defs.contracts.model import TableRef
+    from floe_monitoring_defs.contracts.servers import ServerOptions, server_options
+    from floe_monitoring_defs.sources import SourceError
+    from floe_monitoring_defs.sources.describe import split_identifier
+    from floe_monitoring_defs.sources.iceberg import IcebergSource
+
+    if (location is None) == (inline is None):
+        raise click.UsageError("--table takes one of --location PATH or --inline FILE")
+    try:
+        namespace, name = split_identifier(table_name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--table'") from None
+    settings = Settings.from_env()
+    options = server_options(settings) or ServerOptions()
+    if location is not None:
+        key, other, value = LOCATION_PROPERTY, INLINE_PROPERTY, str(location.expanduser().resolve())
+    else:
+        assert inline is not None  # for mypy: one of the two is given (checked above)
+        try:
+            key, other, value = INLINE_PROPERTY, LOCATION_PROPERTY, read_text(inline, options.max_file_bytes)
+        except ContractLoadError as exc:
+            raise click.ClickException(str(exc.error)) from None
+    source = IcebergSource(default_catalog=settings.default_catalog)
+    ref = TableRef(namespace=namespace, name=name, catalog=catalog)
+    shown = source.catalog_name(ref)
+    report = load_discovered([Discovered(shown, ref.identifier, key, value)], options)
+    if report.errors:
+        raise click.ClickException(f"not set: {report.errors[0]}")
+    try:
+        table = source.load_table(ref)
+        with table.transaction() as tx:
+            tx.set_properties({key: value})
+            if other in table.properties:
+                tx.remove_properties(other)
+    except SourceError as exc:
+        raise click.ClickException(f"cannot set {key} on {ref.identifier} in catalog {shown!r}: {exc}") from None
+    except Exception as exc:  # a commit conflict, a read-only catalog, ...: one line, never a traceback
+        raise click.ClickException(
+            f"cannot set {key} on {ref.identifier} in catalog {shown!r}: {type(exc).__name__}"
+        ) from None
+    contract = report.contracts[0]
+    click.echo(
+        f"set {key} on {ref.identifier} in catalog {shown!r}: contract {contract.name} {contract.version}; it is "
+        "monitored when the store restores no registration (FLOE_DISCOVERY_NAMESPACES) after a reload"
+    )
 
 
 @contracts.command("deregister", help="Stop monitoring a registered contract (it stays in history).")

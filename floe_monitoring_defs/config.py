@@ -663,6 +663,40 @@ def _parse_duration(variable: str, text: str, default: float) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2).lower()]
 
 
+DEFAULT_DISCOVERY_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class DiscoverySettings:
+    """Where the code location looks for contracts in table properties when the store restores none (FR-004)."""
+
+    namespaces: tuple[tuple[str, ...], ...]
+    catalogs: tuple[str, ...]
+    timeout_seconds: float = DEFAULT_DISCOVERY_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DiscoverySettings | None:
+        """None when FLOE_DISCOVERY_NAMESPACES is empty (discovery is off); ConfigError naming the variable."""
+        namespaces: list[tuple[str, ...]] = []
+        for part in (p.strip() for p in (environ.get("FLOE_DISCOVERY_NAMESPACES") or "").split(",")):
+            if not part:
+                continue
+            levels = tuple(x.strip() for x in part.split("."))
+            if not all(levels):
+                raise ConfigError(
+                    f"FLOE_DISCOVERY_NAMESPACES: {part[:60]!r} is not a namespace (e.g. shop or sales.eu)"
+                )
+            namespaces.append(levels)
+        if not namespaces:
+            return None
+        catalogs = [c.strip() for c in (environ.get("FLOE_DISCOVERY_CATALOGS") or "").split(",") if c.strip()]
+        default = (environ.get("FLOE_CATALOG") or "").strip() or "default"
+        timeout = _parse_duration(
+            "FLOE_DISCOVERY_TIMEOUT", environ.get("FLOE_DISCOVERY_TIMEOUT") or "", DEFAULT_DISCOVERY_TIMEOUT_SECONDS
+        )
+        return cls(tuple(dict.fromkeys(namespaces)), tuple(dict.fromkeys(catalogs or [default])), timeout)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process-level settings from the environment (DESIGN, "Interfaces the project owes its users")."""
@@ -684,6 +718,11 @@ class Settings:
     # sensor asks it to reload the location when contracts change. None: the sensor only reports the change.
     dagster_graphql_url: str | None = None
     dagster_location_name: str | None = None
+    # Cold start from the catalog (FR-004, contracts/discovery.py): the namespaces searched for tables carrying a
+    # contract in their properties (FLOE_DISCOVERY_NAMESPACES=shop,sales.eu; empty: discovery off), the pyiceberg
+    # catalogs searched (FLOE_DISCOVERY_CATALOGS; default FLOE_CATALOG, else `default`) and how long the search
+    # may take at load in all (FLOE_DISCOVERY_TIMEOUT, seconds or 90s/2m; default 30 s).
+    discovery: DiscoverySettings | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -700,6 +739,7 @@ class Settings:
             spool=SpoolSettings.from_env(env),
             dagster_graphql_url=(env.get("FLOE_DAGSTER_GRAPHQL_URL") or "").strip() or None,
             dagster_location_name=(env.get("FLOE_DAGSTER_LOCATION_NAME") or "").strip() or None,
+            discovery=DiscoverySettings.from_env(env),
         )
 
 

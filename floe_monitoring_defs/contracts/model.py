@@ -213,7 +213,8 @@ class MonitoredContract:
 
     @property
     def source_path(self) -> Path | None:
-        return None if self.source.startswith("store:") else Path(self.source)
+        # `store:NAME`: registered in the store; `catalog:NAME/NS.TABLE`: the YAML in a table property (discovery.py).
+        return None if self.source.startswith(("store:", "catalog:")) else Path(self.source)
 
 
 @dataclass(frozen=True)

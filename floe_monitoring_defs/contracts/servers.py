@@ -108,7 +108,7 @@ def _label(i: int, server: Mapping[str, Any]) -> str:
 
 def _local_path(path: str, source: str) -> str:
     p = Path(path)
-    if p.is_absolute() or "://" in path or source.startswith("store:"):
+    if p.is_absolute() or "://" in path or source.startswith(("store:", "catalog:")):
         return path
     return str((Path(source).parent / p).resolve())  # relative to the contract file, not to where floe runs
 
