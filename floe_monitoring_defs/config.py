@@ -507,6 +507,66 @@ class MonitoringConfig(BaseModel):
         return parse_config(data, source)
 
 
+@dataclass(frozen=True)
+class EffectiveSetting:
+    """A setting where a contract's effective config differs from the global one (`floe contracts list`): the
+    dotted key, the contract's value and where it came from, the global value and where that came from
+    (`config <file>` when the config file sets it, else `default`)."""
+
+    key: str
+    value: Any
+    source: str
+    global_value: Any
+    global_source: str
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists (routing rules) are single values."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(_flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def effective_settings(
+    config: MonitoringConfig,
+    contract: MonitoringConfig,
+    contract_source: str,
+    config_file: str | None = None,
+    config_data: Mapping[str, Any] | None = None,
+) -> list[EffectiveSetting]:
+    """The settings of `contract` (the global `config` merged with a contract's overrides) that differ from
+    `config`, sorted by key. `config_data` is the config file's own data (what it sets), `config_file` its path."""
+    mine = _flatten(contract.model_dump(mode="json"))
+    ours = _flatten(config.model_dump(mode="json"))
+    set_in_file = _flatten(config_data) if config_data else {}
+    out = []
+    for key in sorted(set(mine) | set(ours)):
+        if key.startswith("alerts.channels") or mine.get(key) == ours.get(key):
+            continue
+        in_file = config_file is not None and any(k == key or k.startswith(key + ".") for k in set_in_file)
+        out.append(
+            EffectiveSetting(
+                key,
+                mine.get(key),
+                f"contract {contract_source}: customProperties.floe.monitoring",
+                ours.get(key),
+                f"config {config_file}" if in_file else "default",
+            )
+        )
+    return out
+
+
+def read_config_data(path: str | os.PathLike[str]) -> Any:
+    """The config file's own data, as written (what it sets, before defaults): for provenance."""
+    p = Path(path)
+    return parse_yaml(_read_config_text(p), str(p))
+
+
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
