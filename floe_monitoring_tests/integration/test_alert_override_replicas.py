@@ -6,7 +6,8 @@ the contracts carry their own alert settings (as a check step writes them: `reco
 routing replaced by one rule to `hook-b` at WARNING, and a rate limit of one occurrence. The replicas load no
 contract and their config's rules send ERROR to both hooks: every entry is still decided exactly once and with
 its own settings (the others with the global ones), nothing is delivered twice or lost. Waits are on
-conditions (the outbox drained), with timeouts only as safety nets (helpers of test_alert_replicas.py).
+conditions (the outbox drained), with timeouts only as safety nets (helpers of test_alert_replicas.py). A record
+spooled while the store was down keeps its settings when it enters the store.
 """
 
 from __future__ import annotations
@@ -121,4 +122,36 @@ def test_two_replicas_decide_each_entry_once_with_its_own_settings(
     own_first = [ids[c][0] for c in contracts if c in own]
     assert received_ids(receivers["hook-a"]) == Counter({i: 1 for i in global_ids})  # own contracts replaced it
     assert received_ids(receivers["hook-b"]) == Counter({i: 1 for i in global_ids + own_first})
+    store.dispose()
+
+
+def test_a_spooled_record_keeps_its_contracts_alert_settings(store_url: str, tmp_path: Path) -> None:
+    """A record the store could not take enters it later with the settings its check resolved."""
+    from floe_monitoring_defs.config import SpoolSettings
+    from floe_monitoring_defs.store.spool import Spool
+
+    now = datetime.now(UTC)
+    event = ContractViolationEvent(
+        contract_name="payments",
+        contract_version="1.0.0",
+        violation_type=ViolationType.FRESHNESS,
+        severity=ViolationSeverity.ERROR,
+        message="stale",
+        timestamp=now,
+        check_duration_seconds=0.01,
+    )
+    result = CheckResult(
+        contract_name="payments",
+        check_type=ViolationType.FRESHNESS,
+        status=CheckStatus.FAIL,
+        duration_seconds=0.01,
+        timestamp=now,
+        violation=event,
+    )
+    spool = Spool(SpoolSettings(tmp_path / "spool"))
+    assert spool.append(result, [event], table_name="ns.payments", alert_settings=OWN) is not None
+    store = MonitoringStore(store_url)
+    assert spool.drain(store).drained == 1
+    [entry] = store.outbox.entries(contract_name="payments")
+    assert entry.settings == OWN
     store.dispose()
