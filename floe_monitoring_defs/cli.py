@@ -226,25 +226,96 @@ def contracts_deregister(name: str) -> None:
     click.echo(f"deregistered {name}; reload the code location to stop its checks")
 
 
-@contracts.command("list", help="List the contracts the code location loads, with their checks.")
-def contracts_list() -> None:
+@contracts.command(
+    "list",
+    help="List the contracts the code location loads, with their tables and, per contract, the settings its "
+    "customProperties floe.monitoring overrides: the effective value and where it came from, beside the global value "
+    "(from the FLOE_MONITORING_CONFIG file, or the default). A contract whose overrides the config refuses (a routing "
+    "rule to a channel not defined under alerts.channels) is listed as not loaded.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def contracts_list(fmt: str) -> None:
+    import json
+
+    from floe_monitoring_defs.config import effective_settings, load_config, read_config_data
     from floe_monitoring_defs.contracts.registry import load_all
     from floe_monitoring_defs.contracts.servers import server_options
     from floe_monitoring_defs.store.registry import read_registrations
 
     settings = Settings.from_env()
+    try:
+        config = load_config(settings.config_path)
+        config_data = read_config_data(settings.config_path) if settings.config_path else None
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    config_file = str(settings.config_path) if settings.config_path else None
     report = load_all(settings.contracts_dir, read_registrations(), server_options(settings))
-    if not report.contracts and not report.errors:
+    if not report.contracts and not report.errors and fmt == "table":
         click.echo(f"no contracts under {settings.contracts_dir} (set FLOE_CONTRACTS_DIR) and none registered")
         return
-    rows = [("CONTRACT", "VERSION", "TABLE", "FRESHNESS", "COLUMNS", "SOURCE")]
+    listed = []
+    errors = [str(e) for e in report.errors]
     for c in report.contracts:
+        where = f"{c.source}: customProperties.floe.monitoring"
+        try:  # as the code location merges it (plan_checks): a refused override refuses the contract
+            merged = config.merged(c.monitoring_overrides, where)
+        except (ConfigError, ValueError) as exc:
+            errors.append(str(exc))
+            continue
+        listed.append((c, effective_settings(config, merged, c.source, config_file, config_data)))
+    if fmt == "json":
+        doc = {
+            "contracts": [
+                {
+                    "name": c.name,
+                    "version": c.version,
+                    "source": c.source,
+                    "tables": [t.ref.identifier for t in c.tables],
+                    "overrides": [
+                        {
+                            "key": o.key,
+                            "value": o.value,
+                            "source": o.source,
+                            "global_value": o.global_value,
+                            "global_source": o.global_source,
+                        }
+                        for o in overrides
+                    ],
+                }
+                for c, overrides in listed
+            ],
+            "errors": errors,
+        }
+        click.echo(json.dumps(doc, indent=2, default=str))
+        return
+    rows = [("CONTRACT", "VERSION", "TABLE", "FRESHNESS", "COLUMNS", "SOURCE")]
+    for c, _ in listed:
         for t in c.tables:
             fresh = f"{c.freshness.text} on {t.freshness_column or 'commit time'}" if c.freshness else "-"
             rows.append((c.name, c.version, t.ref.identifier, fresh, str(len(t.columns)), c.source))
     _print_rows(rows)
-    for e in report.errors:
+    for c, overrides in listed:
+        if overrides:
+            click.echo(f"\n{c.name}: settings that differ from the global config")
+            for o in overrides:
+                click.echo(
+                    f"  {o.key} = {_setting_text(o.value)}  ({o.source}; global {_setting_text(o.global_value)} "
+                    f"from {o.global_source})"
+                )
+    for e in errors:
         click.echo(f"not loaded: {e}", err=True)
+
+
+def _setting_text(value: object) -> str:
+    """A setting as `floe contracts list` prints it: routing rules as `channel>=severity[ if glob]`."""
+    if isinstance(value, list) and all(isinstance(r, dict) and "channel_name" in r for r in value):
+        rules = [
+            f"{r['channel_name']}>={r.get('min_severity')}"
+            + (f" if {r['contract_filter']}" if r.get("contract_filter") else "")
+            for r in value
+        ]
+        return "[" + ", ".join(rules) + "]"
+    return "-" if value is None else str(value)
 
 
 def _semver(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -174,6 +174,108 @@ class AlertConfig(BaseModel):
     breaker_failure_threshold: int = Field(2, ge=1)
     breaker_cooldown_seconds: float = Field(30.0, gt=0)
 
+    def entry_settings(self) -> AlertSettings:
+        """The settings routing decides an outbox entry with (what a contract may override)."""
+        return AlertSettings(
+            routing_rules=list(self.routing_rules),
+            dedup_window_minutes=self.dedup_window_minutes,
+            renotify_minutes=self.renotify_minutes,
+            rate_limit_per_contract=self.rate_limit_per_contract,
+            rate_limit_window_minutes=self.rate_limit_window_minutes,
+        )
+
+
+class AlertSettings(BaseModel):
+    """What routing decides one outbox entry with: a contract's effective rules and windows, resolved when its
+    check wrote the entry and stored with it (`alert_outbox.alert_settings`), so every routing pass, whatever
+    config or contracts it loaded, decides the entry alike. An entry without them follows the pass's global
+    `alerts` config (`AlertConfig.entry_settings`)."""
+
+    model_config = _FROZEN
+
+    routing_rules: list[AlertChannelRoutingRule] = Field(default_factory=list)
+    dedup_window_minutes: int = Field(30, ge=1)
+    renotify_minutes: int = Field(240, ge=1)
+    rate_limit_per_contract: int = Field(10, ge=1)
+    rate_limit_window_minutes: int = Field(60, ge=1)
+
+
+# What a contract's `floe.monitoring` `alerts` may set (the rest of `alerts`, channels first, is the deployment's).
+CONTRACT_ALERT_WINDOWS = (
+    "dedup_window_minutes",
+    "renotify_minutes",
+    "rate_limit_per_contract",
+    "rate_limit_window_minutes",
+)
+CONTRACT_ALERT_KEYS = frozenset({"routing", "routing_rules", "exclude_channels", *CONTRACT_ALERT_WINDOWS})
+ROUTING_MODES = ("extend", "replace")
+
+
+def _contract_alerts(
+    base: Mapping[str, Any], alerts: object, *, channels_known: bool
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A contract's `alerts` override applied to the global `alerts` (as JSON data): its routing rules extend the
+    global ones (`routing: extend`, the default) or replace them (`routing: replace`), then every rule to a channel
+    of `exclude_channels` is dropped; its windows replace the global ones. Returns the merged data and the
+    problems, keyed under `alerts.`. A contract never defines a channel: the channels its rules and exclusions
+    name must be defined under the global `alerts.channels` (unless `channels_known` is False: the contract is
+    checked on its own, as `floe contracts validate` does, without the deployment's config)."""
+    out = dict(base)
+    if not isinstance(alerts, Mapping):
+        return out, [("alerts", "must be a mapping of alert settings")]
+    problems: list[tuple[str, str]] = []
+    for key in sorted(str(k) for k in alerts if str(k) not in CONTRACT_ALERT_KEYS):
+        what = "a contract never defines a channel" if key == "channels" else "a setting of the deployment"
+        allowed = ", ".join(sorted(CONTRACT_ALERT_KEYS))
+        problems.append((f"alerts.{key}", f"{what} (global monitoring config); a contract may set only {allowed}"))
+    defined = base.get("channels") or {}
+    shown = ", ".join(sorted(defined)) or "none"
+
+    def unknown(name: object) -> str | None:
+        if not isinstance(name, str) or not name:
+            return "must name a channel"
+        if channels_known and name not in defined:
+            return f"{_shown(name)} is not a channel defined under alerts.channels of the monitoring config ({shown})"
+        return None
+
+    mode = alerts.get("routing", "extend")
+    if mode not in ROUTING_MODES:
+        problems.append(("alerts.routing", f"must be extend or replace (got {_shown(mode)})"))
+        mode = "extend"
+    own = alerts.get("routing_rules", [])
+    if not isinstance(own, list):
+        problems.append(("alerts.routing_rules", "must be a list of rules {channel_name, min_severity}"))
+        own = []
+    for i, rule in enumerate(own):
+        if not isinstance(rule, Mapping):
+            problems.append((f"alerts.routing_rules[{i}]", "must be a rule {channel_name, min_severity}"))
+            continue
+        if "contract_filter" in rule:
+            problems.append(
+                (f"alerts.routing_rules[{i}].contract_filter", "a contract's own rules apply to that contract only")
+            )
+        if why := unknown(rule.get("channel_name")):
+            problems.append((f"alerts.routing_rules[{i}].channel_name", why))
+    excluded = alerts.get("exclude_channels", [])
+    if not isinstance(excluded, list):
+        problems.append(("alerts.exclude_channels", "must be a list of channel names"))
+        excluded = []
+    for i, name in enumerate(excluded):
+        if why := unknown(name):
+            problems.append((f"alerts.exclude_channels[{i}]", why))
+    rules = ([] if mode == "replace" else list(base.get("routing_rules") or [])) + [
+        dict(r) for r in own if isinstance(r, Mapping)
+    ]
+    drop = {n for n in excluded if isinstance(n, str)}
+    out["routing_rules"] = [r for r in rules if not (isinstance(r, Mapping) and r.get("channel_name") in drop)]
+    if not channels_known:  # checked on its own: the deployment defines these channels (or says it does not)
+        named = {r.get("channel_name") for r in out["routing_rules"] if isinstance(r, Mapping)}
+        out["channels"] = {**dict(defined), **{n: {} for n in named if isinstance(n, str) and n not in defined}}
+    for key in CONTRACT_ALERT_WINDOWS:
+        if key in alerts:
+            out[key] = alerts[key]
+    return out, problems
+
 
 class SchemaDriftConfig(BaseModel):
     """Schema drift settings.
@@ -385,12 +487,84 @@ class MonitoringConfig(BaseModel):
             raise ConfigValueError(*problems)
         return self
 
-    def merged(self, overrides: Mapping[str, Any] | None, source: str = "overrides") -> MonitoringConfig:
-        """This config with `overrides` deep-merged over it (per-contract `floe.monitoring`)."""
+    def merged(
+        self, overrides: Mapping[str, Any] | None, source: str = "overrides", *, channels_known: bool = True
+    ) -> MonitoringConfig:
+        """This config with `overrides` deep-merged over it (per-contract `floe.monitoring`); its `alerts` follow
+        `_contract_alerts` (rules extended or replaced, channels excluded, never defined). `channels_known`
+        False checks a contract without the deployment's config (the channels its rules name are taken as
+        defined)."""
         if not overrides:
             return self
-        data = _deep_merge(self.model_dump(mode="json"), dict(overrides))
+        rest = {k: v for k, v in overrides.items() if k != "alerts"}
+        data = _deep_merge(self.model_dump(mode="json"), rest)
+        if "alerts" in overrides:
+            data["alerts"], problems = _contract_alerts(
+                data["alerts"], overrides["alerts"], channels_known=channels_known
+            )
+            if problems:
+                raise ConfigError(problems=[ConfigProblem(source, key, message) for key, message in problems])
         return parse_config(data, source)
+
+
+@dataclass(frozen=True)
+class EffectiveSetting:
+    """A setting where a contract's effective config differs from the global one (`floe contracts list`): the
+    dotted key, the contract's value and where it came from, the global value and where that came from
+    (`config <file>` when the config file sets it, else `default`)."""
+
+    key: str
+    value: Any
+    source: str
+    global_value: Any
+    global_source: str
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists (routing rules) are single values."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(_flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def effective_settings(
+    config: MonitoringConfig,
+    contract: MonitoringConfig,
+    contract_source: str,
+    config_file: str | None = None,
+    config_data: Mapping[str, Any] | None = None,
+) -> list[EffectiveSetting]:
+    """The settings of `contract` (the global `config` merged with a contract's overrides) that differ from
+    `config`, sorted by key. `config_data` is the config file's own data (what it sets), `config_file` its path."""
+    mine = _flatten(contract.model_dump(mode="json"))
+    ours = _flatten(config.model_dump(mode="json"))
+    set_in_file = _flatten(config_data) if config_data else {}
+    out = []
+    for key in sorted(set(mine) | set(ours)):
+        if key.startswith("alerts.channels") or mine.get(key) == ours.get(key):
+            continue
+        in_file = config_file is not None and any(k == key or k.startswith(key + ".") for k in set_in_file)
+        out.append(
+            EffectiveSetting(
+                key,
+                mine.get(key),
+                f"contract {contract_source}: customProperties.floe.monitoring",
+                ours.get(key),
+                f"config {config_file}" if in_file else "default",
+            )
+        )
+    return out
+
+
+def read_config_data(path: str | os.PathLike[str]) -> Any:
+    """The config file's own data, as written (what it sets, before defaults): for provenance."""
+    p = Path(path)
+    return parse_yaml(_read_config_text(p), str(p))
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from floe_monitoring_defs.alerting.dispatch import AlertDispatcher
 from floe_monitoring_defs.checks.kind import CheckKind, Target
@@ -99,6 +99,7 @@ class CheckPipeline:
         self.lineage = lineage if lineage is not None else LineageEmitter.disabled()
         self._make_dispatcher = dispatcher  # built on the first alert, inside the guard (channels read secrets)
         self._dispatcher: AlertDispatcher | None = None
+        self._settings: dict[tuple[str, str], dict[str, Any] | None] = {}  # per contract: its alert settings
         self.log: StepLog = log if log is not None else _log
 
     def run_step(
@@ -166,7 +167,13 @@ class CheckPipeline:
             if self.spool.pending():  # older records still wait: this page queues behind them (order)
                 return [self._spool(run, self._sla(run), "earlier records wait in the spool") for run in page]
         records = [
-            CheckRecord(run.result, run.violations, table_name=run.table.ref.identifier, sla=self._sla(run))
+            CheckRecord(
+                run.result,
+                run.violations,
+                table_name=run.table.ref.identifier,
+                sla=self._sla(run),
+                alert_settings=self._alert_settings(run.contract),
+            )
             for run in page
         ]
         try:
@@ -179,12 +186,35 @@ class CheckPipeline:
             return [self._spool(run, self._sla(run), str(exc)) for run in page]
         return [replace(run, recorded=rec) for run, rec in zip(page, written, strict=True)]
 
+    def _alert_settings(self, contract: MonitoredContract) -> dict[str, Any] | None:
+        """The contract's effective alert settings when its `floe.monitoring` overrides `alerts` (written with its
+        outbox entries, so any routing pass decides them alike); None: the global config decides."""
+        overrides = contract.monitoring_overrides
+        if not overrides or "alerts" not in overrides:
+            return None
+        key = (contract.name, contract.source)
+        if key not in self._settings:
+            where = f"{contract.source}: customProperties.floe.monitoring"
+            try:
+                cfg = self.runner.config.merged(overrides, where)
+                self._settings[key] = cfg.alerts.entry_settings().model_dump(mode="json")
+            except (ConfigError, ValueError) as exc:  # refused when definitions load; never fails a check here
+                _log.error("alert overrides of %s not applied (global alert settings used): %s", contract.name, exc)
+                self._settings[key] = None
+        return self._settings[key]
+
     def _spool(self, run: CheckRun, sla: SLAUpdate, why: str) -> CheckRun:
         """Keep the record in the local spool (it stays unrecorded: `persisted` is False)."""
         if self.spool is None:
             return run
         name = run.contract.name
-        spooled = self.spool.append(run.result, run.violations, table_name=run.table.ref.identifier, sla=sla)
+        spooled = self.spool.append(
+            run.result,
+            run.violations,
+            table_name=run.table.ref.identifier,
+            sla=sla,
+            alert_settings=self._alert_settings(run.contract),
+        )
         if spooled is None:  # past the spool's bounds or the disk refused: logged at ERROR and counted by the spool
             _log.error("check result of %s not persisted (%s) and not spooled", name, why)
         else:

@@ -11,6 +11,12 @@ loops) decide each entry exactly once. Each decision is stored; suppressions are
 and acknowledged; a failure is retried with exponential backoff, so nothing is lost while a channel is down.
 Incidents (one open per contract + type) follow the violations.
 
+Per-contract settings (FR-045): an entry written by a contract with `floe.monitoring` `alerts` overrides carries
+its effective `AlertSettings` (routing rules, dedup / renotify / rate-limit windows; `alert_outbox.alert_settings`),
+and is decided with them, never with the pass's global rules; so a `floe alerts dispatch --loop` replica that loads
+no contract decides it exactly as the check step's eager dispatch would. Entries without settings follow the global
+`alerts` config. Channels stay global: a stored rule naming a channel this process does not have routes nowhere.
+
 A configured channel that cannot be built (`unavailable`: a wrong setting, an unset secret variable) is still
 a route: its deliveries are created, then recorded as failed with the reason (`channel_unavailable`) on every
 cycle and retried with the same backoff, so they are delivered once the channel works; the other channels
@@ -27,11 +33,14 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
 
 from floe_monitoring_defs.alerting.channels.base import AlertChannel, open_channels
 from floe_monitoring_defs.alerting.delivery import Deliverer, DeliveryPass
 from floe_monitoring_defs.alerting.model import AlertKind
-from floe_monitoring_defs.config import AlertConfig
+from floe_monitoring_defs.config import AlertChannelRoutingRule, AlertConfig, AlertSettings
 from floe_monitoring_defs.models import ViolationSeverity, utcnow
 from floe_monitoring_defs.store.outbox import (
     DedupKey,
@@ -94,6 +103,8 @@ class AlertDispatcher:
         self.unavailable = {k: v for k, v in (unavailable or {}).items() if k not in self.channels}
         self.config = config
         self.clock = clock
+        self.settings = config.entry_settings()  # an entry's, unless it carries the contract's own
+        self._stored: dict[str, AlertSettings] = {}  # parsed stored settings, by their JSON text
 
     def dispatch(self, outbox_ids: Sequence[str] | None = None) -> DispatchReport:
         """Route what is pending, then deliver what is due: everything, or only the alerts `outbox_ids`
@@ -105,9 +116,36 @@ class AlertDispatcher:
 
     # -- routing -------------------------------------------------------------------------------
 
-    def channels_for(self, contract: str, severity: ViolationSeverity) -> list[str]:
+    def settings_for(self, entry: PendingAlert) -> AlertSettings:
+        """The settings `entry` is decided with: those it carries (its contract's), else the global ones. Stored
+        settings this version cannot read (written by a newer floe) fall back to the global ones, logged."""
+        raw: Mapping[str, Any] | None = entry.settings
+        if not raw:
+            return self.settings
+        key = repr(sorted(raw.items()))
+        parsed = self._stored.get(key)
+        if parsed is None:
+            try:
+                parsed = AlertSettings.model_validate(dict(raw))
+            except ValidationError:
+                log.warning(
+                    "alert %s of %s: stored alert settings unreadable; global settings used",
+                    entry.id,
+                    entry.contract_name,
+                )
+                parsed = self.settings
+            self._stored[key] = parsed
+        return parsed
+
+    def _rate_window(self, entry: PendingAlert) -> timedelta:
+        return timedelta(minutes=self.settings_for(entry).rate_limit_window_minutes)
+
+    def channels_for(
+        self, contract: str, severity: ViolationSeverity, rules: Sequence[AlertChannelRoutingRule] | None = None
+    ) -> list[str]:
+        """The channels an alert of `contract` at `severity` goes to under `rules` (the global ones by default)."""
         out: list[str] = []
-        for rule in self.config.routing_rules:
+        for rule in self.config.routing_rules if rules is None else rules:
             if severity < rule.min_severity:
                 continue
             if rule.contract_filter and not fnmatch.fnmatchcase(contract, rule.contract_filter):
@@ -137,6 +175,7 @@ class AlertDispatcher:
                     rate_window=rate_window,
                     outbox_ids=outbox_ids,
                     exclude=exclude,
+                    entry_rate_window=self._rate_window,
                 )
             except RoutingConflict as exc:  # nothing was written: read the page again, a few times at most
                 conflicts += 1
@@ -166,18 +205,20 @@ class AlertDispatcher:
         one occurrence: dedup and the rate limit decide once for them, on their highest severity, and the
         episode keeps that highest severity."""
         now = page.now
-        window = timedelta(minutes=self.config.dedup_window_minutes)
         dedup: dict[DedupKey, DedupState | None] = dict(page.dedup)
         changed: dict[DedupKey, DedupState | None] = {}
         routed_counts = dict(page.routed_occurrences)
         incidents = _IncidentBook(page.open_incidents)
         outcomes: list[RoutingOutcome] = []
-        routes: dict[tuple[str, ViolationSeverity], tuple[str, ...]] = {}
+        routes: dict[tuple[str, ViolationSeverity, int], tuple[str, ...]] = {}
         occurrences: dict[tuple[str, str, str, str], list[PendingAlert]] = defaultdict(list)
         for entry in page.entries:
             occurrences[entry.occurrence].append(entry)
         for (contract, vtype, kind, _), entries in occurrences.items():
             key = (contract, vtype)
+            # One check run wrote the occurrence's entries, with the same settings.
+            settings = self.settings_for(entries[0])
+            window = timedelta(minutes=settings.dedup_window_minutes)
             worst = max((x.severity for x in entries), key=lambda s: s.rank)
             if kind == AlertKind.VIOLATION.value:
                 for entry in entries:
@@ -187,12 +228,13 @@ class AlertDispatcher:
                 incidents.resolve(key)
                 reason = None
             else:
-                reason = self._suppression(worst, now, dedup.get(key), routed_counts.get(contract, 0))
+                reason = self._suppression(worst, now, dedup.get(key), routed_counts.get(contract, 0), settings)
             any_routed = False
             for entry in sorted(entries, key=lambda x: -x.severity.rank):
-                targets = routes.get((contract, entry.severity))
-                if targets is None:  # the rules' globs, once per contract and severity of the page
-                    targets = routes[(contract, entry.severity)] = tuple(self.channels_for(contract, entry.severity))
+                route = (contract, entry.severity, id(settings))
+                targets = routes.get(route)
+                if targets is None:  # the rules' globs, once per contract, severity and settings of the page
+                    targets = routes[route] = tuple(self.channels_for(contract, entry.severity, settings.routing_rules))
                 if not targets:
                     outcomes.append(RoutingOutcome(entry.id, "no_route"))
                 elif reason:
@@ -220,7 +262,12 @@ class AlertDispatcher:
         return RoutingDecision(outcomes, changed, incidents.changes())
 
     def _suppression(
-        self, severity: ViolationSeverity, now: datetime, state: DedupState | None, routed_occurrences: int
+        self,
+        severity: ViolationSeverity,
+        now: datetime,
+        state: DedupState | None,
+        routed_occurrences: int,
+        settings: AlertSettings | None = None,
     ) -> str | None:
         """Why an occurrence of highest severity `severity` is not sent, or None.
 
@@ -228,13 +275,15 @@ class AlertDispatcher:
         belongs to the same episode and is suppressed, unless its severity is higher than any the episode
         alerted (an escalation) or `renotify_minutes` passed since the last alert (a sustained violation is
         re-announced, not forgotten). Then the rate limit: at most `rate_limit_per_contract` occurrences
-        routed per contract per `rate_limit_window_minutes`."""
-        if state is not None and now - state.last_seen_at < timedelta(minutes=self.config.dedup_window_minutes):
+        routed per contract per `rate_limit_window_minutes`. All from `settings` (the entry's; the global ones
+        by default)."""
+        s = settings or self.settings
+        if state is not None and now - state.last_seen_at < timedelta(minutes=s.dedup_window_minutes):
             escalated = state.last_severity is not None and severity > state.last_severity
-            renotify = now - state.last_alerted_at >= timedelta(minutes=self.config.renotify_minutes)
+            renotify = now - state.last_alerted_at >= timedelta(minutes=s.renotify_minutes)
             if not (escalated or renotify):
                 return "dedup"
-        if routed_occurrences >= self.config.rate_limit_per_contract:
+        if routed_occurrences >= s.rate_limit_per_contract:
             return "rate_limited"
         return None
 

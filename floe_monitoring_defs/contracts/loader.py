@@ -17,6 +17,7 @@ shape; this module reads what floe monitors and says, for what it does not monit
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import re
@@ -516,9 +517,31 @@ def _check_overrides(overrides: Mapping[str, Any], source: str) -> None:
     if not overrides:
         return
     try:
-        _DEFAULTS.merged(overrides, "floe.monitoring")
+        _DEFAULTS.merged(overrides, "floe.monitoring", channels_known=False)
     except (ConfigError, ValueError, TypeError) as exc:
         raise fail(source, "customProperties.floe.monitoring", str(exc)) from None
+
+
+_MONITORING = "floe.monitoring"
+
+
+def _monitoring_overrides(custom: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """`customProperties` `floe.monitoring` (a mapping), plus the floe dialect's flat spelling, one dotted key per
+    setting as its other custom properties are written (`floe.monitoring.check_intervals.freshness_minutes: 5`);
+    either spelling works in both dialects. A setting given both ways is refused."""
+    overrides = custom.get(_MONITORING) or {}
+    if not isinstance(overrides, Mapping):
+        raise fail(source, f"customProperties.{_MONITORING}", "must be a mapping of monitoring settings")
+    out: dict[str, Any] = copy.deepcopy(dict(overrides))  # the flat keys are written into it, never the document
+    for key in sorted(k for k in custom if k.startswith(_MONITORING + ".")):
+        path = key[len(_MONITORING) + 1 :].split(".")
+        node: Any = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {}) if isinstance(node, dict) and part else None
+        if not all(path) or not isinstance(node, dict) or path[-1] in node:
+            raise fail(source, f"customProperties.{key}", "set twice (or not a setting); give each setting once")
+        node[path[-1]] = custom[key]
+    return out
 
 
 def _read_contract(
@@ -536,9 +559,7 @@ def _read_contract(
     if not isinstance(version, str) or not _SEMVER.match(version):
         raise fail(source, "version", f"{shorten(version)} is not a semantic version X.Y.Z")
     custom = _custom_props(doc.get("customProperties"))
-    overrides = custom.get("floe.monitoring") or {}
-    if not isinstance(overrides, Mapping):
-        raise fail(source, "customProperties.floe.monitoring", "must be a mapping of monitoring settings")
+    overrides = _monitoring_overrides(custom, source)
     _check_overrides(overrides, source)
     objects = [o for o in doc.get("schema") or [] if isinstance(o, Mapping)]
     if not objects:

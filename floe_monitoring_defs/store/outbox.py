@@ -42,6 +42,7 @@ class OutboxEntry:
     created_at: datetime
     state: str
     reason: str | None
+    settings: Mapping[str, Any] | None = None  # the contract's own alert settings, when it has any (0006)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def _entry(row: sa.Row[tuple[object, ...]]) -> OutboxEntry:
         created_at=m["created_at"],
         state=m["state"],
         reason=m["reason"],
+        settings=m["alert_settings"],
     )
 
 
@@ -107,6 +109,9 @@ class NewAlert:
     id: str
     kind: str
     event: ContractViolationEvent
+    # The contract's own alert settings (`AlertSettings` as JSON), resolved when its check wrote the alert; None:
+    # the global `alerts` config of whichever pass routes it decides (migration 0006).
+    settings: Mapping[str, Any] | None = None
 
 
 def _pending_row(alert: NewAlert, now: datetime) -> dict[str, object]:
@@ -122,6 +127,7 @@ def _pending_row(alert: NewAlert, now: datetime) -> dict[str, object]:
         "state": "pending",
         "reason": None,
         "routed_at": None,
+        "alert_settings": None if alert.settings is None else dict(alert.settings),
     }
 
 
@@ -156,6 +162,7 @@ class PendingAlert:
     severity: ViolationSeverity
     created_at: datetime
     event_time: str  # the event's `timestamp` as stored (ISO 8601): the check run's time
+    settings: Mapping[str, Any] | None = None  # the contract's own alert settings (JSON); None: the global ones
 
     @property
     def occurrence(self) -> tuple[str, str, str, str]:
@@ -172,6 +179,7 @@ _PENDING_COLUMNS = (
     t.alert_outbox.c.severity,
     t.alert_outbox.c.created_at,
     _EVENT_TIME.label("event_time"),
+    t.alert_outbox.c.alert_settings,
 )
 
 
@@ -185,6 +193,7 @@ def _pending_alert(row: sa.Row[*tuple[Any, ...]]) -> PendingAlert:
         ViolationSeverity(m["severity"]),
         m["created_at"],
         str(m["event_time"]),
+        m["alert_settings"],
     )
 
 
@@ -196,7 +205,7 @@ class RoutingPage:
     now: datetime
     entries: tuple[PendingAlert, ...]
     dedup: Mapping[DedupKey, DedupState]
-    routed_occurrences: Mapping[str, int]  # per contract: occurrences routed since now - the rate-limit window
+    routed_occurrences: Mapping[str, int]  # per contract: occurrences routed since now - its rate-limit window
     open_incidents: Mapping[DedupKey, Incident]
     skipped: frozenset[str]  # contracts another pass holds: left to it
     complete: frozenset[str]  # contracts whose every pending entry is in this page
@@ -311,11 +320,15 @@ class OutboxRepository:
         rate_window: timedelta,
         outbox_ids: Sequence[str] | None = None,
         exclude: Collection[str] = (),
+        entry_rate_window: Callable[[PendingAlert], timedelta | None] | None = None,
     ) -> RoutedPage | None:
         """Claim a page of pending entries (oldest first, whole occurrences; only `outbox_ids` when given;
         not of the contracts in `exclude`), read what deciding them needs in one query each, let `decide`
         decide (pure: it runs inside the transaction), and write its decision with a few set-based
-        statements. None when nothing is pending outside `exclude`."""
+        statements. None when nothing is pending outside `exclude`.
+
+        The rate limit counts each contract's routed occurrences over `rate_window`, or over the window
+        `entry_rate_window` gives its newest entry of the page (the contract's own setting, carried by the entry)."""
         o = t.alert_outbox.c
         pending: list[sa.ColumnElement[bool]] = [o.state == "pending"]
         if outbox_ids is not None:
@@ -331,7 +344,7 @@ class OutboxRepository:
                 now=now,
                 entries=tuple(entries),
                 dedup=self._dedup_states(conn, contracts),
-                routed_occurrences=self._routed_occurrences(conn, contracts, now - rate_window),
+                routed_occurrences=self._rate_counts(conn, entries, now, rate_window, entry_rate_window),
                 open_incidents=self._open_incidents(conn, contracts),
                 skipped=frozenset(chosen) - locked,
                 # A page that was not cut at page_size read every pending entry of its locked contracts.
@@ -421,6 +434,27 @@ class OutboxRepository:
         c = t.alert_dedup_state.c
         rows = conn.execute(sa.select(t.alert_dedup_state).where(c.contract_name.in_(contracts)))
         return {(r._mapping["contract_name"], r._mapping["violation_type"]): _dedup(r) for r in rows}
+
+    @classmethod
+    def _rate_counts(
+        cls,
+        conn: Connection,
+        entries: Sequence[PendingAlert],
+        now: datetime,
+        default: timedelta,
+        entry_window: Callable[[PendingAlert], timedelta | None] | None,
+    ) -> dict[str, int]:
+        """`_routed_occurrences` of the page's contracts, one query per distinct window (a few at most)."""
+        windows: dict[str, timedelta] = {}
+        for entry in entries:  # oldest first: a contract's newest entry decides its window
+            windows[entry.contract_name] = (entry_window(entry) if entry_window else None) or default
+        by_window: dict[timedelta, list[str]] = defaultdict(list)
+        for name, window in sorted(windows.items()):
+            by_window[window].append(name)
+        counts: dict[str, int] = {}
+        for window, names in by_window.items():
+            counts.update(cls._routed_occurrences(conn, names, now - window))
+        return counts
 
     @staticmethod
     def _routed_occurrences(conn: Connection, contracts: Sequence[str], since: datetime) -> dict[str, int]:

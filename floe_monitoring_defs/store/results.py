@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,6 +58,8 @@ class CheckRecord:
     sla: SLAUpdate | None = None
     violation_ids: Sequence[str] | None = None
     recorded_at: datetime | None = None
+    # The contract's own alert settings (`AlertSettings` as JSON), written with each of its alerts; None: global.
+    alert_settings: Mapping[str, Any] | None = None
 
 
 # At most this many (contract, check type) keys per grouped SLA statement: its keys are a UNION ALL of one
@@ -188,6 +190,7 @@ class ResultsRepository:
         sla: SLAUpdate | None = None,
         violation_ids: Sequence[str] | None = None,
         recorded_at: datetime | None = None,
+        alert_settings: Mapping[str, Any] | None = None,
     ) -> RecordedCheck:
         """Store a check result, its violations and their alerts in one transaction; returns what it wrote.
 
@@ -200,14 +203,14 @@ class ResultsRepository:
         (contract, check type) is recomputed from the history, this result included, in that transaction.
         """
         check_row, ids, violation_rows, alerts = self._rows(
-            CheckRecord(result, violations, table_name, sla, violation_ids, recorded_at)
+            CheckRecord(result, violations, table_name, sla, violation_ids, recorded_at, alert_settings)
         )
         # An alert's id is its violation's id: the stable idempotency key receivers can dedup on.
         with self._db.transaction("recording a check result", write=True) as conn:
             if result.status is CheckStatus.PASS:
                 resolved = self._resolution_of(conn, result, table_name)
                 if resolved is not None:
-                    alerts.append(NewAlert(new_id(), "resolved", resolved))
+                    alerts.append(NewAlert(new_id(), "resolved", resolved, alert_settings))
             conn.execute(t.contract_check_results.insert(), check_row)
             if violation_rows:
                 conn.execute(t.contract_violations.insert(), violation_rows)
@@ -247,7 +250,7 @@ class ResultsRepository:
                         check_rows, violation_rows, alert_rows, alert_times = [], [], [], []
                     resolved = self._resolution_of(conn, result, record.table_name)
                     if resolved is not None:
-                        alerts.append(NewAlert(new_id(), "resolved", resolved))
+                        alerts.append(NewAlert(new_id(), "resolved", resolved, record.alert_settings))
                 seen.add(key)
                 check_rows.append(check_row)
                 violation_rows.extend(v_rows)
@@ -286,7 +289,7 @@ class ResultsRepository:
         if len(ids) != len(violations):
             raise ValueError(f"{len(ids)} violation ids for {len(violations)} violations")
         rows = [_violation_row(i, e, result.id) for i, e in zip(ids, violations, strict=True)]
-        alerts = [NewAlert(i, "violation", e) for i, e in zip(ids, violations, strict=True)]
+        alerts = [NewAlert(i, "violation", e, record.alert_settings) for i, e in zip(ids, violations, strict=True)]
         return check_row, ids, rows, alerts
 
     def _insert_rows(

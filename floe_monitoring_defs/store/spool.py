@@ -43,7 +43,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -104,6 +104,7 @@ class SpooledRecord:
     violation_ids: tuple[str, ...]
     table_name: str | None = None
     sla: SLAUpdate | None = None
+    alert_settings: dict[str, Any] | None = None  # the contract's own alert settings (optional in the format)
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {
@@ -121,6 +122,8 @@ class SpooledRecord:
                 "window_hours": self.sla.window_hours,
             },
         }
+        if self.alert_settings is not None:
+            doc["alert_settings"] = self.alert_settings
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -142,6 +145,7 @@ class SpooledRecord:
             sla=None
             if sla is None
             else SLAUpdate(float(sla["current_value"]), float(sla["threshold"]), int(sla["window_hours"])),
+            alert_settings=doc["alert_settings"] if isinstance(doc.get("alert_settings"), dict) else None,
         )
 
     def describe(self) -> str:
@@ -242,11 +246,13 @@ class Spool:
         table_name: str | None = None,
         sla: SLAUpdate | None = None,
         violation_ids: Sequence[str] | None = None,
+        alert_settings: Mapping[str, Any] | None = None,
     ) -> SpooledRecord | None:
         """Spool one check record; None when it could not be (past a bound, or the disk refused: dropped,
         logged at ERROR and counted). Violations without ids get new ones, kept when the record is drained."""
         ids = tuple(violation_ids) if violation_ids is not None else tuple(str(uuid.uuid4()) for _ in violations)
-        record = SpooledRecord(self.clock(), result, tuple(violations), ids, table_name, sla)
+        settings = None if alert_settings is None else dict(alert_settings)
+        record = SpooledRecord(self.clock(), result, tuple(violations), ids, table_name, sla, settings)
         data = record.to_json()
         names = self._names()
         held = sum(int(m.group(5)) for n in names if (m := _record_name(n)))
@@ -414,6 +420,7 @@ class Spool:
                         sla=record.sla,
                         violation_ids=record.violation_ids,
                         recorded_at=record.spooled_at,
+                        alert_settings=record.alert_settings,
                     )
                     report.drained += 1
                     report.outbox_ids += list(recorded.outbox_ids)

@@ -260,6 +260,9 @@ alert_outbox = sa.Table(
     sa.Column("state", sa.String(STATUS_LENGTH), nullable=False),
     sa.Column("reason", sa.String(REASON_LENGTH), nullable=True),
     sa.Column("routed_at", UTCDateTime(), nullable=True),
+    # Migration 0006: the contract's own alert settings (routing rules, dedup / renotify / rate-limit windows)
+    # resolved when the entry was written; NULL: the global `alerts` config decides it.
+    sa.Column("alert_settings", json_type(), nullable=True),
     sa.Index("idx_alert_outbox_state", "state", "created_at"),
     sa.Index("idx_alert_outbox_contract", "contract_name", "routed_at"),
 )

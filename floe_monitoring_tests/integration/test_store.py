@@ -155,7 +155,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
     try:
         assert store.db.current_revision() is None
         store.db.upgrade()
-        assert store.db.current_revision() == "0005"
+        assert store.db.current_revision() == "0006"
         engine = sa.create_engine(store_url, poolclass=sa.pool.NullPool)
         try:
             inspector = sa.inspect(engine)
@@ -180,7 +180,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
             engine.dispose()
 
         store.db.upgrade()  # at head already: a no-op
-        assert store.db.current_revision() == "0005"
+        assert store.db.current_revision() == "0006"
     finally:
         store.dispose()
 
@@ -190,7 +190,7 @@ def test_first_use_migrates_automatically(store_url: str) -> None:
     try:
         assert store.db.current_revision() is None  # reading the revision does not migrate
         assert store.results.check_results() == []
-        assert store.db.current_revision() == "0005"
+        assert store.db.current_revision() == "0006"
     finally:
         store.dispose()
 
@@ -214,7 +214,7 @@ def test_concurrent_upgrades_do_not_race(store_url: str) -> None:
         thread.join(timeout=60)
     try:
         assert errors == []
-        assert [s.db.current_revision() for s in stores] == ["0005"] * 3
+        assert [s.db.current_revision() for s in stores] == ["0006"] * 3
     finally:
         for s in stores:
             s.dispose()
