@@ -266,7 +266,10 @@ def test_migration_0005_upgrades_a_store_at_0004_and_keeps_its_rows(store_url: s
                     "updated_at": NOW,
                 },
             )
-        store.db.upgrade()
+        with store.db.engine.begin() as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0005")
         assert store.db.current_revision() == "0005"
         store.manifests.save_manifest_summaries({"file:///m.avro": "{}"})
         assert store.manifests.count() == 1
