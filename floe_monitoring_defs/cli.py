@@ -238,9 +238,7 @@ def contracts_list(fmt: str) -> None:
     import json
 
     from floe_monitoring_defs.config import effective_settings, load_config, read_config_data
-    from floe_monitoring_defs.contracts.registry import load_all
-    from floe_monitoring_defs.contracts.servers import server_options
-    from floe_monitoring_defs.store.registry import read_registrations
+    from floe_monitoring_defs.contract_set import load_contracts_and_registrations
 
     settings = Settings.from_env()
     try:
@@ -249,7 +247,7 @@ def contracts_list(fmt: str) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     config_file = str(settings.config_path) if settings.config_path else None
-    report = load_all(settings.contracts_dir, read_registrations(), server_options(settings))
+    report = load_contracts_and_registrations(settings)
     if not report.contracts and not report.errors and fmt == "table":
         click.echo(f"no contracts under {settings.contracts_dir} (set FLOE_CONTRACTS_DIR) and none registered")
         return
@@ -531,14 +529,12 @@ def checks_run(contract: str | None, check_type: str | None) -> None:
         raise click.BadParameter(
             f"{check_type!r} is not a check kind (installed: {', '.join(kinds)})", param_hint="'--type'"
         )
-    from floe_monitoring_defs.contracts.registry import load_all
-    from floe_monitoring_defs.contracts.servers import server_options
+    from floe_monitoring_defs.contract_set import load_contracts_and_registrations
     from floe_monitoring_defs.defs.checks import REGISTRY_CHECK_NAME
-    from floe_monitoring_defs.store.registry import read_registrations
 
     try:
         settings = Settings.from_env()
-        report = load_all(settings.contracts_dir, read_registrations(), server_options(settings))
+        report = load_contracts_and_registrations(settings)
         if not report.contracts:
             failed = (
                 f"; {len(report.errors)} file(s) failed to load, the first: {report.errors[0]}" if report.errors else ""
@@ -878,12 +874,10 @@ def sla_report(contract: str | None, window: str, fmt: str, as_of: "datetime | N
 def _response_promises() -> "dict[str, ResponseSLA]":
     """Each loaded contract's timeToDetect/Notify/Repair promises, for the report (contracts that do not
     load are reported without them: the report reads the store, not the contracts)."""
-    from floe_monitoring_defs.contracts.registry import load_all
-    from floe_monitoring_defs.contracts.servers import server_options
-    from floe_monitoring_defs.store.registry import read_registrations
+    from floe_monitoring_defs.contract_set import load_contracts_and_registrations
 
     settings = Settings.from_env()
-    report = load_all(settings.contracts_dir, read_registrations(), server_options(settings))
+    report = load_contracts_and_registrations(settings)
     return {c.name: c.response for c in report.contracts if c.response is not None}
 
 

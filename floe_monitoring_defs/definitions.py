@@ -16,7 +16,6 @@ and `dg check defs` through this module, the `[tool.dg]` target), so importing t
 import functools
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -24,15 +23,9 @@ import dagster as dg
 from floe_monitoring_defs.checks.plan import check_kind_keys, plan_checks
 from floe_monitoring_defs.checks.registry import check_kinds
 from floe_monitoring_defs.config import ConfigError, Settings, load_config, require_durable_store
-from floe_monitoring_defs.contracts.discovery import CatalogLike, discover_contracts
-from floe_monitoring_defs.contracts.model import LoadReport, TableRef
-from floe_monitoring_defs.contracts.registry import load_all, merge_reports
-from floe_monitoring_defs.contracts.servers import server_options
+from floe_monitoring_defs.contract_set import load_contracts_and_registrations
 from floe_monitoring_defs.defs import build_definitions
 from floe_monitoring_defs.defs.config_checks import config_error_definitions
-from floe_monitoring_defs.sources.base import SourceError
-from floe_monitoring_defs.sources.iceberg import IcebergSource
-from floe_monitoring_defs.store.registry import read_registrations
 from floe_monitoring_defs.telemetry.redaction import install_redaction, register_url_secrets
 from floe_monitoring_defs.telemetry.setup import configure_telemetry
 
@@ -40,40 +33,6 @@ log = logging.getLogger("floe_monitoring")
 
 # Set by `dagster definitions validate` while it loads code locations (dagster/_cli/definitions.py).
 VALIDATION_CLI_ENV = "DAGSTER_IS_DEFS_VALIDATION_CLI"
-
-
-def catalog_opener(settings: Settings) -> Callable[[str], CatalogLike]:
-    """Opens a pyiceberg catalog by name the way the checks will (sources/iceberg.py: pyiceberg config first)."""
-    source = IcebergSource(default_catalog=settings.default_catalog)
-
-    def open_catalog(name: str) -> CatalogLike:
-        try:
-            return source.catalog_for(TableRef(namespace=(), name="", catalog=name))
-        except SourceError:
-            raise  # its message names the catalog and a masked endpoint
-        except Exception as exc:  # e.g. a broken .pyiceberg.yaml: its text may quote properties, so the type only
-            raise SourceError(f"cannot open Iceberg catalog {name!r}: {type(exc).__name__}") from None
-
-    return open_catalog
-
-
-def load_contracts_and_registrations(settings: Settings) -> LoadReport:
-    """The contract files under the contracts directory, plus the contracts registered in the store (FR-004);
-    when the store restores none (empty, or unreadable) and FLOE_DISCOVERY_NAMESPACES is set, plus the contracts
-    found in table properties (contracts/discovery.py). Files always load and win by name, as over registrations."""
-    registrations = read_registrations()
-    options = server_options(settings)
-    report = load_all(settings.contracts_dir, registrations, options)
-    if registrations or settings.discovery is None:
-        return report
-    discovered = discover_contracts(settings.discovery, catalog_opener(settings), options)
-    log.info(
-        "no registrations restored from the store: %d contracts discovered in catalogs %s (%d not loaded)",
-        len(discovered.contracts),
-        ", ".join(settings.discovery.catalogs),
-        len(discovered.errors),
-    )
-    return merge_reports(report, discovered)
 
 
 def build_defs(settings: Settings | None = None, *, strict: bool = False) -> dg.Definitions:

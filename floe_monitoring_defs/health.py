@@ -30,9 +30,8 @@ from floe_monitoring_defs.checks.availability import REASON_TABLE_MISSING, ping_
 from floe_monitoring_defs.checks.plan import Plan, plan_checks
 from floe_monitoring_defs.checks.registry import check_kinds
 from floe_monitoring_defs.config import ConfigError, MonitoringConfig, Settings, load_config
+from floe_monitoring_defs.contract_set import load_contracts_and_registrations
 from floe_monitoring_defs.contracts.model import TableRef
-from floe_monitoring_defs.contracts.registry import load_all
-from floe_monitoring_defs.contracts.servers import server_options
 from floe_monitoring_defs.models import CheckStatus, ensure_utc, utcnow
 from floe_monitoring_defs.sources.iceberg import IcebergSource
 from floe_monitoring_defs.store import MonitoringStore, StoreError, existing_db_url, mask_url
@@ -195,7 +194,7 @@ def check_health(
 
 def load_plan(settings: Settings, config: MonitoringConfig, registrations: list[dict[str, Any]]) -> Plan:
     """The checks the code location schedules, from the same contracts and registrations it loads."""
-    return plan_checks(load_all(settings.contracts_dir, registrations, server_options(settings)), config, check_kinds())
+    return plan_checks(load_contracts_and_registrations(settings, registrations), config, check_kinds())
 
 
 def newest_completed_checks(store: MonitoringStore) -> dict[tuple[str, str], datetime]:

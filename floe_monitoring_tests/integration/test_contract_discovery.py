@@ -326,3 +326,23 @@ def load_contracts_and_registrations_from_env() -> Any:
     from floe_monitoring_defs.config import Settings
 
     return load_contracts_and_registrations(Settings.from_env())
+
+
+def test_floe_contracts_list_and_checks_run_see_the_discovered_contracts(
+    lake: SqlCatalog, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI reads the same contract set as the code location (contract_set.py): files, registrations and, with
+    an empty store, the catalog's."""
+    import json
+
+    monkeypatch.setenv("FLOE_MONITORING_DB_URL", store_url)
+    MonitoringStore(store_url).dispose()
+    listed = CliRunner().invoke(cli, ["contracts", "list", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    doc = json.loads(listed.output)
+    assert sorted(c["name"] for c in doc["contracts"]) == ["filed", "inline", "pointed"]
+    assert [e for e in doc["errors"] if e.startswith(BROKEN)]
+    ran = CliRunner().invoke(cli, ["checks", "run", "--contract", "inline", "--type", "freshness"])
+    assert ran.exit_code == 1, ran.output
+    [row] = [line.split() for line in ran.output.splitlines() if line.startswith("inline ")]
+    assert row[:5] == ["inline", "shop.inline", "freshness", "FAIL", "ERROR"]  # 5 h old against its PT1H
