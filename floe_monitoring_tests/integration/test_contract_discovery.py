@@ -22,6 +22,7 @@ from pyiceberg.types import DecimalType, NestedField, StringType, TimestamptzTyp
 
 from floe_monitoring_defs.cli import cli
 from floe_monitoring_defs.config import ConfigError, DiscoverySettings
+from floe_monitoring_defs.contract_set import load_contracts_and_registrations
 from floe_monitoring_defs.contracts.cache import ContractCache
 from floe_monitoring_defs.contracts.discovery import (
     INLINE_PROPERTY,
@@ -31,7 +32,7 @@ from floe_monitoring_defs.contracts.discovery import (
     load_discovered,
     location_path,
 )
-from floe_monitoring_defs.definitions import build_defs, load_contracts_and_registrations
+from floe_monitoring_defs.definitions import build_defs
 from floe_monitoring_defs.defs.assets import REGISTRY_KEY
 from floe_monitoring_defs.store import MonitoringStore
 from floe_monitoring_tests.integration.iceberg_helpers import CATALOG, catalog_env, create, make_catalog
