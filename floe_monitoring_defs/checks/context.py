@@ -22,6 +22,7 @@ the oldest snapshots, then runs, are dropped first, and `truncated` says so. No 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -94,42 +95,66 @@ class CheckHistory:
     statuses_24h: tuple[str, ...]  # oldest first, skipped results left out
 
 
+@functools.cache
+def _history_statements(with_table: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The two statements of `read_check_history`, built once and bound by name (SQLAlchemy's compiled cache then
+    serves every call: building them per violation cost more than running them)."""
+    c = t.contract_check_results.c
+    key = [c.contract_name == sa.bindparam("contract_name"), c.check_type == sa.bindparam("check_type")]
+    if with_table:
+        key.append(c.table_name == sa.bindparam("table_name"))
+    fail = CheckStatus.FAIL.value
+    last_pass = (
+        sa.select(c.checked_at).where(*key, c.status == CheckStatus.PASS.value).order_by(c.checked_at.desc()).limit(1)
+    ).scalar_subquery()
+    episode = (
+        sa.select(c.checked_at)
+        .where(
+            *key,
+            c.status.in_((fail, CheckStatus.ERROR.value)),
+            sa.or_(last_pass.is_(None), c.checked_at > last_pass),
+        )
+        .order_by(c.checked_at)
+        .limit(1)
+    ).scalar_subquery()
+
+    def failures(since: str) -> sa.ScalarSelect[int]:
+        at = sa.bindparam(since, type_=t.UTCDateTime())
+        return sa.select(sa.func.count()).where(*key, c.status == fail, c.checked_at >= at).scalar_subquery()
+
+    summary = sa.select(last_pass, episode, failures("day"), failures("week"))
+    statuses = (
+        sa.select(c.status)
+        .where(*key, c.checked_at >= sa.bindparam("day", type_=t.UTCDateTime()), c.status != CheckStatus.SKIPPED.value)
+        .order_by(c.checked_at.desc())
+        .limit(500)
+    )
+    return summary, statuses
+
+
 def read_check_history(
     store: MonitoringStore, contract_name: str, check_type: str, table_name: str | None, now: datetime
 ) -> CheckHistory:
-    """Three indexed reads (`idx_check_results_key`) of `contract_check_results`, bounded in rows."""
-    c = t.contract_check_results.c
-    key = [c.contract_name == contract_name, c.check_type == check_type]
+    """Two indexed reads (`idx_check_results_key`) of `contract_check_results`, bounded in rows: the last pass,
+    the episode's first failure and the failure counts in one statement, the last 24 h of statuses in another."""
+    summary, statuses = _history_statements(table_name is not None)
+    params: dict[str, Any] = {
+        "contract_name": contract_name,
+        "check_type": check_type,
+        "day": now - timedelta(hours=24),
+        "week": now - timedelta(days=7),
+    }
     if table_name is not None:
-        key.append(c.table_name == table_name)
-    fail, passed = CheckStatus.FAIL.value, CheckStatus.PASS.value
-    day, week = now - timedelta(hours=24), now - timedelta(days=7)
+        params["table_name"] = table_name
     with store.db.transaction("reading check history for a violation's context") as conn:
-        last_pass = conn.execute(
-            sa.select(c.checked_at).where(*key, c.status == passed).order_by(c.checked_at.desc()).limit(1)
-        ).scalar()
-        failing = [*key, c.status.in_((fail, CheckStatus.ERROR.value))]
-        if last_pass is not None:
-            failing.append(c.checked_at > last_pass)
-        episode = conn.execute(sa.select(c.checked_at).where(*failing).order_by(c.checked_at).limit(1)).scalar()
-        counts = conn.execute(
-            sa.select(
-                sa.func.sum(sa.case((c.checked_at >= day, 1), else_=0)),
-                sa.func.count(),
-            ).where(*key, c.status == fail, c.checked_at >= week)
-        ).one()
-        statuses = conn.execute(
-            sa.select(c.status)
-            .where(*key, c.checked_at >= day, c.status != CheckStatus.SKIPPED.value)
-            .order_by(c.checked_at.desc())
-            .limit(500)
-        ).scalars()
-        recent = tuple(reversed(list(statuses)))
+        row = conn.execute(summary, params).one()
+        recent = tuple(reversed(list(conn.execute(statuses, params).scalars())))
+    last, began = row[0], row[1]
     return CheckHistory(
-        last_pass=ensure_utc(last_pass) if last_pass is not None else None,
-        episode_started=ensure_utc(episode) if episode is not None else None,
-        failures_24h=int(counts[0] or 0),
-        failures_7d=int(counts[1] or 0),
+        last_pass=ensure_utc(last) if last is not None else None,
+        episode_started=ensure_utc(began) if began is not None else None,
+        failures_24h=int(row[2] or 0),
+        failures_7d=int(row[3] or 0),
         statuses_24h=recent,
     )
 
@@ -288,13 +313,16 @@ def bounded(context: dict[str, Any], max_bytes: int) -> str:
 class _Part:
     """One part computed in a daemon thread (abandoned, not joined, past the budget)."""
 
-    def __init__(self, name: str, work: Callable[[], Any]) -> None:
+    def __init__(self, name: str, work: Callable[[], Any], *, inline: bool = False) -> None:
         self.name = name
         self.value: Any = None
         self.error: str | None = None
         self.done = threading.Event()
         self._work = work
-        threading.Thread(target=self._run, name=f"floe-context-{name}", daemon=True).start()
+        if inline:  # in-memory work (no I/O): a thread would only add its start and a GIL hand-over
+            self._run()
+        else:
+            threading.Thread(target=self._run, name=f"floe-context-{name}", daemon=True).start()
 
     def _run(self) -> None:
         try:
@@ -347,10 +375,8 @@ class ContextBuilder:
         begun = self._monotonic()
         now = self.clock()
         cfg = settings or self.settings
-        parts: list[_Part] = [
-            _Part("history", lambda: history_part(self._table(table, check_started), check_type, cfg.max_snapshots))
-        ]
-        if self.store is not None:
+        parts: list[_Part] = []
+        if self.store is not None:  # started first: it waits on the store while the rest runs
             store = self.store
             parts.append(
                 _Part(
@@ -360,6 +386,21 @@ class ContextBuilder:
             )
         for provider in self.providers:
             parts.append(_Part(provider.name, lambda p=provider: p.parts(contract, table, check_type)))  # type: ignore[misc]
+        recent = getattr(self.source, "recent_table", None)
+        loaded = recent(table.ref, check_started) if callable(recent) else None
+        # The check's own table, in memory: walked inline, unless drift's metadata-log walk reads files.
+        inline = isinstance(loaded, Table) and check_type != ViolationType.SCHEMA_DRIFT.value
+        parts.append(
+            _Part(
+                "history",
+                lambda: history_part(
+                    loaded if isinstance(loaded, Table) else self._table(table, check_started),
+                    check_type,
+                    cfg.max_snapshots,
+                ),
+                inline=inline,
+            )
+        )
         deadline = begun + cfg.budget_ms / 1000.0
         notes: list[str] = [] if self.store is not None else ["pattern: no store"]
         for part in parts:

@@ -333,7 +333,7 @@ def test_violation_events_without_context_read_as_none() -> None:
         contract_name="c",
         contract_version="1",
         violation_type=F,
-        severity="error",  # type: ignore[arg-type]
+        severity="error",
         message="m",
         timestamp=datetime(2026, 1, 1, tzinfo=UTC),
         check_duration_seconds=0.0,
