@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import check_run  # noqa: E402  (the benchmark next to this one: its warehouse and contracts)
+import check_run  # the benchmark next to this one: its warehouse and contracts
 
 TARGET = 1.10
 
@@ -92,7 +92,9 @@ def main() -> None:
     ratio = fastest["with"] / fastest["without"]
     checks = len(targets)
     print()
-    print(f"{checks} freshness checks, {counts['with'][0]} failing (1 in {args.stale_every}), fastest of {args.repeat}:")
+    print(
+        f"{checks} freshness checks, {counts['with'][0]} failing (1 in {args.stale_every}), fastest of {args.repeat}:"
+    )
     print(f"  anchor, without context: {fastest['without']:.3f} s ({fastest['without'] / checks * 1000:.2f} ms/check)")
     print(f"  with context:            {fastest['with']:.3f} s ({fastest['with'] / checks * 1000:.2f} ms/check)")
     print(f"  ratio {ratio:.3f} (median ratio {median['with'] / median['without']:.3f}); target <= {TARGET}")
