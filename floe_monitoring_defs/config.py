@@ -290,6 +290,21 @@ class SchemaDriftConfig(BaseModel):
     unenforced_required: Literal["info", "warning", "off"] = "info"
 
 
+class ContextConfig(BaseModel):
+    """Root-cause context on every violation (FR-047): the table's recent snapshots, the check's pattern, and what a
+    host (the Dagster adapter) adds (pipeline runs, upstream status). Read from metadata and the event log only;
+    a part not ready within `budget_ms` of the check is left out with a note, so no check waits longer."""
+
+    model_config = _FROZEN
+
+    enabled: bool = True
+    budget_ms: int = Field(200, ge=1, le=10_000)
+    max_snapshots: int = Field(20, ge=1, le=200)  # snapshots listed since the last passing check
+    max_runs: int = Field(5, ge=0, le=50)  # pipeline runs (and upstream assets) listed by the host's part
+    max_bytes: int = Field(8_000, ge=1_000, le=65_536)  # the serialized context, trimmed oldest-first beyond it
+    flapping_changes: int = Field(4, ge=2)  # status changes within 24 h from which a check counts as flapping
+
+
 class ColumnConstraintConfig(BaseModel):
     """Column constraints of the contract (required, unique, primary key, logicalTypeOptions) as quality rules."""
 
@@ -449,6 +464,7 @@ class MonitoringConfig(BaseModel):
     quality_score_severity_cap: bool = True
     column_constraints: ColumnConstraintConfig = Field(default_factory=ColumnConstraintConfig)
     schema_drift: SchemaDriftConfig = Field(default_factory=SchemaDriftConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
     # How the checks jobs' steps run (in-process, multiprocess, one Kubernetes pod per step); `default`: Dagster's.
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     # SLA aggregation: the first partition of `contract_sla_daily` (`sla.partitions_start`).

@@ -34,6 +34,7 @@ OPENLINEAGE_FILES = (
     "ErrorMessageRunFacet.json",
     "TagsRunFacet.json",
     "FloeTraceRunFacet.json",
+    "FloeContextRunFacet.json",
 )
 CONTRACT_VIOLATION_FILE = "contract-violation-facet.json"
 RUN_EVENT_REF = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"

@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from opentelemetry.trace import Status, StatusCode
 
+from floe_monitoring_defs.checks.context import CONTEXT_KEY, ContextBuilder, ContextProvider, bounded
 from floe_monitoring_defs.checks.kind import CheckContext, CheckKind, Target
 from floe_monitoring_defs.checks.registry import check_kinds
 from floe_monitoring_defs.checks.severity import escalate
@@ -55,6 +57,8 @@ class CheckRun:
     result: CheckResult
     violations: tuple[ContractViolationEvent, ...]
     recorded: RecordedCheck | None = None  # None: not recorded (yet, or the store was down)
+    # The root-cause context its violations carry (checks/context.py); None without violations or when off.
+    context: Mapping[str, Any] | None = None
 
     @property
     def persisted(self) -> bool:
@@ -120,6 +124,11 @@ class CheckRunner:
         self.clock = clock
         self.kinds = dict(kinds) if kinds is not None else check_kinds()
         self.custom_metrics = CustomMetrics(config.custom_metrics)  # registered once, fed on every run
+        self.context = ContextBuilder(source, store, config.context, clock)
+
+    def add_context_provider(self, provider: ContextProvider) -> None:
+        """Add a part the core cannot read to every violation's context (the Dagster adapter's runs, upstream)."""
+        self.context.providers.append(provider)
 
     def run(self, check_type: ViolationType | str, targets: Sequence[Target]) -> Iterator[CheckRun]:
         """Check every target with the kind `check_type`, in order (lazily: one check per item taken)."""
@@ -215,6 +224,7 @@ class CheckRunner:
         prior_failures: int,
     ) -> CheckRun:
         check_type = ViolationType(kind.name)
+        reads_began = time.monotonic()  # tables loaded from here on are the ones this check read
         started = time.perf_counter()
         config = self._config(contract)
         try:
@@ -228,6 +238,13 @@ class CheckRunner:
         duration = time.perf_counter() - started
         now = self.clock()
         trace_meta = {"traceparent": tp} if (tp := current_traceparent()) else {}
+        context: dict[str, Any] | None = None
+        if outcome.findings and config.context.enabled:
+            try:
+                context = self.context.build(kind.name, contract, table, outcome.status, reads_began, config.context)
+                trace_meta[CONTEXT_KEY] = bounded(context, config.context.max_bytes)
+            except Exception:  # the context explains a violation; it must never stop one from being reported
+                log.exception("cannot build the context of the %s check of %s", kind.name, contract.name)
         violations = tuple(
             ContractViolationEvent(
                 contract_name=contract.name,
@@ -267,4 +284,4 @@ class CheckRunner:
             violation=worst if outcome.status is CheckStatus.FAIL else None,
         )
         self._record_metrics(kind, contract, table, outcome, violations, duration)
-        return CheckRun(contract, table, outcome, result, violations)
+        return CheckRun(contract, table, outcome, result, violations, context=context)

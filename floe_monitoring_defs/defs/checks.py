@@ -13,6 +13,7 @@ materialization would make Dagster treat every other check result older than it 
 materialization), hiding a failing schema-drift or quality check from the asset's status until its next run.
 """
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from floe_monitoring_defs.defs.assets import REGISTRY_KEY, asset_key, errors_mar
 from floe_monitoring_defs.defs.resources import AlertChannelsResource, IcebergCatalogResource, MonitoringStoreResource
 from floe_monitoring_defs.defs.schedules import cadence_text, checks_job_name, checks_schedule_name
 from floe_monitoring_defs.models import CheckStatus, ViolationSeverity
+from floe_monitoring_defs.models.context import summary_lines
 from floe_monitoring_defs.pipeline import CheckPipeline, RemovedTarget
 from floe_monitoring_defs.telemetry.lineage import lineage_emitter
 
@@ -96,6 +98,17 @@ def observation(run: CheckRun, state: TableState) -> dg.AssetObservation:
     return dg.AssetObservation(asset_key=asset_key(run.table), description=", ".join(said), metadata=metadata)
 
 
+CONTEXT_MD_MAX = 4000  # the `floe/context` entry: the lines, then the JSON (itself bounded by context.max_bytes)
+
+
+def context_markdown(context: Mapping[str, Any]) -> str:
+    """The violation's root-cause context as the `floe/context` entry: its summary lines, then the JSON."""
+    lines = "\n".join(f"- {line}" for line in summary_lines(context))
+    text = json.dumps(context, indent=1)
+    body = f"{lines}\n\n```json\n{text}\n```" if lines else f"```json\n{text}\n```"
+    return body if len(body) <= CONTEXT_MD_MAX else lines[: CONTEXT_MD_MAX - 40] + "\n\n(full context in the store)"
+
+
 def to_check_result(
     run: CheckRun, kind: type[CheckKind], automation: Mapping[str, str] | None = None
 ) -> dg.AssetCheckResult:
@@ -128,6 +141,8 @@ def to_check_result(
     metadata.update(evidence_metadata(kind.evidence(outcome, run.violations)))
     if run.violation_ids:
         metadata["floe/violation_ids"] = ", ".join(run.violation_ids)
+    if run.context:  # root cause (FR-047): what changed in the table, the check's pattern, runs, upstream
+        metadata["floe/context"] = dg.MetadataValue.md(context_markdown(run.context))
     description = run.description()
     return dg.AssetCheckResult(
         asset_key=asset_key(run.table),

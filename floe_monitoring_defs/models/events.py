@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from floe_monitoring_defs.models.context import parse_context
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC (the one clock the core uses)."""
@@ -145,6 +147,12 @@ class ContractViolationEvent(BaseModel):
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return ensure_utc(value)
+
+    @property
+    def context(self) -> dict[str, Any] | None:
+        """The root-cause context (FR-047) the check attached, parsed from `metadata["floe_context"]` (not a field:
+        the 12-field interface stays as pinned, and the context travels wherever the metadata does)."""
+        return parse_context(self.metadata)
 
 
 class CheckResult(BaseModel):

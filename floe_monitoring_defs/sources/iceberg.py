@@ -86,6 +86,9 @@ def catalog_properties_from_server(ref: TableRef) -> dict[str, str]:
     return props
 
 
+_RECENT_TABLES = 8  # tables remembered by `IcebergSource.recent_table`
+
+
 class IcebergSource:
     """A TableSource over pyiceberg catalogs, one cached client per catalog."""
 
@@ -99,6 +102,9 @@ class IcebergSource:
         # One lock per catalog while it is being created: a catalog whose endpoint hangs (an availability
         # ping abandons that thread after its timeout) must not block the creation of the other catalogs.
         self._creating: dict[tuple[str, str | None, str | None], threading.Lock] = {}
+        # The last few tables loaded, with when: a violation's context (checks/context.py) describes the metadata
+        # the check itself read instead of loading the table a second time.
+        self._recent: dict[tuple[str, str, str | None], tuple[float, Table]] = {}
 
     # -- catalog ---------------------------------------------------------------------------
 
@@ -187,7 +193,22 @@ class IcebergSource:
                 f"cannot read the metadata of table {ref.identifier} at {shown}: {type(exc).__name__}: {_short(exc)}"
             ) from None
 
+    def recent_table(self, ref: TableRef, loaded_after: float) -> Table | None:
+        """The table as `load_table` last returned it, if that was at or after `loaded_after` (time.monotonic)."""
+        hit = self._recent.get((self.catalog_name(ref), ref.identifier, ref.metadata_location))
+        return hit[1] if hit is not None and hit[0] >= loaded_after else None
+
     def load_table(self, ref: TableRef) -> Table:
+        table = self._load_table(ref)
+        key = (self.catalog_name(ref), ref.identifier, ref.metadata_location)
+        with self._lock:  # availability pings load tables from several threads
+            self._recent.pop(key, None)
+            self._recent[key] = (time.monotonic(), table)
+            while len(self._recent) > _RECENT_TABLES:  # dicts keep insertion order: drop the oldest
+                del self._recent[next(iter(self._recent))]
+        return table
+
+    def _load_table(self, ref: TableRef) -> Table:
         if ref.metadata_location:
             return self._load_static(ref, ref.metadata_location)
         catalog = self.catalog_for(ref)

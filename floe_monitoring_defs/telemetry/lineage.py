@@ -20,6 +20,9 @@ consumers the data is bad. Each event carries
 - `run.facets.errorMessage`: the violation message (ErrorMessageRunFacet 1-0-1, programmingLanguage python);
 - `run.facets.floe_trace`: `{"traceparent": ...}` of the check span (our custom facet, FloeTraceRunFacet;
   the runner records the span's traceparent on each violation, so emitting after the span ended is fine);
+- `run.facets.floe_context`: the violation's root-cause context (FR-047, checks/context.py: the table's snapshots
+  since the last pass, the schema change, the check's pattern, pipeline runs and upstream status), our custom
+  facet FloeContextRunFacet, when the violation carries one;
 - `inputs[0]`: the checked table, namespace `iceberg://{catalog}`, name `{namespace}.{table}`, with
   `inputFacets.dataQualityAssertions` listing one failed assertion per emitted violation of the check.
 
@@ -79,6 +82,9 @@ CONTRACT_VIOLATION_SCHEMA_URL = "https://floe.dev/schemas/contract-violation-fac
 TRACE_FACET = "floe_trace"
 TRACE_FACET_SCHEMA_URL = "https://floe.dev/schemas/lineage/1-0-0/FloeTraceRunFacet.json#/$defs/FloeTraceRunFacet"
 
+CONTEXT_FACET = "floe_context"
+CONTEXT_FACET_SCHEMA_URL = "https://floe.dev/schemas/lineage/1-0-0/FloeContextRunFacet.json#/$defs/FloeContextRunFacet"
+
 DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_LOG_EVERY = 100
 DEFAULT_EXIT_FLUSH_SECONDS = 2.0
@@ -134,6 +140,42 @@ class FloeTraceRunFacet(RunFacet):
     @staticmethod
     def _get_schema() -> str:
         return TRACE_FACET_SCHEMA_URL
+
+
+@attr.define
+class FloeContextRunFacet(RunFacet):
+    """`floe_context`: what explains the violation (FloeContextRunFacet.json); absent parts are left out."""
+
+    version: int
+    check_type: str  # snake_case, as the context is written everywhere else (store, webhook, Dagster metadata)
+    table: str
+    generated_at: str
+    history: dict[str, Any] | None = attr.field(default=None)
+    pattern: dict[str, Any] | None = attr.field(default=None)
+    runs: list[dict[str, Any]] | None = attr.field(default=None)
+    upstream: list[dict[str, Any]] | None = attr.field(default=None)
+    notes: list[str] | None = attr.field(default=None)
+    truncated: bool | None = attr.field(default=None)
+    elapsed_ms: float | None = attr.field(default=None)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return CONTEXT_FACET_SCHEMA_URL
+
+
+_CONTEXT_FIELDS = tuple(a.name for a in attr.fields(FloeContextRunFacet) if a.name not in ("_producer", "_schemaURL"))
+
+
+def context_facet(event: ContractViolationEvent, producer: str = PRODUCER) -> FloeContextRunFacet | None:
+    """The `floe_context` facet of a violation, None when it carries no (usable) context."""
+    context = event.context
+    if not context or not all(k in context for k in ("version", "check_type", "table", "generated_at")):
+        return None
+    fields = {k: context[k] for k in _CONTEXT_FIELDS if context.get(k) is not None}
+    try:
+        return FloeContextRunFacet(producer=producer, **fields)
+    except TypeError:  # a context of another shape (a newer writer): left out rather than sent half-typed
+        return None
 
 
 def rfc3339(value: datetime) -> str:
@@ -234,6 +276,8 @@ def build_run_event(
     }
     if traceparent:
         facets[TRACE_FACET] = FloeTraceRunFacet(traceparent=traceparent, producer=producer)
+    if (context := context_facet(event, producer)) is not None:
+        facets[CONTEXT_FACET] = context
     dq = data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
         assertions=list(assertions) if assertions is not None else [data_quality_assertion(event)],
         producer=producer,

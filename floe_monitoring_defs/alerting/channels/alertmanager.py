@@ -24,6 +24,7 @@ from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     USER_AGENT,
     PooledHttpChannel,
+    context_summary,
     endpoint,
     http_post,
     http_url_problem,
@@ -31,9 +32,12 @@ from floe_monitoring_defs.alerting.channels.common import (
     nothing_to_send,
     rfc3339,
     secret_problems,
+    truncate,
 )
 from floe_monitoring_defs.alerting.model import AlertBatch, AlertItem, AlertKind, DeliveryResult, HealthStatus
 from floe_monitoring_defs.models import ViolationSeverity, ensure_utc
+
+CONTEXT_ANNOTATION_MAX = 2000
 
 ALERTNAME_VIOLATION = "ContractViolation"
 ALERTNAME_OPERATIONAL = "ContractMonitorFailure"
@@ -112,6 +116,8 @@ def alert(
         "expected_value": ev.expected_value or "",
         "actual_value": ev.actual_value or "",
         "affected_consumers": ",".join(consumers),
+        # Root-cause context (FR-047) in words; Alertmanager sets no annotation limit, receivers (mail, chat) do.
+        "context": truncate("\n".join(context_summary(item, force_resolved)), CONTEXT_ANNOTATION_MAX),
     }
     body: dict[str, Any] = {
         "labels": {k: v for k, v in labels.items() if v},  # Alertmanager drops empty label values anyway

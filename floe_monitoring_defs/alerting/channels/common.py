@@ -19,7 +19,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from floe_monitoring_defs.alerting.channels.base import NOT_A_SETTING, AlertChannel, ChannelConfig
 from floe_monitoring_defs.alerting.model import AlertBatch, AlertItem, AlertKind, DeliveryResult
 from floe_monitoring_defs.models import ensure_utc
+from floe_monitoring_defs.models.context import CONTEXT_KEY, summary_lines
 
 SOURCE = "floe-contract-monitor"
 USER_AGENT = "floe-contract-monitor/0.1"
@@ -55,6 +56,22 @@ def truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: max(limit - 1, 0)] + ELLIPSIS if limit > 0 else ""
+
+
+def context_of(item: AlertItem, force_resolved: bool = False) -> dict[str, Any] | None:
+    """The root-cause context of an open alert (FR-047; `ContractViolationEvent.context`); None for a resolved one."""
+    return None if is_resolved(item, force_resolved) else item.event.context
+
+
+def context_summary(item: AlertItem, force_resolved: bool = False) -> list[str]:
+    """The context as the few lines every channel shows (`models.context.summary_lines`), [] without one."""
+    context = context_of(item, force_resolved)
+    return summary_lines(context) if context else []
+
+
+def metadata_without_context(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The metadata minus the context's JSON text (a payload carrying the context parsed does not repeat it)."""
+    return {k: v for k, v in metadata.items() if k != CONTEXT_KEY}
 
 
 def is_resolved(item: AlertItem, force_resolved: bool) -> bool:

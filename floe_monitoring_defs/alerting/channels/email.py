@@ -26,6 +26,7 @@ from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     SOURCE,
     GuardedChannel,
+    context_summary,
     failure,
     is_resolved,
     nothing_to_send,
@@ -83,6 +84,7 @@ def _item_rows(item: AlertItem, force_resolved: bool) -> list[tuple[str, str]]:
         ("Time", rfc3339(ev.timestamp)),
         ("Check duration", f"{ev.check_duration_seconds:.3f} s"),
         ("Alert id", item.id),
+        ("Context", "\n".join(context_summary(item, force_resolved))),  # root cause (FR-047), one fact a line
     ]
     return [(k, v) for k, v in rows if v]
 
@@ -102,7 +104,7 @@ def text_body(batch: AlertBatch, force_resolved: bool = False) -> str:
     ]
     for n, item in enumerate(batch.items, 1):
         lines += ["", f"{n}."]
-        lines += [f"  {k}: {v}" for k, v in _item_rows(item, force_resolved)]
+        lines += [f"  {k}: " + v.replace("\n", "\n    ") for k, v in _item_rows(item, force_resolved)]
     if batch.dagster_url:
         lines += ["", f"Dagster: {batch.dagster_url}"]
     lines += ["", f"-- {SOURCE}"]
@@ -122,7 +124,10 @@ def html_body(batch: AlertBatch, force_resolved: bool = False) -> str:
         parts.append(
             '<table border="1" cellpadding="4" cellspacing="0" style="border-collapse: collapse; margin-bottom: 12px">'
         )
-        parts += [f'<tr><th align="left">{e(k)}</th><td>{e(v)}</td></tr>' for k, v in _item_rows(item, force_resolved)]
+        parts += [
+            f'<tr><th align="left">{e(k)}</th><td>{e(v).replace(chr(10), "<br>")}</td></tr>'
+            for k, v in _item_rows(item, force_resolved)
+        ]
         parts.append("</table>")
     if batch.dagster_url:
         parts.append(f'<p><a href="{e(batch.dagster_url, quote=True)}">Open Dagster</a></p>')

@@ -20,6 +20,8 @@ from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     SOURCE,
     PooledHttpChannel,
+    context_of,
+    context_summary,
     deliver_each,
     http_post,
     http_url_problem,
@@ -81,6 +83,10 @@ def trigger_event(item: AlertItem, batch: AlertBatch, routing_key: str) -> dict[
             "violation_id": item.id,
         },
     }
+    context = context_of(item)
+    if context is not None:  # root-cause context (FR-047): bounded (8 KB by default), far below PagerDuty's 512 KB
+        payload["custom_details"]["context_summary"] = context_summary(item)
+        payload["custom_details"]["context"] = context
     event_class = ev.metadata.get("drift") or ev.element
     if event_class:
         payload["class"] = event_class

@@ -19,6 +19,7 @@ from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     ELLIPSIS,
     PooledHttpChannel,
+    context_summary,
     http_post,
     http_url_problem,
     is_resolved,
@@ -29,6 +30,7 @@ from floe_monitoring_defs.alerting.channels.common import (
 )
 from floe_monitoring_defs.alerting.model import AlertBatch, AlertItem, AlertKind, DeliveryResult
 from floe_monitoring_defs.models import ViolationSeverity
+from floe_monitoring_defs.models.context import CONTEXT_KEY
 
 MAX_BLOCKS = 50
 HEADER_MAX = 150
@@ -74,7 +76,7 @@ def _mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text}
 
 
-def _item_text(item: AlertItem, force_resolved: bool) -> str:
+def _item_text(item: AlertItem, force_resolved: bool, with_context: bool = True) -> str:
     ev = item.event
     if is_resolved(item, force_resolved):
         title = f"{RESOLVED_EMOJI} *{escape(ev.violation_type.value)}* resolved"
@@ -90,6 +92,8 @@ def _item_text(item: AlertItem, force_resolved: bool) -> str:
     ]
     if facts:
         lines.append("   ".join(facts))
+    if with_context:  # root cause (FR-047), cut with the section by the fair share below
+        lines += [f"> {escape(line)}" for line in context_summary(item, force_resolved)]
     return "\n".join(lines)
 
 
@@ -156,7 +160,13 @@ def build_message(batch: AlertBatch, force_resolved: bool = False) -> dict[str, 
         budget -= more_reserve
         shown = min(shown, max(budget // MIN_ITEM_TEXT, 1), slots - 1)
 
-    texts = [_item_text(item, force_resolved) for item in items[:shown]]
+    # The violations of one check share its context: shown once, under the first (most severe) of them.
+    seen: set[str] = set()
+    texts = []
+    for item in items[:shown]:
+        key = item.event.metadata.get(CONTEXT_KEY, "")
+        texts.append(_item_text(item, force_resolved, with_context=key not in seen))
+        seen.add(key)
     cap = _fair_cap([len(t) for t in texts], budget)
     item_blocks: list[dict[str, Any]] = [{"type": "section", "text": _mrkdwn(truncate_mrkdwn(t, cap))} for t in texts]
     hidden = len(items) - shown

@@ -26,10 +26,12 @@ from floe_monitoring_defs.alerting.channels.base import ChannelConfig
 from floe_monitoring_defs.alerting.channels.common import (
     SOURCE,
     PooledHttpChannel,
+    context_of,
     deliver_each,
     http_post,
     http_url_problem,
     is_resolved,
+    metadata_without_context,
     nothing_to_send,
     rfc3339,
     secret_problems,
@@ -82,8 +84,11 @@ def cloud_event(item: AlertItem, batch: AlertBatch, force_resolved: bool = False
         "timestamp": rfc3339(ev.timestamp),
         "affectedConsumers": list(ev.affected_consumers or batch.affected_consumers),
         "checkDurationSeconds": ev.check_duration_seconds,
-        "metadata": dict(ev.metadata),
+        "metadata": metadata_without_context(ev.metadata),
     }
+    context = context_of(item, force_resolved)
+    if context is not None:  # the root-cause context (FR-047), as the object it is
+        event["data"]["context"] = context
     return event
 
 
