@@ -172,6 +172,54 @@ def _grouped_sla_query(keys: int, dialect: str) -> sa.Select[Any]:
     )
 
 
+@dataclass(frozen=True)
+class CheckHistory:
+    """The stored history of one check (contract, check type, table), before the current result."""
+
+    last_pass: datetime | None
+    episode_started: datetime | None  # the first failing result after the last pass (None: none stored)
+    failures_24h: int
+    failures_7d: int
+    statuses_24h: tuple[str, ...]  # oldest first, skipped results left out
+
+
+@functools.cache
+def _check_history_statements(with_table: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The two statements of `ResultsRepository.check_history`, built once and bound by name (SQLAlchemy's compiled
+    cache then serves every call: building them per violation cost more than running them)."""
+    c = t.contract_check_results.c
+    key = [c.contract_name == sa.bindparam("contract_name"), c.check_type == sa.bindparam("check_type")]
+    if with_table:
+        key.append(c.table_name == sa.bindparam("table_name"))
+    fail = CheckStatus.FAIL.value
+    last_pass = (
+        sa.select(c.checked_at).where(*key, c.status == CheckStatus.PASS.value).order_by(c.checked_at.desc()).limit(1)
+    ).scalar_subquery()
+    episode = (
+        sa.select(c.checked_at)
+        .where(
+            *key,
+            c.status.in_((fail, CheckStatus.ERROR.value)),
+            sa.or_(last_pass.is_(None), c.checked_at > last_pass),
+        )
+        .order_by(c.checked_at)
+        .limit(1)
+    ).scalar_subquery()
+
+    def failures(since: str) -> sa.ScalarSelect[int]:
+        at = sa.bindparam(since, type_=t.UTCDateTime())
+        return sa.select(sa.func.count()).where(*key, c.status == fail, c.checked_at >= at).scalar_subquery()
+
+    summary = sa.select(last_pass, episode, failures("day"), failures("week"))
+    statuses = (
+        sa.select(c.status)
+        .where(*key, c.checked_at >= sa.bindparam("day", type_=t.UTCDateTime()), c.status != CheckStatus.SKIPPED.value)
+        .order_by(c.checked_at.desc())
+        .limit(500)
+    )
+    return summary, statuses
+
+
 class ResultsRepository:
     """`contract_check_results`, `contract_violations` and `contract_sla_status`."""
 
@@ -609,4 +657,29 @@ class ResultsRepository:
             consecutive_failures=row["consecutive_failures"],
             violation_count_24h=row["violation_count_24h"],
             window_start=row["window_start"],
+        )
+
+    def check_history(self, contract_name: str, check_type: str, table_name: str | None, now: datetime) -> CheckHistory:
+        """The stored history of one check before the current result, for a violation's root-cause context (FR-047):
+        two indexed reads (`idx_check_results_key`) of `contract_check_results`, bounded in rows: the last pass,
+        the episode's first failure and the failure counts in one statement, the last 24 h of statuses in another."""
+        summary, statuses = _check_history_statements(table_name is not None)
+        params: dict[str, Any] = {
+            "contract_name": contract_name,
+            "check_type": check_type,
+            "day": now - timedelta(hours=24),
+            "week": now - timedelta(days=7),
+        }
+        if table_name is not None:
+            params["table_name"] = table_name
+        with self._db.transaction("reading check history for a violation's context") as conn:
+            row = conn.execute(summary, params).one()
+            recent = tuple(reversed(list(conn.execute(statuses, params).scalars())))
+        last, began = row[0], row[1]
+        return CheckHistory(
+            last_pass=ensure_utc(last) if last is not None else None,
+            episode_started=ensure_utc(began) if began is not None else None,
+            failures_24h=int(row[2] or 0),
+            failures_7d=int(row[3] or 0),
+            statuses_24h=recent,
         )
