@@ -106,9 +106,7 @@ class DagsterRunsProvider:
             newest.setdefault(record.run_id, (record, event))
         if not newest:
             return []
-        records = {
-            r.dagster_run.run_id: r for r in self.instance.get_run_records(dg.RunsFilter(run_ids=list(newest)))
-        }
+        records = {r.dagster_run.run_id: r for r in self.instance.get_run_records(dg.RunsFilter(run_ids=list(newest)))}
         out: list[dict[str, Any]] = []
         for run_id, (record, event) in newest.items():
             rec = records.get(run_id)
