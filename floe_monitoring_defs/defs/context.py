@@ -11,9 +11,9 @@ check back. Both parts read metadata and the event log only:
   state as an observation, metadata `floe/table`) and runs floe launched (tag `floe/check_type`) are left out:
   they say what floe saw, not what wrote the table. Runless reports (no run id) are left out too.
 - `upstream`: the tables the contract declares upstream (`customProperties` `floe.upstream`), each with the
-  latest result of every floe check type on it, read from the floe store (its results carry the table; Dagster's
-  own check records are not readable through a public API in a step, and a step has no workspace to read
-  another location's asset graph from).
+  latest result of every floe check type on it, from the floe store (`ResultsRepository.latest_by_check_type`;
+  its results carry the table). Dagster's own check records are not readable through a public API in a step,
+  and a step has no workspace to read another location's asset graph from.
 """
 
 from __future__ import annotations
@@ -23,13 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
 
 from floe_monitoring_defs.checks.context import iso
 from floe_monitoring_defs.contracts.model import MonitoredContract, MonitoredTable
-from floe_monitoring_defs.models import CheckStatus, ensure_utc
+from floe_monitoring_defs.models import CheckStatus
 from floe_monitoring_defs.store import MonitoringStore
-from floe_monitoring_defs.store import tables as t
 
 FLOE_RUN_TAG = "floe/check_type"  # set on every run floe's schedules launch, and on its check steps
 FLOE_OBSERVATION_KEY = "floe/table"  # in the metadata of the observations floe's checks report
@@ -139,34 +137,25 @@ class DagsterRunsProvider:
         `status: unknown` for a table floe has no recent result of."""
         if self.store is None:
             raise RuntimeError("no floe store to read upstream status from")
-        c = t.contract_check_results.c
         since = self.clock() - UPSTREAM_WINDOW
         out: list[dict[str, Any]] = []
-        with self.store.db.transaction("reading upstream check status for a violation's context") as conn:
-            for table in tables:
-                query = (
-                    sa.select(c.check_type, c.status, c.checked_at, c.violation)
-                    .where(c.table_name == table, c.checked_at >= since, c.status != CheckStatus.SKIPPED.value)
-                    .order_by(c.checked_at.desc())
-                    .limit(UPSTREAM_ROWS)
-                )
-                if contracts := self.contracts_of.get(table):
-                    query = query.where(c.contract_name.in_(list(contracts)))
-                latest: dict[str, dict[str, Any]] = {}
-                for row in conn.execute(query).mappings():
-                    if row["check_type"] in latest:
-                        continue
-                    violation = row["violation"] if isinstance(row["violation"], Mapping) else {}
-                    latest[row["check_type"]] = {
-                        "asset": table,
-                        "check": row["check_type"],
-                        "status": row["status"],
-                        "severity": violation.get("severity") if row["status"] != CheckStatus.PASS.value else None,
-                        "time": iso(ensure_utc(row["checked_at"])),
-                    }
-                if not latest:
-                    out.append({"asset": table, "check": None, "status": "unknown", "severity": None, "time": None})
-                    continue
-                passing = CheckStatus.PASS.value
-                out += sorted(latest.values(), key=lambda u: (u["status"] == passing, u["check"]))
+        passing = CheckStatus.PASS.value
+        for table in tables:
+            latest = self.store.results.latest_by_check_type(
+                table, contract_names=self.contracts_of.get(table, ()), since=since, scan=UPSTREAM_ROWS
+            )
+            if not latest:
+                out.append({"asset": table, "check": None, "status": "unknown", "severity": None, "time": None})
+                continue
+            items = [
+                {
+                    "asset": table,
+                    "check": r["check_type"],
+                    "status": r["status"],
+                    "severity": r["severity"],
+                    "time": iso(r["checked_at"]),
+                }
+                for r in latest
+            ]
+            out += sorted(items, key=lambda u: (u["status"] == passing, u["check"]))  # failing first
         return out
