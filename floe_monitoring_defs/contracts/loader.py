@@ -176,6 +176,26 @@ def _custom_props(items: Any) -> dict[str, Any]:
     return {c["property"]: c.get("value") for c in items if isinstance(c, Mapping) and _str(c.get("property"))}
 
 
+UPSTREAM_PROPERTY = "floe.upstream"
+_TABLE_ID = re.compile(r"^[^.\s]+(\.[^.\s]+)+$")
+
+
+def _upstream(obj_custom: Any, contract_custom: Mapping[str, Any], source: str, where: str) -> tuple[str, ...]:
+    """A table's upstream tables: `customProperties` `floe.upstream` of its schema object, else of the contract
+    (every table of it), a list of `namespace.table` identifiers or one comma-separated string."""
+    own = _custom_props(obj_custom)
+    field, props = (
+        (f"{where}.customProperties", own) if UPSTREAM_PROPERTY in own else ("customProperties", contract_custom)
+    )
+    raw = props.get(UPSTREAM_PROPERTY)
+    if raw is None:
+        return ()
+    items = [p.strip() for p in raw.split(",")] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(i, str) and _TABLE_ID.match(i) for i in items):
+        raise fail(source, f"{field}.{UPSTREAM_PROPERTY}", f"{shorten(raw)} is not a list of namespace.table names")
+    return tuple(dict.fromkeys(items))  # declared order, each once
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -603,6 +623,7 @@ def _read_contract(
                 columns=_columns(obj, source, idx),
                 description=_str(obj.get("description")),
                 quality_rules=tuple(rules),
+                upstream=_upstream(obj.get("customProperties"), custom, source, f"schema[{idx}]"),
             )
         )
     schema_names = [t.schema_name for t in tables]
@@ -631,6 +652,7 @@ def _read_contract(
             description=t.description,
             freshness_column=fcols[t.schema_name],
             quality_rules=t.quality_rules + tuple(r for r in dialect_rules if r.table == t.schema_name),
+            upstream=t.upstream,
         )
         for t in tables
     ]

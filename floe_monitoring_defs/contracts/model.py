@@ -93,6 +93,9 @@ class MonitoredTable:
     description: str | None = None
     freshness_column: str | None = None
     quality_rules: tuple[QualityRule, ...] = ()
+    # The tables this one is built from (`customProperties` `floe.upstream`: namespace.table identifiers), whose
+    # latest floe check status a violation's context lists. ODCS has no table-level lineage field.
+    upstream: tuple[str, ...] = ()
 
     @property
     def primary_key(self) -> tuple[str, ...]:

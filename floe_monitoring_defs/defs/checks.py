@@ -29,6 +29,7 @@ from floe_monitoring_defs.config import MonitoringConfig
 from floe_monitoring_defs.contracts.model import LoadReport
 from floe_monitoring_defs.defs.alerting import dispatcher
 from floe_monitoring_defs.defs.assets import REGISTRY_KEY, asset_key, errors_markdown, not_monitored_markdown
+from floe_monitoring_defs.defs.context import DagsterRunsProvider
 from floe_monitoring_defs.defs.resources import AlertChannelsResource, IcebergCatalogResource, MonitoringStoreResource
 from floe_monitoring_defs.defs.schedules import cadence_text, checks_job_name, checks_schedule_name
 from floe_monitoring_defs.models import CheckStatus, ViolationSeverity
@@ -179,6 +180,7 @@ def build_multi_check(
     part: int,
     targets: Sequence[Target],
     config: MonitoringConfig,
+    contracts_of: Mapping[str, Sequence[str]] | None = None,
 ) -> dg.AssetChecksDefinition:
     lookup = {check_key(group, t): t for t in targets}
     automation = automation_metadata(group)
@@ -221,6 +223,13 @@ def build_multi_check(
             dispatcher=lambda: dispatcher(store, alert_channels, config.alerts),
             log=context.log,
         )
+        # Runs that wrote the asset and upstream status (the context's Dagster parts). Added even when the
+        # global context is off: a contract may turn it on for itself, and an unused provider costs nothing.
+        pipeline.runner.add_context_provider(
+            DagsterRunsProvider(
+                context.instance, store, config.context.max_runs, asset_key=asset_key, contracts_of=contracts_of
+            )
+        )
         for item in pipeline.run_step(check_name, selected):
             if isinstance(item, RemovedTarget):
                 yield removed_result(item, check_name, automation)
@@ -240,11 +249,19 @@ def build_check_groups(
 ) -> dict[str, list[dg.AssetChecksDefinition]]:
     """group name -> its steps (one per chunk of at most `executor.checks_per_step` checks, 500 by default)."""
     out: dict[str, list[dg.AssetChecksDefinition]] = {}
+    # Which contracts check each table: the upstream part of a violation's context reads a table's floe status
+    # by (contract, type, time), the store's index, rather than by table name alone.
+    contracts_of: dict[str, list[str]] = {}
+    for group in groups:
+        for contract, table in group.targets:
+            names_of = contracts_of.setdefault(table.ref.identifier, [])
+            if contract.name not in names_of:
+                names_of.append(contract.name)
     for group in groups:
         kind = kinds[group.check_type.value]
         keyed = {check_key(group, t).to_user_string(): t for t in group.targets}
         out[group.name] = [
-            build_multi_check(group, kind, part, [keyed[n] for n in names], config)
+            build_multi_check(group, kind, part, [keyed[n] for n in names], config, contracts_of)
             for part, names in enumerate(chunks(sorted(keyed), config.executor.checks_per_step))
             if names
         ]

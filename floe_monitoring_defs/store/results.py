@@ -483,6 +483,36 @@ class ResultsRepository:
             for row in rows
         ]
 
+    def latest_by_check_type(
+        self, table_name: str, *, contract_names: Sequence[str] = (), since: datetime, scan: int = 200
+    ) -> list[dict[str, Any]]:
+        """The latest non-skipped result of each check type on a table since `since` (at most `scan` results read,
+        newest first): `check_type`, `status`, `checked_at`, `severity` (the stored violation's, None on a pass).
+        With `contract_names` the read uses the contract index; without, it selects by table and time alone."""
+        c = t.contract_check_results.c
+        query = (
+            sa.select(c.check_type, c.status, c.checked_at, c.violation)
+            .where(c.table_name == table_name, c.checked_at >= since, c.status != CheckStatus.SKIPPED.value)
+            .order_by(c.checked_at.desc())
+            .limit(scan)
+        )
+        if contract_names:
+            query = query.where(c.contract_name.in_(list(contract_names)))
+        latest: dict[str, dict[str, Any]] = {}
+        with self._db.transaction("reading a table's latest check status") as conn:
+            for row in conn.execute(query).mappings():
+                if row["check_type"] in latest:
+                    continue
+                violation = row["violation"] if isinstance(row["violation"], Mapping) else {}
+                passed = row["status"] == CheckStatus.PASS.value
+                latest[row["check_type"]] = {
+                    "check_type": row["check_type"],
+                    "status": row["status"],
+                    "checked_at": ensure_utc(row["checked_at"]),
+                    "severity": None if passed else violation.get("severity"),
+                }
+        return list(latest.values())
+
     def violations(
         self,
         *,
