@@ -72,7 +72,7 @@ PINNED = {  # the vendored files, byte for byte (sources in contract/schemas/REA
     "contract-violation-facet.json": "b95e14dfc7eb00f96ba6a7571ab9c62c4d406e3339f938acbdcd0f4b786f4d3f",
     "TagsRunFacet.json": "87c2bce2b8325c3788416ed99f98171e35c4f1a692be878c73e65fa7915ca2fb",
     "FloeTraceRunFacet.json": "b215bc8657ef792d8886407350e33de7915b027be2a05887c5c9c906b4c5e6bc",
-    "FloeContextRunFacet.json": "f526173e67a22e3db06859ffa3fc6415026a1ea2bbdc2622f135b70417fa0384",
+    "FloeContextRunFacet.json": "dfba41fb43723b2b299a48addbbcbbf43ad69ebd2dfca8090d3c5c56b4f88838",
 }
 
 
