@@ -8,8 +8,43 @@ import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
+from pyiceberg.types import DecimalType, NestedField, StringType, TimestamptzType
+
+from floe_monitoring_defs.contracts import MonitoredContract, parse_document
 
 CATALOG = "floetest"
+
+# An orders-like table (`shop.<name>`) and its strict v3.1.0 contract with a PT1H freshness SLA on `updated_at`:
+# the shape the store-outage and record-page tests run real freshness checks on.
+FRESHNESS_SCHEMA = Schema(
+    NestedField(1, "id", StringType(), required=True),
+    NestedField(2, "amount", DecimalType(10, 2), required=True),
+    NestedField(3, "updated_at", TimestamptzType(), required=True),
+    identifier_field_ids=[1],
+)
+FRESHNESS_PROPS: list[dict[str, Any]] = [
+    {"name": "id", "logicalType": "string", "primaryKey": True, "required": True},
+    {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(10,2)", "required": True},
+    {"name": "updated_at", "logicalType": "timestamp", "required": True},
+]
+
+
+def freshness_contract(name: str) -> MonitoredContract:
+    """The contract of table `shop.<name>` (FRESHNESS_SCHEMA) in this catalog, freshness PT1H on updated_at."""
+    doc = {
+        "apiVersion": "v3.1.0",
+        "status": "active",
+        "kind": "DataContract",
+        "id": f"urn:{name}",
+        "name": name,
+        "version": "1.0.0",
+        "servers": [
+            {"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///x.db", "namespace": "shop"}
+        ],
+        "schema": [{"name": name, "properties": FRESHNESS_PROPS}],
+        "slaProperties": [{"property": "freshness", "value": "PT1H", "element": "updated_at"}],
+    }
+    return parse_document(doc, f"{name}.yaml")
 
 
 def make_catalog(root: Path) -> SqlCatalog:

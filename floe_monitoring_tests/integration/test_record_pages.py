@@ -18,12 +18,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.schema import Schema
-from pyiceberg.types import DecimalType, NestedField, StringType, TimestamptzType
 
 import floe_monitoring_defs.store.results as results_module
 from floe_monitoring_defs.config import MonitoringConfig, SpoolSettings
-from floe_monitoring_defs.contracts import MonitoredContract, parse_document
 from floe_monitoring_defs.models import (
     CheckResult,
     CheckStatus,
@@ -37,7 +34,9 @@ from floe_monitoring_defs.store import MonitoringStore, SLAUpdate
 from floe_monitoring_defs.store import tables as t
 from floe_monitoring_defs.store.results import CheckRecord
 from floe_monitoring_defs.store.spool import Spool
-from floe_monitoring_tests.integration.iceberg_helpers import CATALOG, catalog_env, create, make_catalog
+from floe_monitoring_tests.integration.iceberg_helpers import FRESHNESS_SCHEMA as SCHEMA
+from floe_monitoring_tests.integration.iceberg_helpers import catalog_env, create, make_catalog
+from floe_monitoring_tests.integration.iceberg_helpers import freshness_contract as contract
 
 pytestmark = pytest.mark.integration
 
@@ -191,41 +190,12 @@ def test_the_grouped_sla_refresh_covers_pages_larger_than_one_statement(
 
 # -- the pipeline: a store failure in the middle of a page ---------------------------------------------------
 
-SCHEMA = Schema(
-    NestedField(1, "id", StringType(), required=True),
-    NestedField(2, "amount", DecimalType(10, 2), required=True),
-    NestedField(3, "updated_at", TimestamptzType(), required=True),
-    identifier_field_ids=[1],
-)
-PROPS: list[dict[str, Any]] = [
-    {"name": "id", "logicalType": "string", "primaryKey": True, "required": True},
-    {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(10,2)", "required": True},
-    {"name": "updated_at", "logicalType": "timestamp", "required": True},
-]
-
 
 @pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SqlCatalog:
     for k, v in catalog_env(tmp_path).items():
         monkeypatch.setenv(k, v)
     return make_catalog(tmp_path)
-
-
-def contract(name: str) -> MonitoredContract:
-    doc = {
-        "apiVersion": "v3.1.0",
-        "status": "active",
-        "kind": "DataContract",
-        "id": f"urn:{name}",
-        "name": name,
-        "version": "1.0.0",
-        "servers": [
-            {"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///x.db", "namespace": "shop"}
-        ],
-        "schema": [{"name": name, "properties": PROPS}],
-        "slaProperties": [{"property": "freshness", "value": "PT1H", "element": "updated_at"}],
-    }
-    return parse_document(doc, f"{name}.yaml")
 
 
 def count_rows(store: MonitoringStore, table_: sa.Table) -> int:

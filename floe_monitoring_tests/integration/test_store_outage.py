@@ -28,14 +28,12 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.schema import Schema
-from pyiceberg.types import DecimalType, NestedField, StringType, TimestamptzType
 
 from floe_monitoring_defs.alerting.channels.base import build_channel
 from floe_monitoring_defs.alerting.dispatch import AlertDispatcher
 from floe_monitoring_defs.checks.runner import CheckRun
 from floe_monitoring_defs.config import ConfigError, MonitoringConfig, SpoolSettings
-from floe_monitoring_defs.contracts import MonitoredContract, parse_document
+from floe_monitoring_defs.contracts import MonitoredContract
 from floe_monitoring_defs.definitions import build_defs
 from floe_monitoring_defs.models import CheckStatus, ViolationType
 from floe_monitoring_defs.pipeline import CheckPipeline, drain_spool, open_spool
@@ -54,22 +52,19 @@ from floe_monitoring_tests.conftest import (
     _unavailable,
     find_pg_bindir,
 )
-from floe_monitoring_tests.integration.iceberg_helpers import CATALOG, catalog_env, create, make_catalog
+from floe_monitoring_tests.integration.iceberg_helpers import (
+    CATALOG,
+    FRESHNESS_PROPS,
+    catalog_env,
+    create,
+    make_catalog,
+)
+from floe_monitoring_tests.integration.iceberg_helpers import FRESHNESS_SCHEMA as SCHEMA
+from floe_monitoring_tests.integration.iceberg_helpers import freshness_contract as contract
 
 pytestmark = pytest.mark.integration
 
 F = ViolationType.FRESHNESS
-SCHEMA = Schema(
-    NestedField(1, "id", StringType(), required=True),
-    NestedField(2, "amount", DecimalType(10, 2), required=True),
-    NestedField(3, "updated_at", TimestamptzType(), required=True),
-    identifier_field_ids=[1],
-)
-PROPS: list[dict[str, Any]] = [
-    {"name": "id", "logicalType": "string", "primaryKey": True, "required": True},
-    {"name": "amount", "logicalType": "number", "physicalType": "DECIMAL(10,2)", "required": True},
-    {"name": "updated_at", "logicalType": "timestamp", "required": True},
-]
 
 
 # -- a PostgreSQL cluster of this test's own, to stop and start -------------------------------------
@@ -147,23 +142,6 @@ def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SqlCatalog:
     for k, v in catalog_env(tmp_path).items():
         monkeypatch.setenv(k, v)
     return make_catalog(tmp_path)
-
-
-def contract(name: str) -> MonitoredContract:
-    doc = {
-        "apiVersion": "v3.1.0",
-        "status": "active",
-        "kind": "DataContract",
-        "id": f"urn:{name}",
-        "name": name,
-        "version": "1.0.0",
-        "servers": [
-            {"server": "t", "type": "iceberg", "catalog": CATALOG, "catalogUrl": "sqlite:///x.db", "namespace": "shop"}
-        ],
-        "schema": [{"name": name, "properties": PROPS}],
-        "slaProperties": [{"property": "freshness", "value": "PT1H", "element": "updated_at"}],
-    }
-    return parse_document(doc, f"{name}.yaml")
 
 
 def table(cat: SqlCatalog, name: str, age: timedelta) -> None:
@@ -486,7 +464,7 @@ def test_alert_dispatch_sensor_drains_the_spool_before_routing(
                     "namespace": "shop",
                 }
             ],
-            "schema": [{"name": "orders", "properties": PROPS}],
+            "schema": [{"name": "orders", "properties": FRESHNESS_PROPS}],
             "slaProperties": [{"property": "freshness", "value": "PT1H", "element": "updated_at"}],
         }
     )
