@@ -305,6 +305,52 @@ class ContextConfig(BaseModel):
     flapping_changes: int = Field(4, ge=2)  # status changes within 24 h from which a check counts as flapping
 
 
+class AnomalyConfig(BaseModel):
+    """Learned thresholds (the `volume` check, checks/volume.py): what the table's own snapshot history predicts.
+
+    Opt-in per contract (`floe.monitoring: {anomaly: {volume: true, cadence: true}}`) or for every contract here.
+    `volume` grades the rows each data-changing commit added, the rows per complete UTC day and the total rows;
+    `cadence` grades the time since the last data-changing commit against the table's usual gaps. The model is
+    median / MAD over the last `history_days`, with hour-of-day and day-of-week effects once the history spans
+    3 and 14 days (`seasonality: auto`); nothing alerts before `min_history` commits (`min_history_days`
+    complete days for the per-day volume). WARNING beyond `sensitivity` robust standard deviations, ERROR beyond
+    `error_sensitivity`; a volume band is never narrower than `min_band_pct` % of the expected value, and a
+    silence is never flagged before the usual gap plus `cadence_min_slack_pct` % (twice that for ERROR). The
+    fitted model is kept in the store and refitted every `refit_hours`; between refits a run reads only the newest
+    snapshots.
+    """
+
+    model_config = _FROZEN
+
+    volume: bool = False
+    cadence: bool = False
+    min_history: int = Field(24, ge=3, le=100_000)
+    min_history_days: int = Field(14, ge=2, le=366)
+    history_days: int = Field(56, ge=2, le=366)
+    level_days: int = Field(7, ge=1, le=366)
+    refit_hours: int = Field(6, ge=1, le=168)
+    sensitivity: float = Field(4.0, gt=0, le=100)
+    error_sensitivity: float = Field(8.0, gt=0, le=100)
+    min_band_pct: float = Field(10.0, ge=0, le=1000)
+    cadence_min_slack_pct: float = Field(50.0, ge=0, le=10_000)
+    seasonality: Literal["auto", "daily", "weekly", "none"] = "auto"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AnomalyConfig:
+        if self.error_sensitivity < self.sensitivity:
+            raise ConfigValueError(
+                (
+                    "error_sensitivity",
+                    f"must be at least sensitivity ({self.sensitivity:g}); got {self.error_sensitivity:g}",
+                )
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.volume or self.cadence
+
+
 class ColumnConstraintConfig(BaseModel):
     """Column constraints of the contract (required, unique, primary key, logicalTypeOptions) as quality rules."""
 
@@ -465,6 +511,8 @@ class MonitoringConfig(BaseModel):
     column_constraints: ColumnConstraintConfig = Field(default_factory=ColumnConstraintConfig)
     schema_drift: SchemaDriftConfig = Field(default_factory=SchemaDriftConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
+    # Learned volume / cadence thresholds from Iceberg snapshot history (the `volume` check); off unless asked for.
+    anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
     # How the checks jobs' steps run (in-process, multiprocess, one Kubernetes pod per step); `default`: Dagster's.
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     # SLA aggregation: the first partition of `contract_sla_daily` (`sla.partitions_start`).

@@ -17,7 +17,8 @@ A kind (freshness, schema drift, quality, availability, or a plugin's) owns:
 
 Kinds are found through the entry-point group `floe.check_kinds` (checks/registry.py): a new kind is a
 module with a `CheckKind` subclass plus one entry point. The runner makes one instance per run (one
-Dagster step), so `begin` may keep per-run state (pings sent in parallel, a loaded engine) on it.
+Dagster step), so `begin` may keep per-run state (pings sent in parallel, a loaded engine) on it, and `end`
+writes what it buffered (the volume check's new commits).
 
 Evidence keys that mean the same to the SLA figures whatever the kind: `score` (a 0..1 score, averaged
 into the quality-score figures) and `ping_ok` (true / false, counted into uptime).
@@ -126,6 +127,9 @@ class CheckKind(ABC):
 
     def begin(self, ctx: CheckContext, targets: Sequence[Target]) -> None:  # noqa: B027 (optional hook)
         """Called once per run before the first `evaluate`, with every target of the run."""
+
+    def end(self, ctx: CheckContext) -> None:  # noqa: B027 (optional hook)
+        """Called once per run after the last `evaluate` (also when the run stops early): write what was buffered."""
 
     @abstractmethod
     def evaluate(

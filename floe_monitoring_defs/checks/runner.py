@@ -139,11 +139,17 @@ class CheckRunner:
         ctx = CheckContext(self.source, self.store, self.clock, self._config)
         prior = self._prior_failures(ViolationType(name), targets, self.clock())
         kind.begin(ctx, targets)
-        for contract, table in targets:
-            run = self.run_one(kind, ctx, contract, table, prior.get(contract.name, 0))
-            if run.result.status is CheckStatus.FAIL:
-                prior[contract.name] = prior.get(contract.name, 0) + 1
-            yield run
+        try:
+            for contract, table in targets:
+                run = self.run_one(kind, ctx, contract, table, prior.get(contract.name, 0))
+                if run.result.status is CheckStatus.FAIL:
+                    prior[contract.name] = prior.get(contract.name, 0) + 1
+                yield run
+        finally:
+            try:
+                kind.end(ctx)
+            except Exception:  # what a kind buffers is history; losing it must not fail the checks already run
+                log.exception("the %s check kind failed to finish its run", name)
 
     def _config(self, contract: MonitoredContract) -> MonitoringConfig:
         return self.config.merged(contract.monitoring_overrides, f"{contract.source}: customProperties.floe.monitoring")

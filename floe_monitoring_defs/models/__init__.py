@@ -4,6 +4,7 @@ expectations (`sla`). The bottom layer: nothing here imports another part of the
 """
 
 from floe_monitoring_defs.models.availability import AvailabilityWindow, PingResult, uptime_pct
+from floe_monitoring_defs.models.commits import DataCommit
 from floe_monitoring_defs.models.events import (
     KIND_NAME,
     SEVERITIES,
@@ -37,6 +38,7 @@ __all__ = [
     "CheckResult",
     "CheckStatus",
     "ContractViolationEvent",
+    "DataCommit",
     "Expectation",
     "Finding",
     "Key",

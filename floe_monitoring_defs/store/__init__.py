@@ -3,8 +3,9 @@
 `MonitoringStore` is one `Database` (engine, transactions, upserts, migrations) with its repositories:
 `results` (check results, violations, SLA status), `availability` (pings), `baselines` (schema field ids),
 `registry` (registered contracts), `outbox` (alerts, deliveries, dedup state, incidents), `aggregates`
-(daily SLA aggregates and report reads), `retention` and `manifests` (Iceberg manifest bounds kept across
-runs). SQLite by default (a file in `$DAGSTER_HOME`), PostgreSQL via `FLOE_MONITORING_DB_URL`. The store
+(daily SLA aggregates and report reads), `retention`, `manifests` (Iceberg manifest bounds kept across
+runs) and `commits` (tables' data-changing snapshots, the volume check's history). SQLite by default (a file
+in `$DAGSTER_HOME`), PostgreSQL via `FLOE_MONITORING_DB_URL`. The store
 holds rows, not check logic: it imports only the shared models, and this package does not import Dagster.
 """
 
@@ -17,6 +18,7 @@ from floe_monitoring_defs.models import utcnow
 from floe_monitoring_defs.store.aggregates import AggregateRepository
 from floe_monitoring_defs.store.availability import AvailabilityRepository
 from floe_monitoring_defs.store.baselines import BaselineRepository
+from floe_monitoring_defs.store.commits import CommitHistoryRepository
 from floe_monitoring_defs.store.database import (
     DB_URL_ENV,
     Database,
@@ -48,6 +50,7 @@ class MonitoringStore:
         self.aggregates = AggregateRepository(self.db)
         self.retention = RetentionRepository(self.db)
         self.manifests = ManifestBoundsRepository(self.db)  # the cross-run tier of the manifest bounds cache
+        self.commits = CommitHistoryRepository(self.db)  # tables' data-changing commits (the volume check)
 
     @classmethod
     def from_env(cls) -> MonitoringStore:

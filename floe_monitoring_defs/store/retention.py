@@ -28,6 +28,7 @@ class CleanupResult:
     pings_deleted: int
     alerts_deleted: int
     manifest_bounds_deleted: int = 0  # cached manifest summaries no run read within the window
+    commits_deleted: int = 0  # table commits (the volume check's history) older than the window
 
 
 class RetentionRepository:
@@ -42,7 +43,7 @@ class RetentionRepository:
         Violations go first (then no deleted check result leaves a violation to update), then check
         results, availability pings, and alert outbox entries that are settled (routed with every delivery
         done, suppressed, or without a route); their deliveries and attempts go with them. Cached manifest
-        bounds no run has read within the window go too. Daily
+        bounds no run has read within the window go too, and table commits older than it. Daily
         aggregates, the aggregated-days ledger and incidents are kept.
         """
         if retention_days < 1:
@@ -64,9 +65,12 @@ class RetentionRepository:
         # unread for the whole window belongs to an expired snapshot or an unmonitored table.
         m = t.manifest_bounds
         manifests = self._delete_batches("manifest bounds", m, m.c.manifest_path, [m.c.used_at < cutoff], batch_size)
+        tc = t.table_commits
+        with self._db.transaction("deleting old table commits", write=True) as conn:
+            commits = int(conn.execute(sa.delete(tc).where(tc.c.committed_at < cutoff)).rowcount)
         log.info(
             "retention (%d days, before %s): deleted %d check results, %d violations, %d pings, %d alert entries, "
-            "%d manifest bounds",
+            "%d manifest bounds, %d table commits",
             retention_days,
             cutoff.isoformat(),
             results,
@@ -74,6 +78,7 @@ class RetentionRepository:
             pings,
             alerts,
             manifests,
+            commits,
         )
         return CleanupResult(
             cutoff=cutoff,
@@ -82,6 +87,7 @@ class RetentionRepository:
             pings_deleted=pings,
             alerts_deleted=alerts,
             manifest_bounds_deleted=manifests,
+            commits_deleted=commits,
         )
 
     def _delete_batches(

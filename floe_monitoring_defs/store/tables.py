@@ -340,3 +340,32 @@ manifest_bounds = sa.Table(
     sa.Column("used_at", UTCDateTime(), nullable=False),
     sa.Index("idx_manifest_bounds_used_at", "used_at"),
 )
+
+# The data-changing commits of each monitored Iceberg table, from its snapshot summaries (migration 0007): the
+# history the `volume` check learns from, kept past snapshot expiry. `table_key` is `<catalog>/<table identifier>`;
+# `table_uuid` tells a dropped and re-created table (a new history) from the old one.
+table_commits = sa.Table(
+    "table_commits",
+    metadata,
+    sa.Column("table_key", sa.String(TABLE_NAME_LENGTH), primary_key=True),
+    sa.Column("snapshot_id", sa.BigInteger(), primary_key=True),
+    sa.Column("table_uuid", sa.String(64), nullable=False),
+    sa.Column("committed_at", UTCDateTime(), nullable=False),
+    sa.Column("operation", sa.String(STATUS_LENGTH), nullable=False),
+    sa.Column("added_records", sa.BigInteger(), nullable=True),
+    sa.Column("deleted_records", sa.BigInteger(), nullable=True),
+    sa.Column("total_records", sa.BigInteger(), nullable=True),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Index("idx_table_commits_key_time", "table_key", "committed_at"),
+    sa.Index("idx_table_commits_time", "committed_at"),
+)
+
+# The fitted model of each table's `volume` check (JSON), refitted every `anomaly.refit_hours` (migration 0007).
+volume_models = sa.Table(
+    "volume_models",
+    metadata,
+    sa.Column("table_key", sa.String(TABLE_NAME_LENGTH), primary_key=True),
+    sa.Column("table_uuid", sa.String(64), nullable=False),
+    sa.Column("fitted_at", UTCDateTime(), nullable=False),
+    sa.Column("model", sa.Text(), nullable=False),
+)

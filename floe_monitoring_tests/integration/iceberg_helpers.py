@@ -70,3 +70,89 @@ def append_without_metrics(table: Table, rows: Mapping[str, Sequence[Any]]) -> N
     with table.transaction() as tx:
         tx.set_properties({"write.metadata.metrics.default": "none"})
     table.append(pa.table(rows, schema=table.schema().as_arrow()))
+
+
+def history_table(
+    cat: SqlCatalog,
+    ident: str,
+    schema: Schema,
+    seed_rows: Mapping[str, Sequence[Any]],
+    commits: Sequence[Any],
+    *,
+    replace_every: int = 0,
+) -> Table:
+    """A real Iceberg table whose snapshot log is `commits` (`DataCommit`s, oldest first): one real append of
+    `seed_rows` writes a data file, a manifest and a manifest list; the table metadata then gets one snapshot per commit (its id, commit
+    time, operation and record counts in the summary, each the child of the one before), and is registered as a new
+    metadata file. Every snapshot points at the real manifest list, so a scan still works; the summaries, not the
+    files, carry the generated history (the `volume` check reads nothing else). `replace_every` > 0 inserts a
+    compaction (`replace`) snapshot after every that many commits, as a maintenance job leaves them.
+    """
+    from pyiceberg.serializers import ToOutputFile
+    from pyiceberg.table.refs import SnapshotRef, SnapshotRefType
+    from pyiceberg.table.snapshots import Operation, Snapshot, SnapshotLogEntry, Summary
+
+    cat.create_namespace_if_not_exists(ident.rsplit(".", 1)[0])
+    seed = create(cat, f"{ident}__seed", schema, seed_rows)
+    base = seed.metadata
+    manifest_list = base.current_snapshot().manifest_list  # type: ignore[union-attr]
+    snaps: list[Snapshot] = []
+    parent: int | None = None
+    seq = 0
+    next_id = 10**12
+    for i, c in enumerate(commits):
+        props = {
+            k: str(v)
+            for k, v in (
+                ("added-records", c.added_records),
+                ("deleted-records", c.deleted_records),
+                ("total-records", c.total_records),
+            )
+            if v is not None
+        }
+        seq += 1
+        op = Operation(c.operation)
+        snaps.append(
+            Snapshot(
+                snapshot_id=c.snapshot_id,
+                parent_snapshot_id=parent,
+                sequence_number=seq,
+                timestamp_ms=int(c.committed_at.timestamp() * 1000),
+                manifest_list=manifest_list,
+                summary=Summary(op, **props),
+                schema_id=base.current_schema_id,
+            )
+        )
+        parent = c.snapshot_id
+        if replace_every and (i + 1) % replace_every == 0 and i + 1 < len(commits):
+            seq += 1
+            next_id += 1
+            total = {"total-records": str(c.total_records)} if c.total_records is not None else {}
+            ts = int(c.committed_at.timestamp() * 1000) + 1000
+            snaps.append(
+                Snapshot(
+                    snapshot_id=next_id,
+                    parent_snapshot_id=parent,
+                    sequence_number=seq,
+                    timestamp_ms=ts,
+                    manifest_list=manifest_list,
+                    summary=Summary(Operation.REPLACE, **total),
+                    schema_id=base.current_schema_id,
+                )
+            )
+            parent = next_id
+    last = snaps[-1]
+    metadata = base.model_copy(
+        update={
+            "snapshots": snaps,
+            "current_snapshot_id": last.snapshot_id,
+            "snapshot_log": [SnapshotLogEntry(snapshot_id=s.snapshot_id, timestamp_ms=s.timestamp_ms) for s in snaps],
+            "refs": {"main": SnapshotRef(snapshot_id=last.snapshot_id, snapshot_ref_type=SnapshotRefType.BRANCH)},
+            "last_sequence_number": seq,
+            "last_updated_ms": last.timestamp_ms,
+            "metadata_log": [],
+        }
+    )
+    location = f"{base.location}/metadata/history-{len(snaps)}.metadata.json"
+    ToOutputFile.table_metadata(metadata, seed.io.new_output(location))
+    return cat.register_table(ident, location)

@@ -255,8 +255,8 @@ def test_db_upgrade_builds_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyP
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     monkeypatch.setenv("FLOE_MONITORING_DB_URL", url)
     res = CliRunner().invoke(cli, ["db", "upgrade"])
-    assert res.exit_code == 0 and "revision 0006" in res.output
-    assert MonitoringStore(url, auto_migrate=False).db.current_revision() == "0006"
+    assert res.exit_code == 0 and "revision 0007" in res.output
+    assert MonitoringStore(url, auto_migrate=False).db.current_revision() == "0007"
 
 
 def test_demo_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

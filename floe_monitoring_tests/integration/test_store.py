@@ -51,6 +51,8 @@ EXPECTED_TABLES = {
     "alert_deliveries",
     "alert_delivery_attempts",
     "manifest_bounds",
+    "table_commits",
+    "volume_models",
     "incidents",
 }
 EXPECTED_INDEXES = {
@@ -72,6 +74,7 @@ EXPECTED_INDEXES = {
     "alert_outbox": {"idx_alert_outbox_state", "idx_alert_outbox_contract"},
     "alert_delivery_attempts": {"idx_alert_delivery_attempts_delivery"},
     "manifest_bounds": {"idx_manifest_bounds_used_at"},
+    "table_commits": {"idx_table_commits_key_time", "idx_table_commits_time"},
     "incidents": {"uq_incidents_open"},
 }
 
@@ -155,7 +158,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
     try:
         assert store.db.current_revision() is None
         store.db.upgrade()
-        assert store.db.current_revision() == "0006"
+        assert store.db.current_revision() == "0007"
         engine = sa.create_engine(store_url, poolclass=sa.pool.NullPool)
         try:
             inspector = sa.inspect(engine)
@@ -180,7 +183,7 @@ def test_migrations_build_an_empty_database_from_zero(store_url: str) -> None:
             engine.dispose()
 
         store.db.upgrade()  # at head already: a no-op
-        assert store.db.current_revision() == "0006"
+        assert store.db.current_revision() == "0007"
     finally:
         store.dispose()
 
@@ -190,7 +193,7 @@ def test_first_use_migrates_automatically(store_url: str) -> None:
     try:
         assert store.db.current_revision() is None  # reading the revision does not migrate
         assert store.results.check_results() == []
-        assert store.db.current_revision() == "0006"
+        assert store.db.current_revision() == "0007"
     finally:
         store.dispose()
 
@@ -214,7 +217,7 @@ def test_concurrent_upgrades_do_not_race(store_url: str) -> None:
         thread.join(timeout=60)
     try:
         assert errors == []
-        assert [s.db.current_revision() for s in stores] == ["0006"] * 3
+        assert [s.db.current_revision() for s in stores] == ["0007"] * 3
     finally:
         for s in stores:
             s.dispose()

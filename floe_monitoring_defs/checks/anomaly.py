@@ -1,0 +1,254 @@
+"""Robust seasonal baselines for the `volume` check: what a table's own history predicts, as a band.
+
+Pure functions over (time, value) points; no I/O. Values are modelled on a log scale (`log1p` of a count, `log`
+of a gap in seconds): a table's volume varies by a factor, not by a fixed number of rows, and a 50 % drop or a 3x
+spike is the same distance from any level.
+
+* Seasonality: an hour-of-day effect once the history spans `DAILY_SPAN` and a day-of-week effect once it spans
+  `WEEKLY_SPAN` (`auto`), each the median of what is left once the other effects are taken out (two rounds of
+  backfitting). A bucket with too few points has no effect of its own.
+* Level: the median of the deseasonalized points of the last `level_days`, so a trend moves the band with it.
+* Spread: the robust standard deviation of the deseasonalized series, from the median absolute difference of
+  consecutive points (1.0483 x, the normal-consistent factor for differences): a slow trend or a level shift does
+  not widen it the way a MAD around one level would, and a single outlier moves it by one rank at most.
+
+`expected(at)` is level + the effects of `at`'s hour and weekday; a value is graded by its distance from that in
+spreads (`z`). The floor on the spread (`min_spread`) keeps a perfectly regular table from alerting on a 1 % wobble.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+Seasonality = Literal["auto", "daily", "weekly", "none"]
+
+DAILY_SPAN = timedelta(days=3)  # hour-of-day effects from this much history on (`auto`)
+WEEKLY_SPAN = timedelta(days=14)  # day-of-week effects from two weeks on
+MIN_PER_HOUR = 3  # points an hour-of-day bucket needs for its own effect
+MIN_PER_WEEKDAY = 2  # and a weekday bucket
+DIFF_SIGMA = 1.0 / (0.6744897501960817 * math.sqrt(2.0))  # median |x_i - x_(i-1)| -> sigma, for normal noise
+MAD_SIGMA = 1.4826
+
+
+def median(values: Sequence[float]) -> float:
+    """The median of a non-empty sequence."""
+    s = sorted(values)
+    n = len(s)
+    if n == 0:
+        raise ValueError("median of no values")
+    mid = n // 2
+    return s[mid] if n % 2 else (s[mid - 1] + s[mid]) / 2.0
+
+
+def mad_sigma(values: Sequence[float], center: float | None = None) -> float:
+    """The normal-consistent median absolute deviation around `center` (the median by default)."""
+    c = median(values) if center is None else center
+    return MAD_SIGMA * median([abs(v - c) for v in values])
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A fitted baseline: level, effects per hour of day (UTC) and per weekday (Monday 0), spread, history size."""
+
+    level: float
+    hour: tuple[float, ...]  # 24 effects (0.0 where none was fitted)
+    weekday: tuple[float, ...]  # 7 effects
+    spread: float  # the robust standard deviation (before any floor)
+    points: int
+    seasonality: str  # what was fitted: "none", "daily", "weekly" (day-of-week only: "weekday")
+
+    def expected(self, at: datetime) -> float:
+        return self.level + self.hour[at.hour] + self.weekday[at.weekday()]
+
+    def z(self, value: float, at: datetime, min_spread: float) -> float:
+        """How many spreads `value` is from what this baseline expects at `at` (signed)."""
+        return (value - self.expected(at)) / max(self.spread, min_spread, 1e-9)
+
+
+def _effects(keys: Sequence[int], residuals: Sequence[float], size: int, min_points: int) -> tuple[float, ...]:
+    """Per bucket (`keys`: each point's hour or weekday), the median residual of its points; 0 below `min_points`."""
+    buckets: list[list[float]] = [[] for _ in range(size)]
+    for k, r in zip(keys, residuals, strict=True):
+        buckets[k].append(r)
+    return tuple(median(b) if len(b) >= min_points else 0.0 for b in buckets)
+
+
+def fit(
+    points: Sequence[tuple[datetime, float]],
+    *,
+    by_hour: bool,
+    seasonality: Seasonality,
+    level_since: datetime,
+) -> Baseline:
+    """The baseline of `points` (oldest first, at least 2). `by_hour`: the points are intra-day (per commit), so an
+    hour-of-day effect may be fitted; a per-day series (`by_hour` False) gets a day-of-week effect only."""
+    if len(points) < 2:
+        raise ValueError("a baseline needs at least 2 points")
+    span = points[-1][0] - points[0][0]
+    use_hour = by_hour and seasonality in ("auto", "daily", "weekly") and span >= DAILY_SPAN
+    use_weekday = seasonality in ("auto", "weekly") and span >= WEEKLY_SPAN
+    values = [v for _, v in points]
+    hours = [at.hour for at, _ in points]
+    weekdays = [at.weekday() for at, _ in points]
+    level0 = median(values)
+    hour: tuple[float, ...] = (0.0,) * 24
+    weekday: tuple[float, ...] = (0.0,) * 7
+    for _ in range(2 if use_hour and use_weekday else 1):
+        if use_hour:
+            resid = [v - level0 - weekday[d] for v, d in zip(values, weekdays, strict=True)]
+            hour = _effects(hours, resid, 24, MIN_PER_HOUR)
+        if use_weekday:
+            resid = [v - level0 - hour[h] for v, h in zip(values, hours, strict=True)]
+            weekday = _effects(weekdays, resid, 7, MIN_PER_WEEKDAY)
+    des = [v - hour[h] - weekday[d] for v, h, d in zip(values, hours, weekdays, strict=True)]
+    recent = [x for (at, _), x in zip(points, des, strict=True) if at >= level_since]
+    level = median(recent if len(recent) >= 3 else des)
+    diffs = [abs(b - a) for a, b in itertools.pairwise(des)]
+    spread = DIFF_SIGMA * median(diffs) if diffs else 0.0
+    fitted = "weekly" if use_hour and use_weekday else "daily" if use_hour else "weekday" if use_weekday else "none"
+    return Baseline(level, hour, weekday, spread, len(points), fitted)
+
+
+@dataclass(frozen=True)
+class GapBand:
+    """What a table's usual gap between data-changing commits is for a commit at a given hour (and weekday)."""
+
+    expected_seconds: float  # the median gap of the bucket
+    warn_seconds: float  # a silence longer than this is a WARNING
+    error_seconds: float  # and longer than this an ERROR
+    gaps: int  # gaps the bucket holds
+    bucket: str  # "hour-of-week" | "hour-of-day" | "all"
+
+
+@dataclass(frozen=True)
+class GapStats:
+    """Median and MAD of the log gaps of one bucket."""
+
+    gaps: int
+    center: float
+    sigma: float
+
+
+@dataclass(frozen=True)
+class GapModel:
+    """The gaps between consecutive data-changing commits, by the hour of the week and of the day they began at."""
+
+    by_hour_of_week: dict[int, GapStats]  # weekday * 24 + hour -> stats (buckets of 3 or more gaps)
+    by_hour: dict[int, GapStats]  # hour -> stats (5 or more gaps)
+    overall: GapStats
+    weekly: bool  # the history spans two weeks (hour-of-week buckets are used)
+    daily: bool  # and three days (hour-of-day buckets)
+
+    def band(self, last: datetime, *, sensitivity: float, error_sensitivity: float, min_slack: float) -> GapBand:
+        """The band of the gap that begins at `last`: its hour-of-week bucket, else its hour-of-day one, else all.
+        Warn beyond median x exp(sensitivity x MAD of the log gaps), and never before median x (1 + min_slack);
+        ERROR beyond the same with `error_sensitivity` (the slack scaled alike)."""
+        stats, bucket = self.overall, "all"
+        week = self.by_hour_of_week.get(last.weekday() * 24 + last.hour) if self.weekly else None
+        day = self.by_hour.get(last.hour) if self.daily else None
+        if week is not None:
+            stats, bucket = week, "hour-of-week"
+        elif day is not None:
+            stats, bucket = day, "hour-of-day"
+        expected = math.exp(stats.center)
+        ratio = error_sensitivity / sensitivity
+        warn = max(math.exp(stats.center + sensitivity * stats.sigma), expected * (1.0 + min_slack))
+        error = max(
+            math.exp(stats.center + error_sensitivity * stats.sigma), expected * (1.0 + min_slack * ratio), warn
+        )
+        return GapBand(expected, warn, error, stats.gaps, bucket)
+
+
+def _gap_stats(gaps: Sequence[float]) -> GapStats:
+    logs = [math.log(g) for g in gaps]
+    center = median(logs)
+    return GapStats(len(logs), center, mad_sigma(logs, center))
+
+
+def fit_gaps(commits: Sequence[datetime], *, seasonality: Seasonality) -> GapModel | None:
+    """The gap model of `commits` (commit times, oldest first); None with fewer than 2 positive gaps.
+
+    A table that lands hourly on weekdays and not at weekends has a long gap after Friday's last commit: its
+    hour-of-week bucket (3 or more gaps, once the history spans two weeks) knows it; an hour-of-day bucket (5 or
+    more, from three days) knows a nightly pause."""
+    gaps = [(a, (b - a).total_seconds()) for a, b in itertools.pairwise(commits)]
+    gaps = [(a, g) for a, g in gaps if g > 0]
+    if len(gaps) < 2:
+        return None
+    span = commits[-1] - commits[0]
+    weekly = seasonality in ("auto", "weekly") and span >= WEEKLY_SPAN
+    daily = seasonality in ("auto", "daily", "weekly") and span >= DAILY_SPAN
+    week: dict[int, list[float]] = {}
+    day: dict[int, list[float]] = {}
+    for a, g in gaps:
+        week.setdefault(a.weekday() * 24 + a.hour, []).append(g)
+        day.setdefault(a.hour, []).append(g)
+    return GapModel(
+        by_hour_of_week={k: _gap_stats(v) for k, v in week.items() if len(v) >= 3} if weekly else {},
+        by_hour={k: _gap_stats(v) for k, v in day.items() if len(v) >= 5} if daily else {},
+        overall=_gap_stats([g for _, g in gaps]),
+        weekly=weekly,
+        daily=daily,
+    )
+
+
+# -- serialization (the fitted models are kept in the store between runs) ------------------------------------
+
+
+def baseline_to_json(b: Baseline | None) -> dict[str, Any] | None:
+    if b is None:
+        return None
+    return {
+        "level": b.level,
+        "hour": list(b.hour),
+        "weekday": list(b.weekday),
+        "spread": b.spread,
+        "points": b.points,
+        "seasonality": b.seasonality,
+    }
+
+
+def baseline_from_json(d: Any) -> Baseline | None:
+    if not isinstance(d, dict):
+        return None
+    hour, weekday = tuple(float(x) for x in d["hour"]), tuple(float(x) for x in d["weekday"])
+    if len(hour) != 24 or len(weekday) != 7:
+        raise ValueError("a baseline has 24 hour and 7 weekday effects")
+    return Baseline(float(d["level"]), hour, weekday, float(d["spread"]), int(d["points"]), str(d["seasonality"]))
+
+
+def gaps_to_json(g: GapModel | None) -> dict[str, Any] | None:
+    if g is None:
+        return None
+
+    def stats(s: GapStats) -> list[float]:
+        return [s.gaps, s.center, s.sigma]
+
+    return {
+        "week": {str(k): stats(v) for k, v in g.by_hour_of_week.items()},
+        "day": {str(k): stats(v) for k, v in g.by_hour.items()},
+        "all": stats(g.overall),
+        "weekly": g.weekly,
+        "daily": g.daily,
+    }
+
+
+def gaps_from_json(d: Any) -> GapModel | None:
+    if not isinstance(d, dict):
+        return None
+
+    def stats(v: Any) -> GapStats:
+        return GapStats(int(v[0]), float(v[1]), float(v[2]))
+
+    return GapModel(
+        by_hour_of_week={int(k): stats(v) for k, v in d["week"].items()},
+        by_hour={int(k): stats(v) for k, v in d["day"].items()},
+        overall=stats(d["all"]),
+        weekly=bool(d["weekly"]),
+        daily=bool(d["daily"]),
+    )
