@@ -81,12 +81,14 @@ def history_table(
     *,
     replace_every: int = 0,
 ) -> Table:
-    """A real Iceberg table whose snapshot log is `commits` (`DataCommit`s, oldest first): one real append of
-    `seed_rows` writes a data file, a manifest and a manifest list; the table metadata then gets one snapshot per commit (its id, commit
-    time, operation and record counts in the summary, each the child of the one before), and is registered as a new
-    metadata file. Every snapshot points at the real manifest list, so a scan still works; the summaries, not the
-    files, carry the generated history (the `volume` check reads nothing else). `replace_every` > 0 inserts a
-    compaction (`replace`) snapshot after every that many commits, as a maintenance job leaves them.
+    """A real Iceberg table whose snapshot log is `commits` (`DataCommit`s, oldest first).
+
+    One real append of `seed_rows` writes a data file, a manifest and a manifest list; the table metadata then
+    gets one snapshot per commit (its id, commit time, operation and record counts in the summary, each the child
+    of the one before) and is registered as a new metadata file. Every snapshot points at the real manifest list,
+    so a scan still works; the summaries, not the files, carry the generated history (the `volume` check reads
+    nothing else). `replace_every` > 0 inserts a compaction (`replace`) snapshot after every that many commits,
+    as a maintenance job leaves them.
     """
     from pyiceberg.serializers import ToOutputFile
     from pyiceberg.table.refs import SnapshotRef, SnapshotRefType
@@ -147,7 +149,11 @@ def history_table(
             "snapshots": snaps,
             "current_snapshot_id": last.snapshot_id,
             "snapshot_log": [SnapshotLogEntry(snapshot_id=s.snapshot_id, timestamp_ms=s.timestamp_ms) for s in snaps],
-            "refs": {"main": SnapshotRef(snapshot_id=last.snapshot_id, snapshot_ref_type=SnapshotRefType.BRANCH)},
+            "refs": {
+                "main": SnapshotRef(  # type: ignore[call-arg]  # the optional retention fields default to None
+                    snapshot_id=last.snapshot_id, snapshot_ref_type=SnapshotRefType.BRANCH
+                )
+            },
             "last_sequence_number": seq,
             "last_updated_ms": last.timestamp_ms,
             "metadata_log": [],
