@@ -315,9 +315,10 @@ class AnomalyConfig(BaseModel):
     3 and 14 days (`seasonality: auto`); nothing alerts before `min_history` commits (`min_history_days`
     complete days for the per-day volume). WARNING beyond `sensitivity` robust standard deviations, ERROR beyond
     `error_sensitivity`; a volume band is never narrower than `min_band_pct` % of the expected value, and a
-    silence is never flagged before the usual gap plus `cadence_min_slack_pct` % (twice that for ERROR). The
-    fitted model is kept in the store and refitted every `refit_hours`; between refits a run reads only the newest
-    snapshots.
+    silence is never flagged before the usual gap plus `cadence_min_slack_pct` % (twice that for ERROR), nor
+    before `cadence_min_silence_minutes` (a table that commits every minute is not paged for a three-minute
+    pause). The fitted model is kept in the store and refitted every `refit_hours`; between refits a run reads
+    only the newest snapshots.
     """
 
     model_config = _FROZEN
@@ -333,6 +334,7 @@ class AnomalyConfig(BaseModel):
     error_sensitivity: float = Field(8.0, gt=0, le=100)
     min_band_pct: float = Field(10.0, ge=0, le=1000)
     cadence_min_slack_pct: float = Field(50.0, ge=0, le=10_000)
+    cadence_min_silence_minutes: int = Field(10, ge=0, le=100_000)  # no silence shorter than this is flagged
     seasonality: Literal["auto", "daily", "weekly", "none"] = "auto"
 
     @model_validator(mode="after")

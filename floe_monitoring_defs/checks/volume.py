@@ -447,19 +447,21 @@ def _grade_cadence(
         error_sensitivity=settings.error_sensitivity,
         min_slack=settings.cadence_min_slack_pct / 100.0,
     )
+    floor = settings.cadence_min_silence_minutes * 60.0
+    warn_at, error_at = max(band.warn_seconds, floor), max(band.error_seconds, floor)
     details.update(
         {
             "expected_gap_seconds": round(band.expected_seconds, 1),
-            "gap_warning_seconds": round(band.warn_seconds, 1),
-            "gap_error_seconds": round(band.error_seconds, 1),
+            "gap_warning_seconds": round(warn_at, 1),
+            "gap_error_seconds": round(error_at, 1),
             "cadence_bucket": band.bucket,
         }
     )
     graded = since - tolerance_seconds
-    if graded > band.error_seconds:
-        severity, limit = ViolationSeverity.ERROR, band.error_seconds
-    elif graded > band.warn_seconds:
-        severity, limit = ViolationSeverity.WARNING, band.warn_seconds
+    if graded > error_at:
+        severity, limit = ViolationSeverity.ERROR, error_at
+    elif graded > warn_at:
+        severity, limit = ViolationSeverity.WARNING, warn_at
     else:
         return [], details
     at = last.committed_at
@@ -476,7 +478,7 @@ def _grade_cadence(
             f"again within {format_age(band.expected_seconds)}{where} (flagged past {format_age(limit)}, learned "
             f"from {band.gaps} gaps)"
         ),
-        expected=f"a commit within {format_age(band.warn_seconds)}",
+        expected=f"a commit within {format_age(warn_at)}",
         actual=f"{int(since)}s since the last commit",
         metadata={
             "since_commit_seconds": f"{since:.0f}",
