@@ -776,10 +776,17 @@ class VolumeKind(CheckKind):
             if model.through_snapshot is not None and all(c.snapshot_id != model.through_snapshot for c in recent):
                 model = None
         if model is None:
-            since = now - timedelta(days=settings.history_days)
+            cut = now - interval
+            # The fit reaches `history_days` back from the newest commit it is fitted through (as evaluate_volume's
+            # does), not from now: a table silent for weeks keeps the history that says how silent it usually is.
+            head = commit_history(iceberg, cut, include_before=2)
+            fit_head = [c for c in head if c.committed_at <= cut]
+            if head and len(fit_head) == len(head):  # nothing since the cut: the newest commit is graded
+                fit_head = fit_head[:-1]
+            anchor = fit_head[-1].committed_at if fit_head else now
+            since = anchor - timedelta(days=settings.history_days)
             snapshots = commit_history(iceberg, since, include_before=1)
             history, source = self._full_history(ctx, table, key, uuid, snapshots, since)
-            cut = now - interval
             fit_on = [c for c in history if c.committed_at <= cut]
             if history and len(fit_on) == len(history):  # nothing since the cut: the newest commit is graded
                 fit_on = fit_on[:-1]
