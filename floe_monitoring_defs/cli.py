@@ -685,6 +685,11 @@ def _dispatch_loop(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop)
+    # From here a SIGTERM ends the loop cleanly (exit 0); a supervisor can wait for this line.
+    click.echo(
+        f"alert dispatch running: a pass every {pause:g} s when idle, until SIGTERM"
+        + ("" if duration is None else f" or {duration:g} s")
+    )
     deadline = None if duration is None else time.monotonic() + duration
     passes = failures = routed = suppressed = no_route = delivered = failed = 0
     last_ok = True

@@ -593,13 +593,41 @@ def evaluate_volume(
     if not settings.enabled:
         return CheckOutcome(KIND, CheckStatus.SKIPPED, reason="anomaly detection is off (anomaly.volume / cadence)")
     commits = sorted((c for c in history if c.committed_at <= now), key=lambda c: c.committed_at)
+    model = refit_model(commits, now=now, settings=settings, interval=interval, history_source=history_source)
+    return grade(model, commits, now=now, settings=settings, interval=interval, tolerance_seconds=tolerance_seconds)
+
+
+def refit_model(
+    commits: Sequence[DataCommit],
+    *,
+    now: datetime,
+    settings: AnomalyConfig,
+    interval: timedelta,
+    history_source: str = "snapshots",
+) -> VolumeModel:
+    """The model a check at `now` fits (pure): on the commits of `commits` (oldest first) up to `now - interval`, or
+    all but the newest when nothing came since (that one is graded), through the newest of them and `history_days`
+    back from it (not from now: a table silent for weeks keeps the history that says how silent it usually is)."""
     cut = now - interval
     fit_on = [c for c in commits if c.committed_at <= cut]
-    if len(fit_on) == len(commits) and commits:  # nothing since the cut: the newest commit is graded
+    if commits and len(fit_on) == len(commits):  # nothing since the cut: the newest commit is graded
         fit_on = fit_on[:-1]
     through = fit_on[-1].committed_at if fit_on else cut - timedelta(days=settings.history_days + 1)
-    model = fit_model(fit_on, through=through, settings=settings, fitted_at=now, history_source=history_source)
-    return grade(model, commits, now=now, settings=settings, interval=interval, tolerance_seconds=tolerance_seconds)
+    return fit_model(fit_on, through=through, settings=settings, fitted_at=now, history_source=history_source)
+
+
+def history_start(
+    commits: Sequence[DataCommit], *, now: datetime, settings: AnomalyConfig, interval: timedelta
+) -> datetime:
+    """How far back the history of a refit at `now` reaches, given the newest `commits` (oldest first, at least two
+    back past `now - interval` when the table has them): `history_days` before the commit the model is fitted
+    through (now's when there is none)."""
+    cut = now - interval
+    fit_head = [c for c in commits if c.committed_at <= cut]
+    if commits and len(fit_head) == len(commits):
+        fit_head = fit_head[:-1]
+    anchor = fit_head[-1].committed_at if fit_head else now
+    return anchor - timedelta(days=settings.history_days)
 
 
 class VolumeKind(CheckKind):
@@ -776,22 +804,11 @@ class VolumeKind(CheckKind):
             if model.through_snapshot is not None and all(c.snapshot_id != model.through_snapshot for c in recent):
                 model = None
         if model is None:
-            cut = now - interval
-            # The fit reaches `history_days` back from the newest commit it is fitted through (as evaluate_volume's
-            # does), not from now: a table silent for weeks keeps the history that says how silent it usually is.
-            head = commit_history(iceberg, cut, include_before=2)
-            fit_head = [c for c in head if c.committed_at <= cut]
-            if head and len(fit_head) == len(head):  # nothing since the cut: the newest commit is graded
-                fit_head = fit_head[:-1]
-            anchor = fit_head[-1].committed_at if fit_head else now
-            since = anchor - timedelta(days=settings.history_days)
+            head = commit_history(iceberg, now - interval, include_before=2)
+            since = history_start(head, now=now, settings=settings, interval=interval)
             snapshots = commit_history(iceberg, since, include_before=1)
             history, source = self._full_history(ctx, table, key, uuid, snapshots, since)
-            fit_on = [c for c in history if c.committed_at <= cut]
-            if history and len(fit_on) == len(history):  # nothing since the cut: the newest commit is graded
-                fit_on = fit_on[:-1]
-            through = fit_on[-1].committed_at if fit_on else since
-            model = fit_model(fit_on, through=through, settings=settings, fitted_at=now, history_source=source)
+            model = refit_model(history, now=now, settings=settings, interval=interval, history_source=source)
             self._models[key] = (uuid, model.to_json())
             self._fitted.append((key, uuid, now, self._models[key][1]))
             recent = snapshots

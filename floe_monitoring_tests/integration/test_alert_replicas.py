@@ -240,6 +240,18 @@ def start_replica(env: dict[str, str], cwd: Path, n: int) -> tuple[subprocess.Po
         stdout=out.open("wb"),
         stderr=err.open("wb"),
     )
+    # A replica is stopped only once its loop runs (its SIGTERM handler installed): a slow start under load
+    # must not turn the test's SIGTERM into a kill during imports. The wait ends on the line, or on an exit.
+    deadline = time.monotonic() + 180  # a safety net only
+    while "alert dispatch running" not in out.read_text(errors="replace"):
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"replica {n} exited with {proc.returncode}: {err.read_text(errors='replace')[-2000:]}"
+            )
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"replica {n} did not start its loop within 180 s")
+        time.sleep(0.05)
     return proc, out, err
 
 
