@@ -312,13 +312,13 @@ class AnomalyConfig(BaseModel):
     `volume` grades the rows each data-changing commit added, the rows per complete UTC day and the total rows;
     `cadence` grades the time since the last data-changing commit against the table's usual gaps. The model is
     median / MAD over the last `history_days`, with hour-of-day and day-of-week effects once the history spans
-    3 and 14 days (`seasonality: auto`); nothing alerts before `min_history` commits (`min_history_days`
-    complete days for the per-day volume). WARNING beyond `sensitivity` robust standard deviations, ERROR beyond
-    `error_sensitivity`; a volume band is never narrower than `min_band_pct` % of the expected value, and a
-    silence is never flagged before the usual gap plus `cadence_min_slack_pct` % (twice that for ERROR), nor
-    before `cadence_min_silence_minutes` (a table that commits every minute is not paged for a three-minute
-    pause). The fitted model is kept in the store and refitted every `refit_hours`; between refits a run reads
-    only the newest snapshots.
+    3 and 14 days (`seasonality: auto`); no volume series alerts before the history holds `min_history` commits
+    and spans `min_history_days`, and cadence before `min_history` gaps. WARNING beyond `sensitivity` robust
+    standard deviations, ERROR beyond `error_sensitivity`; a volume band is never narrower than `min_band_pct` %
+    of the expected value, and a silence is never flagged before the usual gap plus `cadence_min_slack_pct` %
+    (twice that for ERROR), nor before `cadence_min_silence_minutes` (a table that commits every minute is not
+    paged for a three-minute pause). The fitted model is kept in the store and refitted every `refit_hours`;
+    between refits a run reads only the newest snapshots.
     """
 
     model_config = _FROZEN
@@ -330,10 +330,10 @@ class AnomalyConfig(BaseModel):
     history_days: int = Field(56, ge=2, le=366)
     level_days: int = Field(7, ge=1, le=366)
     refit_hours: int = Field(6, ge=1, le=168)
-    sensitivity: float = Field(4.0, gt=0, le=100)
+    sensitivity: float = Field(3.5, gt=0, le=100)
     error_sensitivity: float = Field(8.0, gt=0, le=100)
     min_band_pct: float = Field(10.0, ge=0, le=1000)
-    cadence_min_slack_pct: float = Field(50.0, ge=0, le=10_000)
+    cadence_min_slack_pct: float = Field(25.0, ge=0, le=10_000)
     cadence_min_silence_minutes: int = Field(10, ge=0, le=100_000)  # no silence shorter than this is flagged
     seasonality: Literal["auto", "daily", "weekly", "none"] = "auto"
 

@@ -10,7 +10,11 @@ spike is the same distance from any level.
 * Level: the median of the deseasonalized points of the last `level_days`, so a trend moves the band with it.
 * Spread: the robust standard deviation of the deseasonalized series, from the median absolute difference of
   consecutive points (1.0483 x, the normal-consistent factor for differences): a slow trend or a level shift does
-  not widen it the way a MAD around one level would, and a single outlier moves it by one rank at most.
+  not widen it the way a MAD around one level would, and a single outlier moves it by one rank at most. It is
+  never below the MAD of the last `level_days` around the level: a pattern too young to be fitted (a daily
+  curve in the first three days) widens the band instead of alerting at every trough. It is then widened by the
+  estimation error of the level and of the smallest bucket behind each effect (a median of n points is off by
+  about sqrt(pi / 2n) spreads): the band is where the next point is expected, not where the noise alone goes.
 
 `expected(at)` is level + the effects of `at`'s hour and weekday; a value is graded by its distance from that in
 spreads (`z`). The floor on the spread (`min_spread`) keeps a perfectly regular table from alerting on a 1 % wobble.
@@ -33,6 +37,7 @@ MIN_PER_HOUR = 3  # points an hour-of-day bucket needs for its own effect
 MIN_PER_WEEKDAY = 2  # and a weekday bucket
 DIFF_SIGMA = 1.0 / (0.6744897501960817 * math.sqrt(2.0))  # median |x_i - x_(i-1)| -> sigma, for normal noise
 MAD_SIGMA = 1.4826
+PRIOR_GAPS = 8  # a gap bucket's spread is shrunk toward the pooled one with this weight (in gaps)
 
 
 def median(values: Sequence[float]) -> float:
@@ -78,6 +83,15 @@ def _effects(keys: Sequence[int], residuals: Sequence[float], size: int, min_poi
     return tuple(median(b) if len(b) >= min_points else 0.0 for b in buckets)
 
 
+def _fitted_sizes(keys: Sequence[int], size: int, min_points: int) -> list[int]:
+    """The size of the smallest bucket that has an effect of its own (none: nothing to add)."""
+    counts = [0] * size
+    for k in keys:
+        counts[k] += 1
+    fitted = [c for c in counts if c >= min_points]
+    return [min(fitted)] if fitted else []
+
+
 def fit(
     points: Sequence[tuple[datetime, float]],
     *,
@@ -107,9 +121,21 @@ def fit(
             weekday = _effects(weekdays, resid, 7, MIN_PER_WEEKDAY)
     des = [v - hour[h] - weekday[d] for v, h, d in zip(values, hours, weekdays, strict=True)]
     recent = [x for (at, _), x in zip(points, des, strict=True) if at >= level_since]
-    level = median(recent if len(recent) >= 3 else des)
+    recent = recent if len(recent) >= 3 else des
+    level = median(recent)
     diffs = [abs(b - a) for a, b in itertools.pairwise(des)]
     spread = DIFF_SIGMA * median(diffs) if diffs else 0.0
+    # Never narrower than how far the recent points really sit from the model: differences of consecutive points
+    # miss a pattern the history is too short to fit yet (a daily curve in its first three days).
+    spread = max(spread, mad_sigma(recent, level))
+    # A prediction band, not a noise band: the level and each effect are medians of a few points with their own
+    # error ((pi / 2) sigma^2 / n each); a day-of-week effect learned from four Tuesdays is not exact.
+    estimated = [len(recent)]
+    if use_hour:
+        estimated += _fitted_sizes(hours, 24, MIN_PER_HOUR)
+    if use_weekday:
+        estimated += _fitted_sizes(weekdays, 7, MIN_PER_WEEKDAY)
+    spread *= math.sqrt(1.0 + (math.pi / 2.0) * sum(1.0 / n for n in estimated if n > 0))
     fitted = "weekly" if use_hour and use_weekday else "daily" if use_hour else "weekday" if use_weekday else "none"
     return Baseline(level, hour, weekday, spread, len(points), fitted)
 
@@ -170,6 +196,22 @@ def _gap_stats(gaps: Sequence[float]) -> GapStats:
     return GapStats(len(logs), center, mad_sigma(logs, center))
 
 
+def _pooled(buckets: dict[int, list[float]]) -> dict[int, GapStats]:
+    """Each bucket's median, and a spread shrunk toward the one pooled over the buckets (PRIOR_GAPS gaps' worth):
+    the MAD of three to eight gaps is noisy, and one late commit in a bucket would otherwise double its band."""
+    stats = {k: _gap_stats(v) for k, v in buckets.items()}
+    residuals = [math.log(g) - stats[k].center for k, v in buckets.items() for g in v]
+    if not residuals:
+        return stats
+    pooled = mad_sigma(residuals, 0.0)
+    return {
+        k: GapStats(
+            st.gaps, st.center, math.sqrt((st.gaps * st.sigma**2 + PRIOR_GAPS * pooled**2) / (st.gaps + PRIOR_GAPS))
+        )
+        for k, st in stats.items()
+    }
+
+
 def fit_gaps(commits: Sequence[datetime], *, seasonality: Seasonality) -> GapModel | None:
     """The gap model of `commits` (commit times, oldest first); None with fewer than 2 positive gaps.
 
@@ -189,8 +231,8 @@ def fit_gaps(commits: Sequence[datetime], *, seasonality: Seasonality) -> GapMod
         week.setdefault(a.weekday() * 24 + a.hour, []).append(g)
         day.setdefault(a.hour, []).append(g)
     return GapModel(
-        by_hour_of_week={k: _gap_stats(v) for k, v in week.items() if len(v) >= 3} if weekly else {},
-        by_hour={k: _gap_stats(v) for k, v in day.items() if len(v) >= 5} if daily else {},
+        by_hour_of_week=_pooled({k: v for k, v in week.items() if len(v) >= 3}) if weekly else {},
+        by_hour=_pooled({k: v for k, v in day.items() if len(v) >= 5}) if daily else {},
         overall=_gap_stats([g for _, g in gaps]),
         weekly=weekly,
         daily=daily,

@@ -547,15 +547,23 @@ def grade(
     findings: list[Finding] = []
     learning: list[str] = []
     if settings.volume:
+        # Until the history spans min_history_days (two weekends by default) the weekly pattern is unknown and the
+        # bands are fitted on a few points per hour: a young table's first Saturday would be an ERROR. The series
+        # are graded (the evidence shows where they stand) and nothing is flagged until then.
+        span = model.through - model.history_from if model.history_from is not None else timedelta(0)
+        young = span < timedelta(days=settings.min_history_days)
         for found, more in (
             _grade_rows(model, targets, settings),
             _grade_daily(model, recent, now, settings),
             _grade_total(model, tail, len(targets), settings),
         ):
-            findings += found
+            findings += [] if young else found
             details.update(more)
         if model.rows is None:
             learning.append(f"rows added: {model.rows_history} of {settings.min_history} commits")
+        elif young:
+            days = span.total_seconds() / 86400
+            learning.append(f"volume: {days:.1f} of {settings.min_history_days} days of history")
     if settings.cadence:
         found, more = _grade_cadence(model, last, now, settings, tolerance_seconds)
         findings += found

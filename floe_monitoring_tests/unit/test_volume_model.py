@@ -7,6 +7,7 @@ from the generated commit times, never the real clock.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -17,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import pydantic
 import pytest
 
-from floe_monitoring_defs.checks.anomaly import Baseline, Seasonality, fit
+from floe_monitoring_defs.checks.anomaly import Baseline, Seasonality, fit, fit_gaps, mad_sigma
 from floe_monitoring_defs.checks.volume import VolumeModel, evaluate_volume, fit_model, grade
 from floe_monitoring_defs.config import AnomalyConfig, ConfigError, MonitoringConfig
 from floe_monitoring_defs.contracts import parse_document
@@ -168,7 +169,7 @@ def test_clean_newest_commit_passes_with_a_ready_model() -> None:
 def test_a_fifty_percent_drop_of_the_newest_commit_is_a_volume_low_warning() -> None:
     out = check(scale_commit(H60, -1, 0.5))
     assert out.status is CheckStatus.FAIL
-    # Pinned from the defaults: the drop is about 6.8 robust deviations, past sensitivity 4, short of 8.
+    # Pinned from the defaults: the drop is about 6.8 robust deviations, past sensitivity 3.5, short of 8.
     assert kinds(out) == [("volume_low", S.WARNING)]
     assert -8 < out.details["rows_added_z"] < -4
     f = only(out, "volume_low")
@@ -277,10 +278,43 @@ def test_fewer_than_min_history_commits_is_learning_even_for_a_tenfold_spike() -
 
 
 def test_min_history_is_configurable() -> None:
-    spike = scale_commit(hourly_history(1), -1, 10.0)
-    out = check(spike, settings=AnomalyConfig(volume=True, cadence=True, min_history=10))
-    assert out.status is CheckStatus.FAIL and out.details["model"] == "ready"
-    assert ("volume_high", S.ERROR) in kinds(out)
+    spike = scale_commit(hourly_history(3), -1, 100.0)  # 72 commits over three days: no daily curve fitted yet
+    quick = AnomalyConfig(volume=True, cadence=True, min_history=10, min_history_days=2)
+    assert ("volume_high", S.ERROR) in kinds(check(spike, settings=quick))
+    out = check(spike, settings=quick.model_copy(update={"min_history": 100}))
+    assert out.status is CheckStatus.PASS and "rows added: 71 of 100 commits" in (out.reason or "")
+
+
+FIRST_SATURDAY = datetime(2026, 9, 12, 12, 30, tzinfo=UTC)  # day 6 of the history: the weekend not yet learned
+
+
+def test_a_young_tables_first_weekend_is_not_flagged_until_min_history_days() -> None:
+    young = before(H60, FIRST_SATURDAY)
+    out = check(young, now=FIRST_SATURDAY)  # default min_history_days 14
+    assert out.status is CheckStatus.PASS and out.details["model"] == "learning"
+    assert out.reason == "learning (volume: 5.5 of 14 days of history)"
+    assert out.details["rows_added_z"] < -4.0  # the weekend dip is outside the band fitted on weekdays...
+    shorter = check(young, now=FIRST_SATURDAY, settings=AnomalyConfig(volume=True, cadence=True, min_history_days=5))
+    assert [k for k, _ in kinds(shorter)] == ["volume_low"]  # ...and is flagged once the learning days are over
+
+
+def test_a_young_table_learns_even_through_a_tenfold_spike() -> None:
+    spike = scale_commit(before(H60, FIRST_SATURDAY), -1, 10.0)
+    assert check(spike, now=FIRST_SATURDAY).status is CheckStatus.PASS
+    grown = check(spike, now=FIRST_SATURDAY, settings=AnomalyConfig(volume=True, cadence=True, min_history_days=5))
+    assert ("volume_high", S.ERROR) in kinds(grown)
+
+
+def test_the_spread_is_never_below_the_recent_mad_when_a_pattern_is_too_young_to_fit() -> None:
+    # Two days of a daily curve (the hour-of-day effect needs three): consecutive differences are small, the
+    # distance from the level is not; the band must be as wide as the latter or every trough alerts.
+    t0 = datetime(2026, 9, 7, tzinfo=UTC)
+    points = [(t0 + timedelta(hours=h), 7.0 + 0.5 * math.sin(2 * math.pi * h / 24)) for h in range(48)]
+    b = fit(points, by_hour=True, seasonality="auto", level_since=t0)
+    assert b.seasonality == "none"
+    diff_based = 1.0483 * sorted(abs(b2 - a) for (_, a), (_, b2) in itertools.pairwise(points))[23]
+    assert diff_based < 0.15 < 0.5 < b.spread  # the MAD of a sine of amplitude 0.5 is 0.5 x 0.707 x 1.4826
+    assert b.z(6.5, t0 + timedelta(hours=18), 0.0) > -2.0
 
 
 def test_a_table_without_any_commit_is_learning() -> None:
@@ -565,3 +599,22 @@ def test_baseline_expected_adds_level_and_both_effects() -> None:
     saturday_14h = datetime(2026, 9, 12, 14, 30, tzinfo=UTC)
     assert b.expected(saturday_14h) == pytest.approx(3.0 + 1.4 - 1.0)
     assert b.z(3.4 + 1.0, saturday_14h, 0.1) == pytest.approx(2.0)
+
+
+def test_a_gap_buckets_spread_is_shrunk_toward_the_pooled_one() -> None:
+    # Three weeks of commits on the hour +- 1 minute; the gaps after Monday 10h are 62, 85 and 70 minutes. The MAD of
+    # those three alone is 0.18 (a WARNING band past 2 h); pooled over every bucket it is near 0.02.
+    t0 = datetime(2026, 9, 7, 0, 5, tzinfo=UTC)
+    times = [t0 + timedelta(hours=h, minutes=(h % 2) * 2 - 1) for h in range(21 * 24)]
+    for week, gap in enumerate((62, 85, 70)):
+        i = week * 168 + 10
+        times[i + 1] = times[i] + timedelta(minutes=gap)
+    model = fit_gaps(times, seasonality="auto")
+    assert model is not None and model.weekly
+    monday_10 = model.by_hour_of_week[10]
+    raw = mad_sigma([math.log(g) for g in (62 * 60, 85 * 60, 70 * 60)])
+    pooled = model.by_hour_of_week[14].sigma  # a bucket of three regular gaps: near the pooled spread
+    assert monday_10.gaps == 3 and raw == pytest.approx(0.18, abs=0.01)
+    assert pooled < 0.05 < monday_10.sigma < raw / 1.5
+    band = model.band(times[2 * 168 + 10], sensitivity=3.5, error_sensitivity=8.0, min_slack=0.25)
+    assert band.bucket == "hour-of-week" and band.warn_seconds < 2 * 3600  # the raw MAD would put it past 2 h
