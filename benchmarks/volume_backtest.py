@@ -47,7 +47,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -58,14 +58,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from floe_monitoring_defs.checks.volume import VolumeModel, grade, refit_model
 from floe_monitoring_defs.config import AnomalyConfig
 from floe_monitoring_defs.models import CheckStatus, DataCommit
-from floe_monitoring_tests.volume_history import START, hourly_history, retotal, scale_commit, silence
+from floe_monitoring_tests.volume_history import START, Shape, hourly_history, retotal, scale_commit, silence
 
 INTERVAL = timedelta(minutes=30)
 FOLLOW = timedelta(hours=6)
 SIDES = {
-    "drop": ("volume_low", "daily_volume_low", "total_rows_low"),
-    "sustained_drop": ("volume_low", "daily_volume_low", "total_rows_low"),
-    "spike": ("volume_high", "daily_volume_high", "total_rows_high"),
+    "drop": ("volume_low", "sustained_volume_low", "daily_volume_low", "total_rows_low"),
+    "sustained_drop": ("volume_low", "sustained_volume_low", "daily_volume_low", "total_rows_low"),
+    "spike": ("volume_high", "sustained_volume_high", "daily_volume_high", "total_rows_high"),
     "silence": ("cadence_silence",),
 }
 
@@ -155,7 +155,7 @@ def grid(start: datetime, end: datetime) -> list[datetime]:
     return out
 
 
-def clean(seeds: Sequence[int], days: int, settings: AnomalyConfig) -> dict[str, Any]:
+def clean(seeds: Sequence[int], days: int, settings: AnomalyConfig, shape: Shape) -> dict[str, Any]:
     """False alarms on clean histories, the check's and the baseline's, young (days 1-14) and mature (15+)."""
     acc: dict[str, dict[str, Any]] = {
         who: {"young": [0, 0], "mature": [0, 0], "kinds": Counter()} for who in ("floe", "baseline")
@@ -163,7 +163,7 @@ def clean(seeds: Sequence[int], days: int, settings: AnomalyConfig) -> dict[str,
     fit_s: list[float] = []
     grade_s: list[float] = []
     for seed in seeds:
-        commits = hourly_history(days, seed)
+        commits = hourly_history(days, seed, shape)
         replay = Replay(commits, settings)
         base = Baseline.of(commits)
         for now in grid(START + timedelta(days=1), START + timedelta(days=days)):
@@ -216,12 +216,12 @@ def inject(kind: str, commits: list[DataCommit], i: int) -> tuple[list[DataCommi
     raise ValueError(kind)
 
 
-def injected(seeds: Sequence[int], days: int, per_kind: int, settings: AnomalyConfig) -> dict[str, Any]:
+def injected(seeds: Sequence[int], days: int, per_kind: int, settings: AnomalyConfig, shape: Shape) -> dict[str, Any]:
     """Detection delays of the check and the baseline for each kind of anomaly."""
     results: dict[str, dict[str, list[float | None]]] = {k: {"floe": [], "baseline": []} for k in SIDES}
     first_hour, last_hour = 20 * 24, min(days, 60) * 24 - 30  # days 21-60, room to follow
     for seed in seeds:
-        clean_commits = hourly_history(days, seed)
+        clean_commits = hourly_history(days, seed, shape)
         base = Baseline.of(clean_commits)
         rng = random.Random(1000 + seed)
         for kind in SIDES:
@@ -301,12 +301,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--injections", type=int, default=20, help="per kind of anomaly and seed")
     parser.add_argument("--settings", default="{}", help='AnomalyConfig fields as JSON, e.g. {"sensitivity": 5}')
+    parser.add_argument(
+        "--shape", default="{}", help='Shape fields as JSON (the generated tables), e.g. {"noise": 0.2}'
+    )
     parser.add_argument("--quick", action="store_true", help="2 seeds x 30 days, 3 injections (smoke)")
     args = parser.parse_args(argv)
     seeds, days, per_kind = range(args.seeds), args.days, args.injections
     if args.quick:
         seeds, days, per_kind = range(2), 30, 3
     settings = AnomalyConfig(volume=True, cadence=True, **json.loads(args.settings))
+    shape = Shape(**json.loads(args.shape))
     started = time.perf_counter()
     result: dict[str, Any] = {
         "seeds": len(seeds),
@@ -314,8 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "injections_per_kind": per_kind * len(seeds),
         "interval_minutes": INTERVAL.total_seconds() / 60,
         "settings": settings.model_dump(mode="json"),
-        "clean": clean(seeds, days, settings),
-        "injected": injected(seeds, days, per_kind, settings),
+        "shape": asdict(shape),
+        "clean": clean(seeds, days, settings, shape),
+        "injected": injected(seeds, days, per_kind, settings, shape),
     }
     result["seconds"] = time.perf_counter() - started
     report(result)

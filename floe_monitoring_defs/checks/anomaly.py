@@ -37,6 +37,7 @@ MIN_PER_HOUR = 3  # points an hour-of-day bucket needs for its own effect
 MIN_PER_WEEKDAY = 2  # and a weekday bucket
 DIFF_SIGMA = 1.0 / (0.6744897501960817 * math.sqrt(2.0))  # median |x_i - x_(i-1)| -> sigma, for normal noise
 MAD_SIGMA = 1.4826
+SCALE_EFFICIENCY = 0.37  # of a median-based scale estimate, against the standard deviation (normal data)
 PRIOR_GAPS = 8  # a gap bucket's spread is shrunk toward the pooled one with this weight (in gaps)
 
 
@@ -136,6 +137,11 @@ def fit(
     if use_weekday:
         estimated += _fitted_sizes(weekdays, 7, MIN_PER_WEEKDAY)
     spread *= math.sqrt(1.0 + (math.pi / 2.0) * sum(1.0 / n for n in estimated if n > 0))
+    # And by the uncertainty of the spread itself: a median-based scale of n points is worth about 0.37 n normal
+    # ones, so a band set at z spreads from 40 daily points must be about a quarter wider to keep its tail
+    # (Student's t at that many degrees of freedom, to first order near z = 4).
+    if diffs:
+        spread *= 1.0 + 4.0 / (SCALE_EFFICIENCY * len(diffs))
     fitted = "weekly" if use_hour and use_weekday else "daily" if use_hour else "weekday" if use_weekday else "none"
     return Baseline(level, hour, weekday, spread, len(points), fitted)
 

@@ -64,6 +64,8 @@ ADDING = ("append", "overwrite")  # operations whose `added-records` is new data
 RECENT_POINTS = 24  # commits listed in the evidence's `recent` table (the series to plot)
 MAX_FINDINGS_PER_SERIES = 3  # the worst commits of a check, when several since the last check are out of band
 FLUSH_ROWS = 5000
+RUN_COMMITS = 3  # the sustained-change series: the mean of this many consecutive data-adding commits
+RUN_SPAN = timedelta(days=2)  # whose oldest is no older than this before the model's newest commit
 OVERLAP = timedelta(hours=1)  # new commits buffered before they are written to the store
 
 
@@ -330,6 +332,59 @@ def _grade_rows(
     return [f for _, f in bad[:MAX_FINDINGS_PER_SERIES]], details
 
 
+def _grade_run(
+    model: VolumeModel, recent: Sequence[DataCommit], targets: Sequence[DataCommit], settings: AnomalyConfig
+) -> list[Finding]:
+    """The newest RUN_COMMITS data-adding commits together, ending at the newest target: a drop (or a rise) every
+    commit of which is only just inside its own band is far outside on their mean (its spread is sqrt(RUN) times
+    smaller), so a sustained halving of a noisy table is found on its third commit, not the next day. Left out
+    when the newest target is flagged on its own."""
+    baseline = model.rows
+    adding = [c for c in recent if _adds(c)]
+    graded = [c for c in targets if _adds(c)]
+    if baseline is None or not graded or len(adding) < RUN_COMMITS:
+        return []
+    end = adding.index(graded[-1]) + 1 if graded[-1] in adding else len(adding)
+    run = adding[max(end - RUN_COMMITS, 0) : end]
+    if len(run) < RUN_COMMITS or run[0].committed_at < model.through - RUN_SPAN:
+        return []  # the run reaches back past a pause: not one sustained change
+    floor = _min_spread(settings)
+    residuals = [math.log1p(c.added_records or 0) - baseline.expected(c.committed_at) for c in run]
+    mean = sum(residuals) / len(residuals)
+    single = max(baseline.spread, floor, 1e-9)
+    z = mean / max(single / math.sqrt(len(run)), floor, 1e-9)
+    if abs(residuals[-1] / single) > settings.sensitivity:  # the newest commit is a finding of its own
+        return []
+    severity = _grade(z, settings)
+    if severity is None:
+        return []
+    added = sum(c.added_records or 0 for c in run)
+    expected = sum(math.expm1(baseline.expected(c.committed_at)) for c in run)
+    factor = math.exp(mean)
+    low_side = z < 0
+    return [
+        Finding(
+            kind="sustained_volume_low" if low_side else "sustained_volume_high",
+            severity=severity,
+            message=(
+                f"The last {len(run)} commits ({_when(run[0].committed_at)} .. {_when(run[-1].committed_at)}) added "
+                f"{_count_text(added)} rows, {factor:.2f}x what their hours usually bring (expected about "
+                f"{_count_text(expected)}, learned from {baseline.points} commits)"
+            ),
+            expected=f"about {_count_text(expected)} rows added by {len(run)} commits",
+            actual=f"{added} rows added",
+            metadata={
+                "first_snapshot_id": str(run[0].snapshot_id),
+                "last_snapshot_id": str(run[-1].snapshot_id),
+                "commits": str(len(run)),
+                "rows_added": str(added),
+                "expected_rows": f"{expected:.0f}",
+                "z": f"{z:.2f}",
+            },
+        )
+    ]
+
+
 def _grade_daily(
     model: VolumeModel, recent: Sequence[DataCommit], now: datetime, settings: AnomalyConfig
 ) -> tuple[list[Finding], dict[str, Any]]:
@@ -554,6 +609,7 @@ def grade(
         young = span < timedelta(days=settings.min_history_days)
         for found, more in (
             _grade_rows(model, targets, settings),
+            (_grade_run(model, recent, targets, settings), {}),
             _grade_daily(model, recent, now, settings),
             _grade_total(model, tail, len(targets), settings),
         ):
