@@ -38,6 +38,8 @@ MIN_PER_WEEKDAY = 2  # and a weekday bucket
 DIFF_SIGMA = 1.0 / (0.6744897501960817 * math.sqrt(2.0))  # median |x_i - x_(i-1)| -> sigma, for normal noise
 MAD_SIGMA = 1.4826
 SCALE_EFFICIENCY = 0.37  # of a median-based scale estimate, against the standard deviation (normal data)
+GAP_WEEKLY_SPAN = timedelta(days=7)  # hour-of-week gap buckets from one week on (each hour of the week seen once)
+MIN_WEEK_GAPS = 3  # an hour-of-week gap bucket is used on its own from this many gaps (a median past one outage)
 PRIOR_GAPS = 8  # a gap bucket's spread is shrunk toward the pooled one with this weight (in gaps)
 
 
@@ -170,23 +172,25 @@ class GapStats:
 class GapModel:
     """The gaps between consecutive data-changing commits, by the hour of the week and of the day they began at."""
 
-    by_hour_of_week: dict[int, GapStats]  # weekday * 24 + hour -> stats (buckets of 3 or more gaps)
+    by_hour_of_week: dict[int, GapStats]  # weekday * 24 + hour -> stats (every bucket seen)
     by_hour: dict[int, GapStats]  # hour -> stats (5 or more gaps)
     overall: GapStats
-    weekly: bool  # the history spans two weeks (hour-of-week buckets are used)
+    weekly: bool  # the history spans a week (hour-of-week buckets are used)
     daily: bool  # and three days (hour-of-day buckets)
 
     def band(self, last: datetime, *, sensitivity: float, error_sensitivity: float, min_slack: float) -> GapBand:
-        """The band of the gap that begins at `last`: its hour-of-week bucket, else its hour-of-day one, else all.
-        Warn beyond median x exp(sensitivity x MAD of the log gaps), and never before median x (1 + min_slack);
-        ERROR beyond the same with `error_sensitivity` (the slack scaled alike)."""
+        """The band of the gap that begins at `last`: its hour-of-week bucket (3 or more gaps), else its hour-of-day
+        one, else all; a younger hour-of-week bucket (1 or 2 gaps) wins when it expects the longer gap: last
+        Friday's evening was followed by a weekend, so this Friday's is not a silence. Warn beyond median x
+        exp(sensitivity x MAD of the log gaps), and never before median x (1 + min_slack); ERROR beyond the same
+        with `error_sensitivity` (the slack scaled alike)."""
         stats, bucket = self.overall, "all"
         week = self.by_hour_of_week.get(last.weekday() * 24 + last.hour) if self.weekly else None
         day = self.by_hour.get(last.hour) if self.daily else None
-        if week is not None:
-            stats, bucket = week, "hour-of-week"
-        elif day is not None:
+        if day is not None:
             stats, bucket = day, "hour-of-day"
+        if week is not None and (week.gaps >= MIN_WEEK_GAPS or week.center > stats.center):
+            stats, bucket = week, "hour-of-week"
         expected = math.exp(stats.center)
         ratio = error_sensitivity / sensitivity
         warn = max(math.exp(stats.center + sensitivity * stats.sigma), expected * (1.0 + min_slack))
@@ -202,11 +206,13 @@ def _gap_stats(gaps: Sequence[float]) -> GapStats:
     return GapStats(len(logs), center, mad_sigma(logs, center))
 
 
-def _pooled(buckets: dict[int, list[float]]) -> dict[int, GapStats]:
-    """Each bucket's median, and a spread shrunk toward the one pooled over the buckets (PRIOR_GAPS gaps' worth):
-    the MAD of three to eight gaps is noisy, and one late commit in a bucket would otherwise double its band."""
+def _pooled(buckets: dict[int, list[float]], pool_from: int = 1) -> dict[int, GapStats]:
+    """Each bucket's median, and a spread shrunk toward the one pooled over the buckets of `pool_from` or more gaps
+    (PRIOR_GAPS gaps' worth): the MAD of three to eight gaps is noisy, and one late commit in a bucket would
+    otherwise double its band."""
     stats = {k: _gap_stats(v) for k, v in buckets.items()}
-    residuals = [math.log(g) - stats[k].center for k, v in buckets.items() for g in v]
+    pool = {k: v for k, v in buckets.items() if len(v) >= pool_from} or buckets
+    residuals = [math.log(g) - stats[k].center for k, v in pool.items() for g in v]
     if not residuals:
         return stats
     pooled = mad_sigma(residuals, 0.0)
@@ -222,14 +228,14 @@ def fit_gaps(commits: Sequence[datetime], *, seasonality: Seasonality) -> GapMod
     """The gap model of `commits` (commit times, oldest first); None with fewer than 2 positive gaps.
 
     A table that lands hourly on weekdays and not at weekends has a long gap after Friday's last commit: its
-    hour-of-week bucket (3 or more gaps, once the history spans two weeks) knows it; an hour-of-day bucket (5 or
-    more, from three days) knows a nightly pause."""
+    hour-of-week bucket (once the history spans a week) knows it; an hour-of-day bucket (5 or more gaps, from
+    three days) knows a nightly pause."""
     gaps = [(a, (b - a).total_seconds()) for a, b in itertools.pairwise(commits)]
     gaps = [(a, g) for a, g in gaps if g > 0]
     if len(gaps) < 2:
         return None
     span = commits[-1] - commits[0]
-    weekly = seasonality in ("auto", "weekly") and span >= WEEKLY_SPAN
+    weekly = seasonality in ("auto", "weekly") and span >= GAP_WEEKLY_SPAN
     daily = seasonality in ("auto", "daily", "weekly") and span >= DAILY_SPAN
     week: dict[int, list[float]] = {}
     day: dict[int, list[float]] = {}
@@ -237,7 +243,7 @@ def fit_gaps(commits: Sequence[datetime], *, seasonality: Seasonality) -> GapMod
         week.setdefault(a.weekday() * 24 + a.hour, []).append(g)
         day.setdefault(a.hour, []).append(g)
     return GapModel(
-        by_hour_of_week=_pooled({k: v for k, v in week.items() if len(v) >= 3}) if weekly else {},
+        by_hour_of_week=_pooled(week, pool_from=MIN_WEEK_GAPS) if weekly else {},
         by_hour=_pooled({k: v for k, v in day.items() if len(v) >= 5}) if daily else {},
         overall=_gap_stats([g for _, g in gaps]),
         weekly=weekly,

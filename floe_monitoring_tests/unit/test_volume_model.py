@@ -371,13 +371,35 @@ def test_a_weekday_only_table_is_silent_on_a_weekday() -> None:
     assert out.details["cadence_bucket"] == "hour-of-week"
 
 
-def test_a_weekday_only_table_younger_than_two_weeks_cannot_know_its_weekend_yet() -> None:
-    # Twelve days (one weekend seen): hour-of-week buckets need a two-week span, so Friday 23h falls back to the
-    # hour-of-day bucket, whose usual gap is an hour.
+def test_a_weekday_only_table_knows_its_weekend_from_the_one_before() -> None:
+    # Twelve days (one weekend seen): Friday 23h's hour-of-week bucket holds one gap, of a weekend; it expects the
+    # longer gap than the hour-of-day bucket (an hour), so it wins.
     young = before(WEEKDAYS, datetime(2026, 9, 19, tzinfo=UTC))
     out = check(young, now=datetime(2026, 9, 19, 12, 0, tzinfo=UTC))
-    assert out.details["cadence_bucket"] == "hour-of-day"
+    assert out.details["cadence_bucket"] == "hour-of-week" and kinds(out) == []
+    assert out.details["expected_gap_seconds"] > 48 * 3600
+
+
+def test_a_weekday_only_table_younger_than_a_week_cannot_know_its_weekend_yet() -> None:
+    young = before(WEEKDAYS, datetime(2026, 9, 12, tzinfo=UTC))  # Monday to Friday: no weekend seen
+    out = check(young, now=datetime(2026, 9, 12, 12, 0, tzinfo=UTC))
+    assert out.details["cadence_bucket"] == "all"  # 23h has 4 gaps (Monday to Thursday): all gaps, an hour
     assert [k for k, _ in kinds(out)] == ["cadence_silence"]
+
+
+def test_a_young_hour_of_week_bucket_does_not_shorten_the_usual_gap() -> None:
+    # One long gap elsewhere does not matter; a young bucket expecting a shorter gap than its hour-of-day
+    # bucket is not used (a median of one or two gaps is not yet robust to last week's outage).
+    from floe_monitoring_defs.checks.anomaly import GapModel, GapStats
+
+    day = GapStats(20, math.log(3600), 0.05)
+    week = GapStats(1, math.log(1800), 0.05)
+    model = GapModel({0: week}, {0: day}, day, weekly=True, daily=True)
+    band = model.band(datetime(2026, 9, 7, 0, 5, tzinfo=UTC), sensitivity=3.5, error_sensitivity=8, min_slack=0.25)
+    assert band.bucket == "hour-of-day" and band.expected_seconds == pytest.approx(3600)
+    grown = GapModel({0: GapStats(3, math.log(1800), 0.05)}, {0: day}, day, weekly=True, daily=True)
+    band = grown.band(datetime(2026, 9, 7, 0, 5, tzinfo=UTC), sensitivity=3.5, error_sensitivity=8, min_slack=0.25)
+    assert band.bucket == "hour-of-week" and band.expected_seconds == pytest.approx(1800)
 
 
 # -- fit_model + grade -------------------------------------------------------------------------------------------
