@@ -47,8 +47,8 @@ variables are dropped first.
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/volume_run.py                          # 1,000 tables x 60 days (~15 min, 2 cores)
-    .venv/bin/python benchmarks/volume_run.py --tables 20 --repeat 1   # CI smoke test (same as --quick, ~20 s)
+    .venv/bin/python benchmarks/volume_run.py                          # 1,000 tables x 60 days (~21 min, 2 cores)
+    .venv/bin/python benchmarks/volume_run.py --tables 20 --repeat 1   # CI smoke test (same as --quick, ~18 s)
     .venv/bin/python benchmarks/volume_run.py --tables 200 --days 30 --store-url postgresql://...
 
 The last line is `RESULT {json}`.
