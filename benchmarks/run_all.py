@@ -20,6 +20,8 @@ last `RESULT {json}` line is read:
 * volume backtest (volume_backtest.py, issue 17): a 50 % drop, a 3x spike, a sustained drop and a 4-hour silence
   injected into generated 60-day histories, found within one check interval, beside fixed thresholds; and the
   false-alarm rate on clean histories; target < 1 % of checks.
+* volume run, 1,000 tables (volume_run.py, issue 17): the volume check's steady-state run (and its refits
+  amortized) against a freshness run over the same tables; target <= 1.2x, and table metadata the only file read.
 
 `--quick` runs every script at smoke sizes (CI runs it so the scripts and this table keep working; figures at those
 sizes are not judged, and the table says so). Without it, the issue's sizes: about 25-35 minutes on 2 cores.
@@ -218,6 +220,32 @@ def backtest_rows(result: dict[str, Any], quick: bool) -> list[Row]:
     return rows
 
 
+def volume_run_rows(result: dict[str, Any], quick: bool) -> list[Row]:
+    n = int(result["tables"])
+    per = 1.0 / n
+    opened = result["opens"]["volume"]
+    others = sum(v for k, v in opened.items() if k != "table_metadata")
+    return [
+        Row(
+            f"volume run, {n:,} tables x {result['days']} days of hourly snapshots (steady / amortized refits)",
+            f"{result['volume_ms'] * per:.1f} / {result['amortized_ms'] * per:.1f} ms per table "
+            f"(all refit at once {result['refit_ms'] * per:.1f}, bootstrap {result['bootstrap_ms'] * per:.1f})",
+            f"freshness run {result['freshness_ms'] * per:.1f} ms per table",
+            f"{result['ratio']:.2f}x / {result['amortized_ratio']:.2f}x",
+            "<= 1.2x",
+            _met(result["ratio"] <= 1.2 and result["amortized_ratio"] <= 1.2, quick),
+        ),
+        Row(
+            "volume run, files opened per table",
+            f"table metadata {opened['table_metadata'] / n:.0f}, anything else {others}",
+            "-",
+            "-",
+            "no manifest list, manifest or data file",
+            _met(bool(result["volume_metadata_only"]), quick),
+        ),
+    ]
+
+
 BENCHES = (
     Bench("defs", "defs_load.py", ("--sizes", "1000,10000"), ("--sizes", "20,50"), defs_rows),
     Bench("checks", "check_run.py", (), ("--tables", "20", "--repeat", "1"), check_rows),
@@ -237,6 +265,7 @@ BENCHES = (
         freshness_rows,
     ),
     Bench("backtest", "volume_backtest.py", (), ("--quick",), backtest_rows),
+    Bench("volume", "volume_run.py", (), ("--tables", "20", "--repeat", "1"), volume_run_rows),
 )
 
 

@@ -317,7 +317,7 @@ class AnomalyConfig(BaseModel):
     standard deviations, ERROR beyond `error_sensitivity`; a volume band is never narrower than `min_band_pct` %
     of the expected value, and a silence is never flagged before the usual gap plus `cadence_min_slack_pct` %
     (twice that for ERROR), nor before `cadence_min_silence_minutes` (a table that commits every minute is not
-    paged for a three-minute pause). The fitted model is kept in the store and refitted every `refit_hours`;
+    paged for a three-minute pause). The fitted model is kept in the store and refitted at most `refit_hours` old;
     between refits a run reads only the newest snapshots.
     """
 

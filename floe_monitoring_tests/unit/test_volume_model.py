@@ -666,3 +666,22 @@ def test_a_run_is_not_reported_beside_the_newest_commit_flagged_on_its_own() -> 
     out = check(scale_commit(halved(NOISY, 3), -1, 0.2))
     assert [k for k, _ in kinds(out)].count("volume_low") == 1
     assert "sustained_volume_low" not in [k for k, _ in kinds(out)]
+
+
+def test_refits_of_tables_fitted_together_are_spread_over_the_refit_period() -> None:
+    from floe_monitoring_defs.checks.volume import refit_due
+
+    t0 = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
+    keys = [f"lake/sales.t{i}" for i in range(1200)]
+    due_by_run = []
+    for run in range(1, 13):  # the twelve 30-minute runs of one 6-hour period
+        now = t0 + timedelta(minutes=30 * run)
+        before_ = t0 + timedelta(minutes=30 * (run - 1))
+        due_by_run.append(sum(refit_due(k, t0, now, 6) and not refit_due(k, t0, before_, 6) for k in keys))
+    assert sum(due_by_run) == 1200  # every model is refitted within refit_hours...
+    assert due_by_run[:5] == [0] * 5  # ...none before half of it...
+    assert max(due_by_run) < 1200 / 6 * 1.5  # ...and about a sixth per run from then on, not all in one
+    fitted = t0 + timedelta(hours=1)
+    assert not refit_due(keys[0], fitted, fitted + timedelta(minutes=1), 6)
+    assert refit_due(keys[0], fitted, fitted + timedelta(hours=6), 6)  # never used a whole period past its fit
+    assert refit_due(keys[0], fitted, fitted - timedelta(minutes=1), 6)  # fitted in the future: the clock moved back
