@@ -83,15 +83,15 @@ class CheckPipeline:
         dispatcher: Callable[[], AlertDispatcher] | None = None,
         log: StepLog | None = None,
         spool: Spool | None = None,
-        manifest_cache: ManifestBoundsCache | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.runner = CheckRunner(source, store, config, clock, kinds)
         self._monotonic = monotonic  # the page-age clock (injected in tests)
         self.store = store
         # Iceberg manifest bounds read by the checks are kept in the store for the next runs (each its own
-        # process): attach the store as the process cache's cross-run tier; flushed after every page.
-        self.manifest_cache = manifest_cache if manifest_cache is not None else process_manifest_cache()
+        # process): attach the store as the cross-run tier of the process cache (the one IcebergSource reads and
+        # fills); flushed after every page.
+        self.manifest_cache: ManifestBoundsCache = process_manifest_cache()
         if store is not None:
             self.manifest_cache.attach(store.manifests)
         # Where records go when the store cannot take them (None: from FLOE_SPOOL_* / DAGSTER_HOME).
