@@ -38,7 +38,6 @@ MIN_PER_WEEKDAY = 2  # and a weekday bucket
 DIFF_SIGMA = 1.0 / (0.6744897501960817 * math.sqrt(2.0))  # median |x_i - x_(i-1)| -> sigma, for normal noise
 MAD_SIGMA = 1.4826
 SCALE_EFFICIENCY = 0.37  # of a median-based scale estimate, against the standard deviation (normal data)
-GAP_WEEKLY_SPAN = timedelta(days=7)  # hour-of-week gap buckets from one week on (each hour of the week seen once)
 MIN_WEEK_GAPS = 3  # an hour-of-week gap bucket is used on its own from this many gaps (a median past one outage)
 PRIOR_GAPS = 8  # a gap bucket's spread is shrunk toward the pooled one with this weight (in gaps)
 
@@ -175,7 +174,7 @@ class GapModel:
     by_hour_of_week: dict[int, GapStats]  # weekday * 24 + hour -> stats (every bucket seen)
     by_hour: dict[int, GapStats]  # hour -> stats (5 or more gaps)
     overall: GapStats
-    weekly: bool  # the history spans a week (hour-of-week buckets are used)
+    weekly: bool  # hour-of-week buckets are used (seasonality auto or weekly)
     daily: bool  # and three days (hour-of-day buckets)
 
     def band(self, last: datetime, *, sensitivity: float, error_sensitivity: float, min_slack: float) -> GapBand:
@@ -228,14 +227,15 @@ def fit_gaps(commits: Sequence[datetime], *, seasonality: Seasonality) -> GapMod
     """The gap model of `commits` (commit times, oldest first); None with fewer than 2 positive gaps.
 
     A table that lands hourly on weekdays and not at weekends has a long gap after Friday's last commit: its
-    hour-of-week bucket (once the history spans a week) knows it; an hour-of-day bucket (5 or more gaps, from
-    three days) knows a nightly pause."""
+    hour-of-week bucket knows it from the one weekend seen before (five days of snapshots kept by Iceberg's default
+    expiry can hold it); an hour-of-day bucket (5 or more gaps, from three days) knows a nightly pause."""
     gaps = [(a, (b - a).total_seconds()) for a, b in itertools.pairwise(commits)]
     gaps = [(a, g) for a, g in gaps if g > 0]
     if len(gaps) < 2:
         return None
     span = commits[-1] - commits[0]
-    weekly = seasonality in ("auto", "weekly") and span >= GAP_WEEKLY_SPAN
+    # An hour-of-week bucket is used alone from 3 gaps (three weeks) on; before that only to expect a longer gap.
+    weekly = seasonality in ("auto", "weekly")
     daily = seasonality in ("auto", "daily", "weekly") and span >= DAILY_SPAN
     week: dict[int, list[float]] = {}
     day: dict[int, list[float]] = {}

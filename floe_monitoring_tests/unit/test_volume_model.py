@@ -380,6 +380,18 @@ def test_a_weekday_only_table_knows_its_weekend_from_the_one_before() -> None:
     assert out.details["expected_gap_seconds"] > 48 * 3600
 
 
+def test_five_days_of_snapshots_holding_a_weekend_know_the_next_one() -> None:
+    # What Iceberg's default 5-day expiry leaves a first run on a Wednesday: Friday to Wednesday, one weekend.
+    kept = [
+        c for c in WEEKDAYS if datetime(2026, 9, 11, tzinfo=UTC) <= c.committed_at < datetime(2026, 9, 17, tzinfo=UTC)
+    ]
+    rest = [
+        c for c in WEEKDAYS if datetime(2026, 9, 17, tzinfo=UTC) <= c.committed_at < datetime(2026, 9, 19, tzinfo=UTC)
+    ]
+    out = check(kept + rest, now=datetime(2026, 9, 19, 12, 0, tzinfo=UTC))
+    assert out.details["cadence_bucket"] == "hour-of-week" and kinds(out) == []
+
+
 def test_a_weekday_only_table_younger_than_a_week_cannot_know_its_weekend_yet() -> None:
     young = before(WEEKDAYS, datetime(2026, 9, 12, tzinfo=UTC))  # Monday to Friday: no weekend seen
     out = check(young, now=datetime(2026, 9, 12, 12, 0, tzinfo=UTC))
