@@ -343,12 +343,10 @@ def _grade_run(
     when the newest target is flagged on its own."""
     baseline = model.rows
     adding = [c for c in recent if _adds(c)]
-    graded = [c for c in targets if _adds(c)]
-    if baseline is None or not graded or len(adding) < RUN_COMMITS:
+    if baseline is None or not any(_adds(c) for c in targets) or len(adding) < RUN_COMMITS:
         return []
-    end = adding.index(graded[-1]) + 1 if graded[-1] in adding else len(adding)
-    run = adding[max(end - RUN_COMMITS, 0) : end]
-    if len(run) < RUN_COMMITS or run[0].committed_at < model.through - RUN_SPAN:
+    run = adding[-RUN_COMMITS:]  # the targets end `recent`: its newest data-adding commit is the newest graded one
+    if run[0].committed_at < model.through - RUN_SPAN:
         return []  # the run reaches back past a pause: not one sustained change
     floor = _min_spread(settings)
     residuals = [math.log1p(c.added_records or 0) - baseline.expected(c.committed_at) for c in run]
@@ -675,11 +673,18 @@ def refit_model(
     all but the newest when nothing came since (that one is graded), through the newest of them and `history_days`
     back from it (not from now: a table silent for weeks keeps the history that says how silent it usually is)."""
     cut = now - interval
-    fit_on = [c for c in commits if c.committed_at <= cut]
-    if commits and len(fit_on) == len(commits):  # nothing since the cut: the newest commit is graded
-        fit_on = fit_on[:-1]
+    fit_on = _fit_on(commits, cut)
     through = fit_on[-1].committed_at if fit_on else cut - timedelta(days=settings.history_days + 1)
     return fit_model(fit_on, through=through, settings=settings, fitted_at=now, history_source=history_source)
+
+
+def _fit_on(commits: Sequence[DataCommit], cut: datetime) -> list[DataCommit]:
+    """The commits a model at `cut` (`now - interval`) is fitted on: those up to `cut`, or all but the newest when
+    nothing came since (that one is graded)."""
+    fit_on = [c for c in commits if c.committed_at <= cut]
+    if commits and len(fit_on) == len(commits):
+        fit_on = fit_on[:-1]
+    return fit_on
 
 
 def refit_due(key: str, fitted_at: datetime, now: datetime, refit_hours: float) -> bool:
@@ -699,10 +704,7 @@ def history_start(
     """How far back the history of a refit at `now` reaches, given the newest `commits` (oldest first, at least two
     back past `now - interval` when the table has them): `history_days` before the commit the model is fitted
     through (now's when there is none)."""
-    cut = now - interval
-    fit_head = [c for c in commits if c.committed_at <= cut]
-    if commits and len(fit_head) == len(commits):
-        fit_head = fit_head[:-1]
+    fit_head = _fit_on(commits, now - interval)
     anchor = fit_head[-1].committed_at if fit_head else now
     return anchor - timedelta(days=settings.history_days)
 
